@@ -1,0 +1,457 @@
+//! What users type: the clap definitions and nothing else.
+//!
+//! Conventions (as in xh's cli.rs):
+//! - one subcommand per NBIA endpoint, named for what it returns (`series`), with the endpoint's
+//!   own name as an alias (`getSeries`) and the endpoint in its help;
+//! - global options are `global = true` and each shows its environment variable in `--help`;
+//! - filter flags may be repeated (`--modality CT --modality MR`): one request per value;
+//! - dates are ISO `YYYY-MM-DD` and checked here, before any request;
+//! - nothing here runs: `commands` turns these values into requests.
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::catalogue::Api;
+use crate::dates::{parse_date_arg, Date};
+use crate::output::{Format, RawFormat};
+use crate::secret::Secret;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tcia",
+    version,
+    about = "Query and download from The Cancer Imaging Archive (NBIA REST APIs)",
+    long_about = "Query and download from The Cancer Imaging Archive (NBIA REST APIs).\n\n\
+        Data goes to stdout (JSON when piped, a table on a terminal); messages go to stderr.",
+    after_help = "Examples:\n  tcia series --collection LIDC-IDRI --format csv > series.csv\n  \
+        tcia series --collection LIDC-IDRI | jq -r '.[].SeriesInstanceUID'\n  \
+        tcia modalities --collection 'CT COLONOGRAPHY'",
+    propagate_version = true,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Server: a base URL, or `nbia` (default host) or `nlst`
+    #[arg(
+        long,
+        global = true,
+        env = "TCIA_SERVER",
+        value_name = "URL|nbia|nlst",
+        default_value = crate::client::DEFAULT_SERVER
+    )]
+    pub server: String,
+
+    /// API flavour: v4 (current), v1, v2 (authenticated) or legacy (Bindaas, needs --api-key)
+    #[arg(long, global = true, env = "TCIA_API", value_enum, default_value_t = Api::V4)]
+    pub api: Api,
+
+    /// API key for --api legacy, sent as header `api_key` (never printed)
+    #[arg(long, global = true, env = "TCIA_API_KEY", hide_env_values = true, value_name = "KEY")]
+    pub api_key: Option<Secret>,
+
+    /// Output format [default: table on a terminal, json otherwise]
+    #[arg(long, short = 'f', global = true, env = "TCIA_FORMAT", value_enum)]
+    pub format: Option<Format>,
+
+    /// Pass the server's own bytes for format=<RAW> through untouched
+    #[arg(long, global = true, value_enum, value_name = "RAW", conflicts_with_all = ["format", "fields"])]
+    pub raw: Option<RawFormat>,
+
+    /// Select and order columns (comma-separated)
+    #[arg(long, global = true, value_delimiter = ',', value_name = "A,B,C")]
+    pub fields: Vec<String>,
+
+    /// Connect and idle-read timeout in seconds
+    #[arg(long, global = true, env = "TCIA_TIMEOUT", default_value_t = 60, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+
+    /// Retries for failed requests (connection errors, 5xx, 429), with backoff
+    #[arg(long, global = true, env = "TCIA_RETRIES", default_value_t = 3, value_name = "N")]
+    pub retries: u32,
+
+    /// More diagnostics on stderr (request URLs, timings); repeat for more
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr
+    #[arg(short, long, global = true, env = "TCIA_QUIET")]
+    pub quiet: bool,
+
+    /// Allow plain http:// to a non-loopback server
+    #[arg(long, global = true, env = "TCIA_ALLOW_HTTP")]
+    pub allow_http: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List collections [getCollectionValues]
+    #[command(alias = "getCollectionValues", after_help = "Example:\n  tcia collections --format csv")]
+    Collections,
+
+    /// List modalities [getModalityValues]
+    #[command(alias = "getModalityValues", after_help = "Example:\n  tcia modalities --collection LIDC-IDRI")]
+    Modalities(CollBody),
+
+    /// List body parts examined [getBodyPartValues]
+    #[command(alias = "getBodyPartValues", after_help = "Example:\n  tcia body-parts --modality CT")]
+    BodyParts(CollMod),
+
+    /// List manufacturers [getManufacturerValues]
+    #[command(alias = "getManufacturerValues", after_help = "Example:\n  tcia manufacturers --collection LIDC-IDRI --modality CT")]
+    Manufacturers(CollModBody),
+
+    /// List patients [getPatient]
+    #[command(alias = "getPatient", after_help = "Example:\n  tcia patients --collection TCGA-BLCA --format csv")]
+    Patients(PatientsArgs),
+
+    /// Patients of a collection with a modality [getPatientByCollectionAndModality]
+    #[command(
+        alias = "getPatientByCollectionAndModality",
+        after_help = "Example:\n  tcia patients-by-modality --collection TCGA-BLCA --modality CT"
+    )]
+    PatientsByModality(PatientsByModalityArgs),
+
+    /// Patients added to a collection after a date [NewPatientsInCollection]
+    #[command(alias = "NewPatientsInCollection", after_help = "Example:\n  tcia new-patients --collection TCGA-BLCA --since 2024-01-01")]
+    NewPatients(NewPatientsArgs),
+
+    /// List studies [getPatientStudy]
+    #[command(alias = "getPatientStudy", after_help = "Example:\n  tcia studies --collection LIDC-IDRI --patient-id LIDC-IDRI-0001")]
+    Studies(StudiesArgs),
+
+    /// Studies added after a date [NewStudiesInPatientCollection]
+    #[command(
+        alias = "NewStudiesInPatientCollection",
+        after_help = "Example:\n  tcia new-studies --collection TCGA-BLCA --since 2024-01-01"
+    )]
+    NewStudies(NewStudiesArgs),
+
+    /// List series [getSeries]
+    #[command(
+        alias = "getSeries",
+        after_help = "Examples:\n  tcia series --collection LIDC-IDRI --format csv > series.csv\n  \
+            tcia series --collection LIDC-IDRI --modality CT --modality DX | jq -r '.[].SeriesInstanceUID'"
+    )]
+    Series(SeriesArgs),
+
+    /// Series released or updated after a date [getUpdatedSeries]
+    #[command(alias = "getUpdatedSeries", after_help = "Example:\n  tcia updated-series --since 2025-01-01 --format csv")]
+    UpdatedSeries(SinceArgs),
+
+    /// Size in bytes and image count of a series [getSeriesSize]
+    #[command(alias = "getSeriesSize", after_help = "Example:\n  tcia series-size --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357")]
+    SeriesSize(SeriesUidArgs),
+
+    /// SOP instance UIDs of a series [getSOPInstanceUIDs]
+    #[command(alias = "getSOPInstanceUIDs", after_help = "Example:\n  tcia sop-uids --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357")]
+    SopUids(SeriesUidArgs),
+
+    /// Full metadata of many series [v4: getSeriesMetadata; v1/v2: getSeriesMetaData]
+    #[command(
+        alias = "getSeriesMetadata",
+        alias = "getSeriesMetaData",
+        after_help = "Examples:\n  tcia series-metadata 1.2.3 1.2.4 --format csv\n  \
+            tcia series --collection LIDC-IDRI | jq -r '.[].SeriesInstanceUID' | tcia series-metadata -"
+    )]
+    SeriesMetadata(SeriesMetadataArgs),
+
+    /// Series in a shared cart [getContentsByName, v1]
+    #[command(alias = "getContentsByName", after_help = "Example:\n  tcia cart --name 'https://nbia.cancerimagingarchive.net/nbia-search/?saved-cart=nbia-49121659384603347'")]
+    Cart(CartArgs),
+
+    /// DICOM tags of a series' first image [getDicomTags]
+    #[command(alias = "getDicomTags", after_help = "Example:\n  tcia dicom-tags --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357")]
+    DicomTags(SeriesUidArgs),
+
+    /// Patients per collection [getCollectionValuesAndCounts]
+    #[command(alias = "getCollectionValuesAndCounts", after_help = "Example:\n  tcia collection-counts --format csv")]
+    CollectionCounts,
+
+    /// Counts per modality [getModalityValuesAndCounts]
+    #[command(alias = "getModalityValuesAndCounts", after_help = "Example:\n  tcia modality-counts --collection LIDC-IDRI")]
+    ModalityCounts(CollBody),
+
+    /// Counts per body part [getBodyPartValuesAndCounts]
+    #[command(alias = "getBodyPartValuesAndCounts", after_help = "Example:\n  tcia body-part-counts --modality CT")]
+    BodyPartCounts(CollMod),
+
+    /// Counts per manufacturer [getManufacturerValuesAndCounts]
+    #[command(alias = "getManufacturerValuesAndCounts", after_help = "Example:\n  tcia manufacturer-counts --collection LIDC-IDRI")]
+    ManufacturerCounts(CollModBody),
+
+    /// Collection descriptions as plain text [getCollectionDescriptions]
+    #[command(alias = "getCollectionDescriptions", after_help = "Example:\n  tcia descriptions --collection TCGA-BLCA --format json")]
+    Descriptions(DescriptionsArgs),
+
+    /// The portal's search: patients matching criteria [getSimpleSearch]
+    #[command(alias = "getSimpleSearch", after_help = "Examples:\n  tcia search --collection LIDC-IDRI --modality CT --size 20\n  tcia search --modality MR --from 2020-01-01 --all --format csv")]
+    Search(SearchArgs),
+
+    /// Write a .tcia manifest for criteria or series UIDs [getManifestForSimpleSearch / getManifestText]
+    #[command(
+        alias = "getManifestForSimpleSearch",
+        alias = "getManifestText",
+        after_help = "Examples:\n  tcia manifest --collection LIDC-IDRI --modality CT -o lidc-ct.tcia\n  \
+            tcia manifest --series-uid 1.2.3 --series-uid 1.2.4 -o two.tcia"
+    )]
+    Manifest(ManifestArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct CollBody {
+    /// Collection name (repeatable)
+    #[arg(long)]
+    pub collection: Vec<String>,
+    /// Body part examined, e.g. CHEST (repeatable)
+    #[arg(long)]
+    pub body_part: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct CollMod {
+    /// Collection name (repeatable)
+    #[arg(long)]
+    pub collection: Vec<String>,
+    /// Modality, e.g. CT (repeatable)
+    #[arg(long)]
+    pub modality: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct CollModBody {
+    /// Collection name (repeatable)
+    #[arg(long)]
+    pub collection: Vec<String>,
+    /// Modality, e.g. CT (repeatable)
+    #[arg(long)]
+    pub modality: Vec<String>,
+    /// Body part examined, e.g. CHEST (repeatable)
+    #[arg(long)]
+    pub body_part: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PatientsArgs {
+    /// Collection name (repeatable)
+    #[arg(long)]
+    pub collection: Vec<String>,
+    /// Patient ID (repeatable)
+    #[arg(long)]
+    pub patient_id: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PatientsByModalityArgs {
+    /// Collection name (repeatable)
+    #[arg(long, required = true)]
+    pub collection: Vec<String>,
+    /// Modality, e.g. CT (repeatable)
+    #[arg(long, required = true)]
+    pub modality: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct NewPatientsArgs {
+    /// Collection name (repeatable)
+    #[arg(long, required = true)]
+    pub collection: Vec<String>,
+    /// Only what was released after this date (YYYY-MM-DD)
+    #[arg(long, value_parser = parse_date_arg, value_name = "YYYY-MM-DD")]
+    pub since: Date,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StudiesArgs {
+    /// Collection name (repeatable)
+    #[arg(long)]
+    pub collection: Vec<String>,
+    /// Patient ID (repeatable)
+    #[arg(long)]
+    pub patient_id: Vec<String>,
+    /// Study instance UID (repeatable)
+    #[arg(long)]
+    pub study_uid: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct NewStudiesArgs {
+    /// Collection name (repeatable)
+    #[arg(long, required = true)]
+    pub collection: Vec<String>,
+    /// Patient ID (repeatable)
+    #[arg(long)]
+    pub patient_id: Vec<String>,
+    /// Only what was released after this date (YYYY-MM-DD)
+    #[arg(long, value_parser = parse_date_arg, value_name = "YYYY-MM-DD")]
+    pub since: Date,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct SeriesArgs {
+    /// Collection name (repeatable)
+    #[arg(long)]
+    pub collection: Vec<String>,
+    /// Patient ID (repeatable)
+    #[arg(long)]
+    pub patient_id: Vec<String>,
+    /// Study instance UID (repeatable)
+    #[arg(long)]
+    pub study_uid: Vec<String>,
+    /// Series instance UID (repeatable)
+    #[arg(long)]
+    pub series_uid: Vec<String>,
+    /// Modality, e.g. CT (repeatable)
+    #[arg(long)]
+    pub modality: Vec<String>,
+    /// Body part examined, e.g. CHEST (repeatable)
+    #[arg(long)]
+    pub body_part: Vec<String>,
+    /// Manufacturer (repeatable)
+    #[arg(long)]
+    pub manufacturer: Vec<String>,
+    /// Manufacturer model name (repeatable)
+    #[arg(long)]
+    pub model: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SinceArgs {
+    /// Only what was released after this date (YYYY-MM-DD)
+    #[arg(long, value_parser = parse_date_arg, value_name = "YYYY-MM-DD")]
+    pub since: Date,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SeriesUidArgs {
+    /// Series instance UID (repeatable)
+    #[arg(long, required = true)]
+    pub series_uid: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SeriesMetadataArgs {
+    /// Series instance UIDs; `-` reads them from stdin, one per line
+    #[arg(required = true, value_name = "UID")]
+    pub uids: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CartArgs {
+    /// Cart name, or the portal URL containing `?saved-cart=NAME`
+    #[arg(long)]
+    pub name: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DescriptionsArgs {
+    /// Collection name (repeatable)
+    #[arg(long)]
+    pub collection: Vec<String>,
+    /// Keep the server's HTML instead of plain text
+    #[arg(long)]
+    pub html: bool,
+}
+
+/// The portal's search criteria.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Criteria {
+    /// Collection (repeatable: any of)
+    #[arg(long)]
+    pub collection: Vec<String>,
+    /// Modality (repeatable: any of)
+    #[arg(long)]
+    pub modality: Vec<String>,
+    /// Anatomical site / body part (repeatable)
+    #[arg(long)]
+    pub body_part: Vec<String>,
+    /// Manufacturer (repeatable)
+    #[arg(long)]
+    pub manufacturer: Vec<String>,
+    /// Species: human, mouse, dog, or an NCBI/SNOMED code (repeatable)
+    #[arg(long)]
+    pub species: Vec<String>,
+    /// Studies on or after this date (YYYY-MM-DD)
+    #[arg(long, value_parser = parse_date_arg, value_name = "YYYY-MM-DD")]
+    pub from: Option<Date>,
+    /// Studies on or before this date (YYYY-MM-DD)
+    #[arg(long, value_parser = parse_date_arg, value_name = "YYYY-MM-DD")]
+    pub to: Option<Date>,
+    /// Patient ID (repeatable)
+    #[arg(long)]
+    pub patient_id: Vec<String>,
+    /// Patients with at least this many studies
+    #[arg(long, value_name = "N")]
+    pub min_studies: Option<u32>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub criteria: Criteria,
+    /// First result (0-based)
+    #[arg(long, default_value_t = 0, conflicts_with = "all")]
+    pub start: u64,
+    /// Results per page
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub size: u64,
+    /// Page through every result
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ManifestArgs {
+    #[command(flatten)]
+    pub criteria: Criteria,
+    /// Series UIDs for the manifest (repeatable); `-` reads them from stdin
+    #[arg(long, value_name = "UID")]
+    pub series_uid: Vec<String>,
+    /// Where to write the manifest (`-` for stdout); written atomically
+    #[arg(short, long, value_name = "FILE.tcia")]
+    pub output: std::path::PathBuf,
+    /// Leave annotations out of the manifest
+    #[arg(long)]
+    pub no_annotations: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn endpoint_aliases_parse() {
+        let cli = Cli::try_parse_from(["tcia", "getSeries", "--collection", "X", "--modality", "CT", "--modality", "MR"]).unwrap();
+        match cli.command {
+            Command::Series(s) => assert_eq!(s.modality, vec!["CT", "MR"]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn dates_are_checked_by_the_parser() {
+        let err = Cli::try_parse_from(["tcia", "updated-series", "--since", "2024/01/01"]).unwrap_err();
+        assert!(err.to_string().contains("YYYY-MM-DD"), "{err}");
+        assert!(Cli::try_parse_from(["tcia", "new-patients", "--since", "2024-01-01"]).is_err());
+    }
+
+    #[test]
+    fn global_flags_anywhere() {
+        let cli = Cli::try_parse_from(["tcia", "collections", "--format", "csv", "--api", "v1"]).unwrap();
+        assert_eq!(cli.global.format, Some(Format::Csv));
+        assert_eq!(cli.global.api, Api::V1);
+    }
+}

@@ -1,0 +1,380 @@
+//! The one HTTP layer: a reqwest client (rustls), the server URL policy, retries with backoff
+//! and Retry-After, and the mapping of failures to one-line errors with hints.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::{StatusCode, Url};
+
+use crate::error::Error;
+use crate::printer::{escape_control, Printer};
+use crate::secret::Secret;
+
+pub const DEFAULT_SERVER: &str = "https://services.cancerimagingarchive.net";
+pub const NLST_SERVER: &str = "https://nlst.cancerimagingarchive.net";
+
+/// Longest wait honoured from a Retry-After header.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(120);
+/// Longest computed backoff.
+const BACKOFF_CAP: Duration = Duration::from_secs(30);
+
+/// Resolve `--server`: a URL, or the names `nbia` / `nlst`. Plain http is refused unless the host
+/// is loopback or `allow_http` is set.
+pub fn resolve_server(s: &str, allow_http: bool) -> Result<Url, Error> {
+    let raw = match s.trim() {
+        "nbia" | "tcia" => DEFAULT_SERVER,
+        "nlst" => NLST_SERVER,
+        other => other,
+    };
+    let url = Url::parse(raw).map_err(|e| {
+        Error::Usage(format!(
+            "invalid --server '{s}': {e}; expected a URL such as {DEFAULT_SERVER}, or one of: nbia, nlst"
+        ))
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if !loopback && !allow_http {
+                return Err(Error::Usage(format!(
+                    "refusing plain http:// for --server {s}: use https://, or pass --allow-http if you really mean it"
+                )));
+            }
+        }
+        other => {
+            return Err(Error::Usage(format!(
+                "invalid --server '{s}': scheme '{other}' is not supported; use https:// (or http:// for a local server)"
+            )))
+        }
+    }
+    if url.host().is_none() {
+        return Err(Error::Usage(format!("invalid --server '{s}': no host")));
+    }
+    Ok(url)
+}
+
+/// A request, described so it can be sent again on retry.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub post: bool,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub form: Option<Vec<(String, String)>>,
+    /// Whether sending it twice is harmless (all NBIA queries are reads).
+    pub idempotent: bool,
+}
+
+impl Request {
+    pub fn get(path: impl Into<String>, query: Vec<(String, String)>) -> Request {
+        Request {
+            post: false,
+            path: path.into(),
+            query,
+            form: None,
+            idempotent: true,
+        }
+    }
+    pub fn post_form(path: impl Into<String>, form: Vec<(String, String)>) -> Request {
+        Request {
+            post: true,
+            path: path.into(),
+            query: Vec::new(),
+            form: Some(form),
+            idempotent: true,
+        }
+    }
+    fn method(&self) -> &'static str {
+        if self.post {
+            "POST"
+        } else {
+            "GET"
+        }
+    }
+}
+
+/// Settings for the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    pub base: Url,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub api_key: Option<Secret>,
+    pub no_retry_delay: bool,
+}
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    pub settings: HttpSettings,
+    printer: Printer,
+}
+
+impl Client {
+    pub fn new(settings: HttpSettings, printer: Printer) -> anyhow::Result<Client> {
+        // reqwest is built without a bundled crypto provider; install ring once (a second call is harmless).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("tcia/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(settings.timeout)
+            .read_timeout(settings.timeout)
+            .build()?;
+        Ok(Client { http, settings, printer })
+    }
+
+    /// The full URL of a request, as shown in messages.
+    pub fn url_for(&self, req: &Request) -> Url {
+        let mut url = self.settings.base.clone();
+        let base_path = url.path().trim_end_matches('/').to_string();
+        url.set_path(&format!("{base_path}{}", req.path));
+        if !req.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(req.query.iter());
+        }
+        url
+    }
+
+    /// Send with retries. Returns a response with a success status (2xx); every other outcome
+    /// is an `Error` with a one-line message.
+    pub async fn send(&self, req: &Request) -> Result<reqwest::Response, Error> {
+        let url = self.url_for(req);
+        let mut attempt = 0u32;
+        loop {
+            let started = Instant::now();
+            let outcome = self.send_once(req, &url).await;
+            let (retry_after, err) = match outcome {
+                Ok(resp) if resp.status().is_success() => {
+                    self.printer.debug(
+                        1,
+                        &format!(
+                            "{} {} -> {} ({} ms)",
+                            req.method(),
+                            url,
+                            resp.status().as_u16(),
+                            started.elapsed().as_millis()
+                        ),
+                    );
+                    return Ok(resp);
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    let retry_after = parse_retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
+                    self.printer.debug(
+                        1,
+                        &format!("{} {} -> {} ({} ms)", req.method(), url, status.as_u16(), started.elapsed().as_millis()),
+                    );
+                    let err = http_error(req.method(), &url, resp).await;
+                    let retryable = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
+                    if !retryable {
+                        return Err(err);
+                    }
+                    (retry_after, err)
+                }
+                Err(err) => (None, err),
+            };
+            if !req.idempotent || attempt >= self.settings.retries {
+                if attempt > 0 {
+                    self.printer.debug(1, &format!("giving up after {} attempts", attempt + 1));
+                }
+                return Err(err);
+            }
+            attempt += 1;
+            let (delay, why) = match retry_after {
+                Some(d) => (d.min(RETRY_AFTER_CAP), "Retry-After"),
+                None => (backoff(attempt), "backoff"),
+            };
+            self.printer.warn(&format!(
+                "{err}; retry {attempt}/{} in {:.1}s ({why})",
+                self.settings.retries,
+                delay.as_secs_f64()
+            ));
+            if !self.settings.no_retry_delay {
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+
+    async fn send_once(&self, req: &Request, url: &Url) -> Result<reqwest::Response, Error> {
+        self.printer.debug(2, &format!("{} {}", req.method(), url));
+        let mut rb = if req.post {
+            self.http.post(url.clone())
+        } else {
+            self.http.get(url.clone())
+        };
+        if let Some(form) = &req.form {
+            rb = rb.form(form);
+        }
+        if let Some(key) = &self.settings.api_key {
+            let mut v = reqwest::header::HeaderValue::from_str(key.expose())
+                .map_err(|_| Error::Usage("--api-key contains characters not allowed in an HTTP header".into()))?;
+            v.set_sensitive(true);
+            rb = rb.header("api_key", v);
+        }
+        rb.send().await.map_err(|e| self.transport_error(req.method(), url, e))
+    }
+
+    /// Map a transport failure (connect, DNS, timeout, reset) to an error naming the URL.
+    pub fn transport_error(&self, method: &'static str, url: &Url, e: reqwest::Error) -> Error {
+        let url_s = url.to_string();
+        if e.is_timeout() {
+            return Error::Timeout {
+                method,
+                url: url_s,
+                after: self.settings.timeout,
+            };
+        }
+        let what = if e.is_connect() {
+            format!("cannot connect to {}: {}", host_port(url), root_cause(&e))
+        } else {
+            format!("connection failed: {}", root_cause(&e))
+        };
+        Error::Network { method, url: url_s, what }
+    }
+}
+
+fn host_port(url: &Url) -> String {
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => url.to_string(),
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur: &dyn std::error::Error = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// Exponential backoff with full jitter: base 0.5 s doubling, capped.
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = Duration::from_millis(500).saturating_mul(1u32 << attempt.min(16)).min(BACKOFF_CAP);
+    let half = ceiling / 2;
+    half + Duration::from_millis(fastrand::u64(0..=half.as_millis() as u64))
+}
+
+/// Retry-After as seconds or an HTTP date.
+pub fn parse_retry_after(v: Option<&reqwest::header::HeaderValue>) -> Option<Duration> {
+    let s = v?.to_str().ok()?.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(s).ok()?;
+    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// Build the one-line error for a non-success response: the server's text verbatim (control
+/// characters escaped), an HTML page summarised, and hints where they help.
+async fn http_error(method: &'static str, url: &Url, resp: reqwest::Response) -> Error {
+    let status = resp.status();
+    let is_html = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.contains("html"))
+        .unwrap_or(false);
+    let body = read_capped(resp, 64 * 1024).await;
+    let text = String::from_utf8_lossy(&body);
+    let mut message = if is_html || looks_like_html(&text) {
+        match html_title(&text) {
+            Some(t) => format!("the server sent an HTML error page: \"{}\"", escape_control(&t)),
+            None => "the server sent an HTML error page".to_string(),
+        }
+    } else {
+        let t = text.trim();
+        if t.is_empty() {
+            status.canonical_reason().unwrap_or("error").to_string()
+        } else {
+            escape_control(t)
+        }
+    };
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("not been granted the access") || lower.contains("not in public domain") {
+        message.push_str(
+            " (hint: the series may not exist or may live on another server; NLST series are served by --server nlst)",
+        );
+    } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        message.push_str(" (hint: this endpoint needs credentials: check --api-key for --api legacy, or log in)");
+    }
+    Error::Http {
+        method,
+        url: url.to_string(),
+        status: status.as_u16(),
+        message,
+    }
+}
+
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < cap {
+        match resp.chunk().await {
+            Ok(Some(c)) => out.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    out.truncate(cap);
+    out
+}
+
+fn looks_like_html(t: &str) -> bool {
+    let head = t.trim_start().get(..64).unwrap_or(t.trim_start()).to_ascii_lowercase();
+    head.starts_with("<!doctype html") || head.starts_with("<html")
+}
+
+fn html_title(t: &str) -> Option<String> {
+    let lower = t.to_ascii_lowercase();
+    let (open, close) = if let Some(i) = lower.find("<title>") {
+        (i + 7, lower[i..].find("</title>").map(|j| i + j)?)
+    } else {
+        let i = lower.find("<h1>")?;
+        (i + 4, lower[i..].find("</h1>").map(|j| i + j)?)
+    };
+    let title = t.get(open..close)?.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!title.is_empty()).then_some(title)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_names_and_http_policy() {
+        assert_eq!(resolve_server("nlst", false).unwrap().as_str(), "https://nlst.cancerimagingarchive.net/");
+        assert!(resolve_server("http://127.0.0.1:9", false).is_ok());
+        assert!(resolve_server("http://localhost:9", false).is_ok());
+        assert!(resolve_server("http://example.org", false).is_err());
+        assert!(resolve_server("http://example.org", true).is_ok());
+        assert!(resolve_server("ftp://example.org", true).is_err());
+        assert!(resolve_server("not a url", true).is_err());
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let v = reqwest::header::HeaderValue::from_static("7");
+        assert_eq!(parse_retry_after(Some(&v)), Some(Duration::from_secs(7)));
+        let past = reqwest::header::HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");
+        assert_eq!(parse_retry_after(Some(&past)), Some(Duration::ZERO));
+        let junk = reqwest::header::HeaderValue::from_static("soon");
+        assert_eq!(parse_retry_after(Some(&junk)), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for a in 1..20 {
+            let b = backoff(a);
+            assert!(b <= BACKOFF_CAP, "{a}: {b:?}");
+        }
+        assert!(backoff(1) >= Duration::from_millis(500));
+    }
+
+    #[test]
+    fn html_titles() {
+        let page = "<html><head><title>502 Bad Gateway</title></head><body>x</body></html>";
+        assert_eq!(html_title(page).as_deref(), Some("502 Bad Gateway"));
+        assert!(looks_like_html(page));
+    }
+}

@@ -1,0 +1,228 @@
+//! What runs: the context resolved once from flags, environment and terminal, and one function
+//! per kind of command. Metadata endpoints all go through `query::run`.
+
+pub mod metadata;
+pub mod query;
+pub mod search;
+
+use std::io::{self, BufRead, Write};
+
+use crate::catalogue::{self as cat, Api, Param};
+use crate::cli::{Cli, Command, GlobalArgs};
+use crate::client::{resolve_server, Client, HttpSettings};
+use crate::error::usage;
+use crate::output::{Format, RawFormat};
+use crate::printer::Printer;
+use query::{Query, Transform};
+
+/// Everything a command needs, resolved once before it runs.
+pub struct Ctx {
+    pub api: Api,
+    pub client: Client,
+    pub printer: Printer,
+    pub format: Format,
+    pub raw: Option<RawFormat>,
+    pub fields: Option<Vec<String>>,
+    pub width: usize,
+}
+
+impl Ctx {
+    pub fn new(g: &GlobalArgs) -> anyhow::Result<Ctx> {
+        let printer = Printer::new(g.quiet, g.verbose);
+        let base = resolve_server(&g.server, g.allow_http)?;
+        if g.api == Api::Legacy && g.api_key.is_none() {
+            return Err(usage(
+                "--api legacy needs an API key: pass --api-key KEY or set TCIA_API_KEY",
+            ));
+        }
+        let settings = HttpSettings {
+            base,
+            timeout: std::time::Duration::from_secs(g.timeout),
+            retries: g.retries,
+            api_key: if g.api == Api::Legacy { g.api_key.clone() } else { None },
+            no_retry_delay: std::env::var_os(crate::env::TEST_NO_RETRY_DELAY).is_some(),
+        };
+        let format = g
+            .format
+            .unwrap_or(if printer.stdout_tty { Format::Table } else { Format::Json });
+        let width = std::env::var(crate::env::COLUMNS)
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .or_else(|| console::Term::stdout().size_checked().map(|(_, w)| w as usize))
+            .unwrap_or(120);
+        let fields = (!g.fields.is_empty()).then(|| {
+            g.fields
+                .iter()
+                .map(|f| f.trim().to_string())
+                .filter(|f| !f.is_empty())
+                .collect()
+        });
+        Ok(Ctx {
+            api: g.api,
+            client: Client::new(settings, printer.clone())?,
+            printer,
+            format,
+            raw: g.raw,
+            fields,
+            width,
+        })
+    }
+
+    /// Buffered stdout for data.
+    pub fn stdout(&self) -> Box<dyn Write> {
+        Box::new(io::BufWriter::with_capacity(64 * 1024, io::stdout()))
+    }
+}
+
+/// Run the parsed command line.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Ctx::new(&cli.global)?;
+    use Param::*;
+    let q = |endpoint: &'static cat::Endpoint, params: Vec<(Param, Vec<String>)>| Query {
+        endpoint,
+        params,
+        transform: Transform::None,
+    };
+    let query = match cli.command {
+        Command::Collections => q(&cat::COLLECTIONS, vec![]),
+        Command::Modalities(a) => q(&cat::MODALITIES, vec![(Collection, a.collection), (BodyPart, a.body_part)]),
+        Command::BodyParts(a) => q(&cat::BODY_PARTS, vec![(Collection, a.collection), (Modality, a.modality)]),
+        Command::Manufacturers(a) => q(
+            &cat::MANUFACTURERS,
+            vec![(Collection, a.collection), (Modality, a.modality), (BodyPart, a.body_part)],
+        ),
+        Command::Patients(a) => q(&cat::PATIENTS, vec![(Collection, a.collection), (PatientId, a.patient_id)]),
+        Command::PatientsByModality(a) => q(
+            &cat::PATIENTS_BY_MODALITY,
+            vec![(Collection, a.collection), (Modality, a.modality)],
+        ),
+        Command::NewPatients(a) => q(
+            &cat::NEW_PATIENTS,
+            vec![(Collection, a.collection), (Since, vec![a.since.to_string()])],
+        ),
+        Command::Studies(a) => q(
+            &cat::STUDIES,
+            vec![(Collection, a.collection), (PatientId, a.patient_id), (StudyUid, a.study_uid)],
+        ),
+        Command::NewStudies(a) => q(
+            &cat::NEW_STUDIES,
+            vec![
+                (Collection, a.collection),
+                (PatientId, a.patient_id),
+                (Since, vec![a.since.to_string()]),
+            ],
+        ),
+        Command::Series(a) => q(
+            &cat::SERIES,
+            vec![
+                (Collection, a.collection),
+                (PatientId, a.patient_id),
+                (StudyUid, a.study_uid),
+                (SeriesUid, a.series_uid),
+                (Modality, a.modality),
+                (BodyPart, a.body_part),
+                (Manufacturer, a.manufacturer),
+                (Model, a.model),
+            ],
+        ),
+        Command::UpdatedSeries(a) => q(&cat::UPDATED_SERIES, vec![(Since, vec![a.since.to_string()])]),
+        Command::SeriesSize(a) => q(&cat::SERIES_SIZE, vec![(SeriesUid, a.series_uid)]),
+        Command::SopUids(a) => q(&cat::SOP_UIDS, vec![(SeriesUid, a.series_uid)]),
+        Command::DicomTags(a) => q(&cat::DICOM_TAGS, vec![(SeriesUid, a.series_uid)]),
+        Command::Cart(a) => q(&cat::CART, vec![(CartName, vec![cart_name(&a.name)?])]),
+        Command::CollectionCounts => counts(&cat::COLLECTION_COUNTS, "Collection", vec![]),
+        Command::ModalityCounts(a) => counts(
+            &cat::MODALITY_COUNTS,
+            "Modality",
+            vec![(Collection, a.collection), (BodyPart, a.body_part)],
+        ),
+        Command::BodyPartCounts(a) => counts(
+            &cat::BODY_PART_COUNTS,
+            "BodyPartExamined",
+            vec![(Collection, a.collection), (Modality, a.modality)],
+        ),
+        Command::ManufacturerCounts(a) => counts(
+            &cat::MANUFACTURER_COUNTS,
+            "Manufacturer",
+            vec![(Collection, a.collection), (Modality, a.modality), (BodyPart, a.body_part)],
+        ),
+        Command::Descriptions(a) => Query {
+            endpoint: &cat::DESCRIPTIONS,
+            params: vec![(Collection, a.collection)],
+            transform: Transform::Descriptions { keep_html: a.html },
+        },
+        Command::SeriesMetadata(a) => return metadata::run(&ctx, &read_uids(&a.uids)?).await,
+        Command::Search(a) => return search::search(&ctx, &a).await,
+        Command::Manifest(a) => return search::manifest(&ctx, &a).await,
+    };
+    query::run(&ctx, query).await
+}
+
+fn counts(endpoint: &'static cat::Endpoint, key: &'static str, params: Vec<(Param, Vec<String>)>) -> Query {
+    Query {
+        endpoint,
+        params,
+        transform: Transform::Counts { key },
+    }
+}
+
+/// `--name` takes a cart name or the portal URL with `?saved-cart=NAME`.
+pub fn cart_name(s: &str) -> anyhow::Result<String> {
+    let s = s.trim();
+    if s.contains("saved-cart=") {
+        let url = url::Url::parse(s).map_err(|e| usage(format!("--name: cannot read the cart URL '{s}': {e}")))?;
+        return url
+            .query_pairs()
+            .find(|(k, _)| k == "saved-cart")
+            .map(|(_, v)| v.into_owned())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| usage(format!("--name: no saved-cart=NAME in '{s}'")));
+    }
+    if s.is_empty() {
+        return Err(usage("--name: the cart name is empty"));
+    }
+    Ok(s.to_string())
+}
+
+/// Expand UID arguments: `-` reads stdin, one per line; blanks and `#` lines skipped; duplicates
+/// removed, first-seen order kept.
+pub fn read_uids(args: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut push = |u: &str| {
+        let u = u.trim().trim_matches('"');
+        if !u.is_empty() && !u.starts_with('#') && seen.insert(u.to_string()) {
+            out.push(u.to_string());
+        }
+    };
+    for a in args {
+        if a == "-" {
+            for line in io::stdin().lock().lines() {
+                push(&line?);
+            }
+        } else {
+            push(a);
+        }
+    }
+    for u in &out {
+        if !u.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
+            return Err(usage(format!(
+                "'{u}' is not a series instance UID (digits and dots, e.g. 1.3.6.1.4.1.14519.5.2.1.1)"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cart_names() {
+        assert_eq!(super::cart_name("nbia-1").unwrap(), "nbia-1");
+        assert_eq!(
+            super::cart_name("https://nbia.cancerimagingarchive.net/nbia-search/?saved-cart=nbia-49121659384603347").unwrap(),
+            "nbia-49121659384603347"
+        );
+        assert!(super::cart_name("https://x/?saved-cart=").is_err());
+    }
+}

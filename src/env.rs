@@ -1,0 +1,24 @@
+//! Every environment variable `tcia` reads, in one place.
+
+/// Server base URL or `nbia` / `nlst` (`--server`).
+pub const SERVER: &str = "TCIA_SERVER";
+/// API flavour (`--api`).
+pub const API: &str = "TCIA_API";
+/// Legacy Bindaas API key (`--api-key`); never printed.
+pub const API_KEY: &str = "TCIA_API_KEY";
+/// Output format (`--format`).
+pub const FORMAT: &str = "TCIA_FORMAT";
+/// Connect and idle-read timeout in seconds (`--timeout`).
+pub const TIMEOUT: &str = "TCIA_TIMEOUT";
+/// Retry count (`--retries`).
+pub const RETRIES: &str = "TCIA_RETRIES";
+/// Allow plain http:// to non-loopback hosts (`--allow-http`).
+pub const ALLOW_HTTP: &str = "TCIA_ALLOW_HTTP";
+/// Quiet mode (`--quiet`).
+pub const QUIET: &str = "TCIA_QUIET";
+/// Test hook: retry delays are computed and reported but not slept.
+pub const TEST_NO_RETRY_DELAY: &str = "TCIA_TEST_NO_RETRY_DELAY";
+/// Test hook: behave as if stdout were a terminal.
+pub const TEST_STDOUT_TTY: &str = "TCIA_TEST_STDOUT_TTY";
+/// Terminal width override for `--format table`.
+pub const COLUMNS: &str = "COLUMNS";

@@ -1,0 +1,69 @@
+//! Typed errors of the library and the exit-code table.
+
+use std::time::Duration;
+
+/// Exit codes: a small documented table (README "Exit codes").
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const ERROR: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const INTEGRITY: u8 = 3;
+    pub const HTTP_CLIENT: u8 = 4;
+    pub const HTTP_SERVER: u8 = 5;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input found before any request.
+    #[error("{0}")]
+    Usage(String),
+    /// The server answered with an error status.
+    #[error("{method} {url}: HTTP {status}: {message}")]
+    Http {
+        method: &'static str,
+        url: String,
+        status: u16,
+        message: String,
+    },
+    /// The server could not be reached or the connection failed.
+    #[error("{method} {url}: {what}")]
+    Network {
+        method: &'static str,
+        url: String,
+        what: String,
+    },
+    /// No response within the timeout.
+    #[error("{method} {url}: no response within {}s (raise --timeout)", .after.as_secs())]
+    Timeout {
+        method: &'static str,
+        url: String,
+        after: Duration,
+    },
+    /// The server answered, but not with what the endpoint promises.
+    #[error("{url}: {message}")]
+    BadResponse { url: String, message: String },
+    /// Downloaded data did not verify.
+    #[error("{0}")]
+    Integrity(String),
+    /// Stopped by Ctrl-C / SIGTERM.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => exit::USAGE,
+            Error::Http { status, .. } if *status >= 500 => exit::HTTP_SERVER,
+            Error::Http { .. } => exit::HTTP_CLIENT,
+            Error::Network { .. } | Error::Timeout { .. } | Error::BadResponse { .. } => exit::HTTP_SERVER,
+            Error::Integrity(_) => exit::INTEGRITY,
+            Error::Interrupted => exit::INTERRUPTED,
+        }
+    }
+}
+
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    Error::Usage(msg.into()).into()
+}

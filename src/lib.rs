@@ -1,0 +1,64 @@
+//! `tcia`: a client library and CLI for The Cancer Imaging Archive's NBIA REST APIs.
+//!
+//! Map of the crate:
+//! - [`cli`]: what users type (clap definitions only);
+//! - [`catalogue`]: every endpoint, per API version: path, parameter spellings, dates, columns;
+//! - [`client`]: the HTTP layer (reqwest + rustls), retries, error mapping;
+//! - [`stream`]: incremental JSON array splitting;
+//! - [`output`]: renderers (json, ndjson, csv, tsv, table);
+//! - [`commands`]: what runs, through one generic query path;
+//! - [`error`], [`printer`], [`env`], [`secret`], [`dates`], [`html`]: supporting pieces.
+
+pub mod catalogue;
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod dates;
+pub mod env;
+pub mod error;
+pub mod html;
+pub mod output;
+pub mod printer;
+pub mod secret;
+pub mod stream;
+
+use std::process::ExitCode;
+
+pub use cli::Cli;
+pub use error::Error;
+
+/// Run a parsed command line to completion on a tokio runtime; Ctrl-C ends it with `Interrupted`.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        tokio::select! {
+            r = commands::dispatch(cli) => r,
+            _ = tokio::signal::ctrl_c() => Err(Error::Interrupted.into()),
+        }
+    })
+}
+
+/// Print an error as `tcia: error: ...` with its causes, and choose the exit code. A closed
+/// stdout pipe (`| head -1`) is not an error.
+pub fn report(e: &anyhow::Error) -> ExitCode {
+    if e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    }) {
+        return ExitCode::SUCCESS;
+    }
+    let code = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<Error>())
+        .map(Error::exit_code)
+        .unwrap_or(error::exit::ERROR);
+    let mut msg = format!("tcia: error: {}", printer::escape_control(&e.to_string()));
+    for cause in e.chain().skip(1) {
+        msg.push_str(&format!("\n  caused by: {}", printer::escape_control(&cause.to_string())));
+    }
+    eprintln!("{msg}");
+    ExitCode::from(code)
+}

@@ -1,0 +1,102 @@
+//! JSON and NDJSON: the server's objects as they came, streamed row by row.
+
+use std::io::{self, Write};
+
+use super::{project, Row, RowSink};
+
+pub struct JsonSink {
+    out: Box<dyn Write>,
+    fields: Option<Vec<String>>,
+    ndjson: bool,
+    rows: u64,
+}
+
+impl JsonSink {
+    pub fn new(out: Box<dyn Write>, fields: Option<Vec<String>>, ndjson: bool) -> Self {
+        JsonSink {
+            out,
+            fields,
+            ndjson,
+            rows: 0,
+        }
+    }
+}
+
+impl RowSink for JsonSink {
+    fn row(&mut self, row: Row) -> io::Result<()> {
+        let row = match &self.fields {
+            Some(f) => project(row, f),
+            None => row,
+        };
+        if !self.ndjson {
+            self.out.write_all(if self.rows == 0 { b"[\n" } else { b",\n" })?;
+        }
+        serde_json::to_writer(&mut self.out, &row)?;
+        if self.ndjson {
+            self.out.write_all(b"\n")?;
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if !self.ndjson {
+            self.out.write_all(if self.rows == 0 { b"[]\n" } else { b"\n]\n" })?;
+        }
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    pub struct Shared(pub Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn rows(s: &str) -> Vec<Row> {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn json_array_keeps_key_order_and_absent_keys() {
+        let buf = Shared::default();
+        let mut s = JsonSink::new(Box::new(buf.clone()), None, false);
+        for r in rows(r#"[{"b":1,"a":"x"},{}]"#) {
+            s.row(r).unwrap();
+        }
+        s.finish().unwrap();
+        assert_eq!(String::from_utf8(buf.0.lock().unwrap().clone()).unwrap(), "[\n{\"b\":1,\"a\":\"x\"},\n{}\n]\n");
+    }
+
+    #[test]
+    fn empty_is_brackets_or_nothing() {
+        let buf = Shared::default();
+        JsonSink::new(Box::new(buf.clone()), None, false).finish().unwrap();
+        assert_eq!(&*buf.0.lock().unwrap(), b"[]\n");
+        let buf = Shared::default();
+        JsonSink::new(Box::new(buf.clone()), None, true).finish().unwrap();
+        assert!(buf.0.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn ndjson_with_fields() {
+        let buf = Shared::default();
+        let mut s = JsonSink::new(Box::new(buf.clone()), Some(vec!["a".into(), "c".into()]), true);
+        for r in rows(r#"[{"b":1,"a":"x","c":2},{"b":2}]"#) {
+            s.row(r).unwrap();
+        }
+        s.finish().unwrap();
+        assert_eq!(String::from_utf8(buf.0.lock().unwrap().clone()).unwrap(), "{\"a\":\"x\",\"c\":2}\n{}\n");
+    }
+}

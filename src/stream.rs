@@ -1,0 +1,199 @@
+//! Incremental JSON array reading: split `[{...},{...}]` into elements as bytes arrive, so a
+//! 400 MB response is never held whole. Each element is then parsed by serde_json.
+
+/// Splits a JSON document that is a top-level array into its element texts. An empty body is
+/// an empty array (NBIA's "no rows"); a single top-level object is one element.
+#[derive(Default)]
+pub struct ArraySplitter {
+    state: State,
+    buf: Vec<u8>,
+    depth: u32,
+    in_str: bool,
+    esc: bool,
+}
+
+#[derive(Default, PartialEq, Eq, Debug)]
+enum State {
+    #[default]
+    Start,
+    /// Inside the array, between elements.
+    Between,
+    /// Inside an element.
+    Element,
+    /// A lone object instead of an array.
+    Object,
+    Done,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SplitError {
+    #[error("the response is not JSON: {0}")]
+    NotJson(String),
+    #[error("the JSON response ended early (truncated?)")]
+    Truncated,
+    #[error("unexpected data after the JSON array")]
+    Trailing,
+}
+
+impl ArraySplitter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feed the next chunk; `on_elem` gets each complete element's bytes.
+    pub fn feed<E: From<SplitError>>(
+        &mut self,
+        chunk: &[u8],
+        mut on_elem: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut i = 0;
+        while i < chunk.len() {
+            let c = chunk[i];
+            match self.state {
+                State::Start => {
+                    if c == b'[' {
+                        self.state = State::Between;
+                    } else if c == b'{' {
+                        self.state = State::Object;
+                        self.buf.push(c);
+                        self.depth = 1;
+                    } else if c == 0xEF || c == 0xBB || c == 0xBF || c.is_ascii_whitespace() {
+                        // whitespace or a UTF-8 byte-order mark
+                    } else {
+                        let rest = String::from_utf8_lossy(&chunk[i..chunk.len().min(i + 80)]).into_owned();
+                        return Err(SplitError::NotJson(rest).into());
+                    }
+                    i += 1;
+                }
+                State::Between => {
+                    if c == b']' {
+                        self.state = State::Done;
+                    } else if !(c.is_ascii_whitespace() || c == b',') {
+                        self.state = State::Element;
+                        continue; // re-read this byte as the element's first
+                    }
+                    i += 1;
+                }
+                State::Element | State::Object => {
+                    // Fast path: copy a run of bytes that cannot change the state.
+                    let start = i;
+                    while i < chunk.len() {
+                        let b = chunk[i];
+                        if self.in_str {
+                            if self.esc {
+                                self.esc = false;
+                            } else if b == b'\\' {
+                                self.esc = true;
+                            } else if b == b'"' {
+                                self.in_str = false;
+                            }
+                        } else {
+                            match b {
+                                b'"' => self.in_str = true,
+                                b'{' | b'[' => self.depth += 1,
+                                b'}' | b']' if self.depth > 0 => {
+                                    self.depth -= 1;
+                                    if self.depth == 0 && self.state == State::Element && b == b'}' {
+                                        i += 1;
+                                        break;
+                                    }
+                                }
+                                b',' | b']' if self.depth == 0 => break,
+                                _ => {}
+                            }
+                        }
+                        i += 1;
+                    }
+                    self.buf.extend_from_slice(&chunk[start..i]);
+                    if self.state == State::Element && self.depth == 0 && !self.in_str {
+                        let done = i < chunk.len() || self.buf.last() == Some(&b'}');
+                        if done && !self.buf.is_empty() {
+                            let text = trim_ascii(&self.buf);
+                            if !text.is_empty() {
+                                on_elem(text)?;
+                            }
+                            self.buf.clear();
+                            self.state = State::Between;
+                        }
+                    }
+                }
+                State::Done => {
+                    if !c.is_ascii_whitespace() {
+                        return Err(SplitError::Trailing.into());
+                    }
+                    i += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Call at the end of the body.
+    pub fn finish<E: From<SplitError>>(&mut self, mut on_elem: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+        match self.state {
+            State::Start | State::Done => Ok(()),
+            State::Object if self.depth == 0 && !self.in_str => {
+                let text = std::mem::take(&mut self.buf);
+                on_elem(trim_ascii(&text))?;
+                self.state = State::Done;
+                Ok(())
+            }
+            _ => Err(SplitError::Truncated.into()),
+        }
+    }
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    let s = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let e = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(s, |p| p + 1);
+    &b[s..e]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split_in_chunks(doc: &str, size: usize) -> Result<Vec<String>, SplitError> {
+        let mut s = ArraySplitter::new();
+        let mut out = Vec::new();
+        for chunk in doc.as_bytes().chunks(size) {
+            s.feed(chunk, |e| -> Result<(), SplitError> {
+                out.push(String::from_utf8(e.to_vec()).unwrap());
+                Ok(())
+            })?;
+        }
+        s.finish(|e| -> Result<(), SplitError> {
+            out.push(String::from_utf8(e.to_vec()).unwrap());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn splits_at_every_chunk_size() {
+        let doc = r#" [ {"a":"x,]}\"y","b":[1,{"c":2}]}, {} ,{"d":"\\"}, 5, "s" ] "#;
+        for size in 1..doc.len() {
+            let got = split_in_chunks(doc, size).unwrap();
+            assert_eq!(got, vec![r#"{"a":"x,]}\"y","b":[1,{"c":2}]}"#, "{}", r#"{"d":"\\"}"#, "5", r#""s""#], "chunk {size}");
+        }
+    }
+
+    #[test]
+    fn empty_body_and_empty_array() {
+        assert!(split_in_chunks("", 4).unwrap().is_empty());
+        assert!(split_in_chunks("[]", 4).unwrap().is_empty());
+        assert!(split_in_chunks("\n[ ]\n", 1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn single_object_is_one_row() {
+        assert_eq!(split_in_chunks(r#"{"a":1}"#, 3).unwrap(), vec![r#"{"a":1}"#]);
+    }
+
+    #[test]
+    fn errors() {
+        assert!(matches!(split_in_chunks("[{\"a\":1}", 3), Err(SplitError::Truncated)));
+        assert!(matches!(split_in_chunks("A parameter, X is required", 3), Err(SplitError::NotJson(_))));
+        assert!(matches!(split_in_chunks("[] x", 3), Err(SplitError::Trailing)));
+    }
+}
