@@ -93,7 +93,11 @@ impl Path {
     pub fn url_path(self, api: Api) -> String {
         match self {
             Path::Versioned(n) => {
-                let v = if api == Api::Legacy { "v1" } else { api.as_str() };
+                let v = if api == Api::Legacy {
+                    "v1"
+                } else {
+                    api.as_str()
+                };
                 format!("/nbia-api/services/{v}/{n}")
             }
             Path::V1Only(n) => format!("/nbia-api/services/v1/{n}"),
@@ -459,8 +463,22 @@ pub static COLLECTIONS: Endpoint = Endpoint {
     command: "collections",
     name: "getCollectionValues",
     routes: &[
-        route!(MODERN, Versioned("getCollectionValues"), Get, [], [], &["Collection"]),
-        route!(&[L], Lg("getCollectionValues"), Get, [], [], &["Collection"]),
+        route!(
+            MODERN,
+            Versioned("getCollectionValues"),
+            Get,
+            [],
+            [],
+            &["Collection"]
+        ),
+        route!(
+            &[L],
+            Lg("getCollectionValues"),
+            Get,
+            [],
+            [],
+            &["Collection"]
+        ),
     ],
 };
 
@@ -518,7 +536,11 @@ pub static MANUFACTURERS: Endpoint = Endpoint {
             MODERN,
             Versioned("getManufacturerValues"),
             Get,
-            [w(Collection, "Collection"), w(Modality, "Modality"), w(BodyPart, "BodyPartExamined")],
+            [
+                w(Collection, "Collection"),
+                w(Modality, "Modality"),
+                w(BodyPart, "BodyPartExamined")
+            ],
             [],
             &["Manufacturer"]
         ),
@@ -526,7 +548,11 @@ pub static MANUFACTURERS: Endpoint = Endpoint {
             &[L],
             Lg("getManufacturerValues"),
             Get,
-            [w(Collection, "Collection"), w(Modality, "Modality"), w(BodyPart, "BodyPartExamined")],
+            [
+                w(Collection, "Collection"),
+                w(Modality, "Modality"),
+                w(BodyPart, "BodyPartExamined")
+            ],
             [],
             &["Manufacturer"]
         ),
@@ -537,9 +563,30 @@ pub static PATIENTS: Endpoint = Endpoint {
     command: "patients",
     name: "getPatient",
     routes: &[
-        route!(&[V4], Versioned("getPatient"), Get, [w(Collection, "Collection"), w(PatientId, "PatientId")], [], PATIENT_V4),
-        route!(OLD, Versioned("getPatient"), Get, [w(Collection, "Collection"), w(PatientId, "PatientId")], [], PATIENT_V1),
-        route!(&[L], Lg("getPatient"), Get, [w(Collection, "Collection")], [], PATIENT_LEGACY),
+        route!(
+            &[V4],
+            Versioned("getPatient"),
+            Get,
+            [w(Collection, "Collection"), w(PatientId, "PatientId")],
+            [],
+            PATIENT_V4
+        ),
+        route!(
+            OLD,
+            Versioned("getPatient"),
+            Get,
+            [w(Collection, "Collection"), w(PatientId, "PatientId")],
+            [],
+            PATIENT_V1
+        ),
+        route!(
+            &[L],
+            Lg("getPatient"),
+            Get,
+            [w(Collection, "Collection")],
+            [],
+            PATIENT_LEGACY
+        ),
     ],
 };
 
@@ -597,7 +644,11 @@ pub static STUDIES: Endpoint = Endpoint {
             &[V4],
             Versioned("getPatientStudy"),
             Get,
-            [w(Collection, "Collection"), w(PatientId, "PatientID"), w(StudyUid, "StudyInstanceUID")],
+            [
+                w(Collection, "Collection"),
+                w(PatientId, "PatientID"),
+                w(StudyUid, "StudyInstanceUID")
+            ],
             [],
             STUDY_V4
         ),
@@ -605,7 +656,11 @@ pub static STUDIES: Endpoint = Endpoint {
             OLD,
             Versioned("getPatientStudy"),
             Get,
-            [w(Collection, "Collection"), w(PatientId, "PatientID"), w(StudyUid, "StudyInstanceUID")],
+            [
+                w(Collection, "Collection"),
+                w(PatientId, "PatientID"),
+                w(StudyUid, "StudyInstanceUID")
+            ],
             [],
             STUDY_V1
         ),
@@ -613,7 +668,11 @@ pub static STUDIES: Endpoint = Endpoint {
             &[L],
             Lg("getPatientStudy"),
             Get,
-            [w(Collection, "Collection"), w(PatientId, "PatientID"), w(StudyUid, "StudyInstanceUID")],
+            [
+                w(Collection, "Collection"),
+                w(PatientId, "PatientID"),
+                w(StudyUid, "StudyInstanceUID")
+            ],
             [],
             STUDY_LEGACY
         ),
@@ -628,7 +687,11 @@ pub static NEW_STUDIES: Endpoint = Endpoint {
             &[V4],
             Versioned("NewStudiesInPatientCollection"),
             Get,
-            [w(Collection, "Collection"), w(PatientId, "PatientID"), d("fromDate", DashMdy)],
+            [
+                w(Collection, "Collection"),
+                w(PatientId, "PatientID"),
+                d("fromDate", DashMdy)
+            ],
             [Collection, Since],
             STUDY_V4
         ),
@@ -636,7 +699,11 @@ pub static NEW_STUDIES: Endpoint = Endpoint {
             OLD,
             Versioned("NewStudiesInPatientCollection"),
             Get,
-            [w(Collection, "Collection"), w(PatientId, "PatientID"), d("Date", SlashYmd)],
+            [
+                w(Collection, "Collection"),
+                w(PatientId, "PatientID"),
+                d("Date", SlashYmd)
+            ],
             [Collection, Since],
             STUDY_V1
         ),
@@ -694,8 +761,22 @@ pub static UPDATED_SERIES: Endpoint = Endpoint {
     command: "updated-series",
     name: "getUpdatedSeries",
     routes: &[
-        route!(&[V4], Versioned("getUpdatedSeries"), Get, [d("fromDate", DashMdy)], [Since], SERIES_V4),
-        route!(OLD, Versioned("getUpdatedSeries"), Get, [d("fromDate", SlashDmy)], [Since], UPDATED_V1),
+        route!(
+            &[V4],
+            Versioned("getUpdatedSeries"),
+            Get,
+            [d("fromDate", DashMdy)],
+            [Since],
+            SERIES_V4
+        ),
+        route!(
+            OLD,
+            Versioned("getUpdatedSeries"),
+            Get,
+            [d("fromDate", SlashDmy)],
+            [Since],
+            UPDATED_V1
+        ),
     ],
 };
 
@@ -739,7 +820,14 @@ pub static SERIES_METADATA: Endpoint = Endpoint {
     command: "series-metadata",
     name: "getSeriesMetadata",
     routes: &[
-        route!(&[V4], Versioned("getSeriesMetadata"), Post, [], [], SERIES_METADATA_V4),
+        route!(
+            &[V4],
+            Versioned("getSeriesMetadata"),
+            Post,
+            [],
+            [],
+            SERIES_METADATA_V4
+        ),
         route!(
             OLD,
             Versioned("getSeriesMetaData"),
@@ -754,7 +842,14 @@ pub static SERIES_METADATA: Endpoint = Endpoint {
 pub static CART: Endpoint = Endpoint {
     command: "cart",
     name: "getContentsByName",
-    routes: &[route!(MODERN, V1Only("getContentsByName"), Get, [w(CartName, "name")], [CartName], CART_V1)],
+    routes: &[route!(
+        MODERN,
+        V1Only("getContentsByName"),
+        Get,
+        [w(CartName, "name")],
+        [CartName],
+        CART_V1
+    )],
 };
 
 pub static DICOM_TAGS: Endpoint = Endpoint {
@@ -783,7 +878,13 @@ macro_rules! counts {
     };
 }
 
-counts!(COLLECTION_COUNTS, "collection-counts", "getCollectionValuesAndCounts", "Collection", []);
+counts!(
+    COLLECTION_COUNTS,
+    "collection-counts",
+    "getCollectionValuesAndCounts",
+    "Collection",
+    []
+);
 counts!(
     MODALITY_COUNTS,
     "modality-counts",
@@ -803,7 +904,11 @@ counts!(
     "manufacturer-counts",
     "getManufacturerValuesAndCounts",
     "Manufacturer",
-    [w(Collection, "Collection"), w(Modality, "Modality"), w(BodyPart, "BodyPartExamined")]
+    [
+        w(Collection, "Collection"),
+        w(Modality, "Modality"),
+        w(BodyPart, "BodyPartExamined")
+    ]
 );
 
 pub static DESCRIPTIONS: Endpoint = Endpoint {
@@ -816,7 +921,12 @@ pub static DESCRIPTIONS: Endpoint = Endpoint {
             Get,
             [w(Collection, "collectionName")],
             [],
-            &["collectionName", "description", "descriptionURI", "collectionDescTimestamp"]
+            &[
+                "collectionName",
+                "description",
+                "descriptionURI",
+                "collectionDescTimestamp"
+            ]
         ),
         route!(
             &[V2],
@@ -824,7 +934,12 @@ pub static DESCRIPTIONS: Endpoint = Endpoint {
             Get,
             [w(Collection, "collectionName")],
             [],
-            &["collectionName", "description", "descriptionURI", "collectionDescTimestamp"]
+            &[
+                "collectionName",
+                "description",
+                "descriptionURI",
+                "collectionDescTimestamp"
+            ]
         ),
     ],
 };
@@ -838,20 +953,40 @@ pub static SEARCH: Endpoint = Endpoint {
         Post,
         [],
         [],
-        &["subjectId", "project", "id", "totalNumberOfStudies", "totalNumberOfSeries"]
+        &[
+            "subjectId",
+            "project",
+            "id",
+            "totalNumberOfStudies",
+            "totalNumberOfSeries"
+        ]
     )],
 };
 
 pub static MANIFEST_SEARCH: Endpoint = Endpoint {
     command: "manifest",
     name: "getManifestForSimpleSearch",
-    routes: &[route!(&[V4], Versioned("getManifestForSimpleSearch"), Post, [], [], &[])],
+    routes: &[route!(
+        &[V4],
+        Versioned("getManifestForSimpleSearch"),
+        Post,
+        [],
+        [],
+        &[]
+    )],
 };
 
 pub static MANIFEST_TEXT: Endpoint = Endpoint {
     command: "manifest",
     name: "getManifestText",
-    routes: &[route!(&[V4], Versioned("getManifestText"), Post, [], [], &[])],
+    routes: &[route!(
+        &[V4],
+        Versioned("getManifestText"),
+        Post,
+        [],
+        [],
+        &[]
+    )],
 };
 
 /// Every endpoint, for lookups and documentation.
@@ -882,7 +1017,6 @@ pub static ALL: &[&Endpoint] = &[
     &MANIFEST_TEXT,
 ];
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -892,7 +1026,12 @@ mod tests {
         for e in ALL {
             for r in e.routes {
                 for p in r.required {
-                    assert!(r.wire(*p).is_some() || r.method == Method::Post, "{} {:?}", e.name, p);
+                    assert!(
+                        r.wire(*p).is_some() || r.method == Method::Post,
+                        "{} {:?}",
+                        e.name,
+                        p
+                    );
                 }
             }
         }
@@ -907,9 +1046,21 @@ mod tests {
 
     #[test]
     fn paths_per_version() {
-        assert_eq!(Path::Versioned("getSeries").url_path(Api::V4), "/nbia-api/services/v4/getSeries");
-        assert_eq!(Path::V1Only("getContentsByName").url_path(Api::V4), "/nbia-api/services/v1/getContentsByName");
-        assert_eq!(Path::Legacy("getSeries").url_path(Api::Legacy), "/services/v3/TCIA/query/getSeries");
-        assert_eq!(Path::Advanced("getCollectionValuesAndCounts").url_path(Api::V2), "/nbia-api/services/getCollectionValuesAndCounts");
+        assert_eq!(
+            Path::Versioned("getSeries").url_path(Api::V4),
+            "/nbia-api/services/v4/getSeries"
+        );
+        assert_eq!(
+            Path::V1Only("getContentsByName").url_path(Api::V4),
+            "/nbia-api/services/v1/getContentsByName"
+        );
+        assert_eq!(
+            Path::Legacy("getSeries").url_path(Api::Legacy),
+            "/services/v3/TCIA/query/getSeries"
+        );
+        assert_eq!(
+            Path::Advanced("getCollectionValuesAndCounts").url_path(Api::V2),
+            "/nbia-api/services/getCollectionValuesAndCounts"
+        );
     }
 }

@@ -41,7 +41,7 @@ pub struct GlobalArgs {
     /// Server: a base URL, or `nbia` (default host) or `nlst`
     #[arg(
         long,
-        global = true,
+        global = true, help_heading = "Global options",
         env = "TCIA_SERVER",
         value_name = "URL|nbia|nlst",
         default_value = crate::client::DEFAULT_SERVER
@@ -49,67 +49,120 @@ pub struct GlobalArgs {
     pub server: String,
 
     /// API flavour: v4 (current), v1, v2 (authenticated) or legacy (Bindaas, needs --api-key)
-    #[arg(long, global = true, env = "TCIA_API", value_enum, default_value_t = Api::V4)]
+    #[arg(long, global = true, help_heading = "Global options", env = "TCIA_API", value_enum, default_value_t = Api::V4)]
     pub api: Api,
 
     /// API key for --api legacy, sent as header `api_key` (never printed)
-    #[arg(long, global = true, env = "TCIA_API_KEY", hide_env_values = true, value_name = "KEY")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "TCIA_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
     pub api_key: Option<Secret>,
 
     /// Output format [default: table on a terminal, json otherwise]
-    #[arg(long, short = 'f', global = true, env = "TCIA_FORMAT", value_enum)]
+    #[arg(
+        long,
+        short = 'f',
+        global = true,
+        help_heading = "Global options",
+        env = "TCIA_FORMAT",
+        value_enum
+    )]
     pub format: Option<Format>,
 
     /// Pass the server's own bytes for format=<RAW> through untouched
-    #[arg(long, global = true, value_enum, value_name = "RAW", conflicts_with_all = ["format", "fields"])]
+    #[arg(long, global = true, help_heading = "Global options", value_enum, value_name = "RAW", conflicts_with_all = ["format", "fields"])]
     pub raw: Option<RawFormat>,
 
     /// Select and order columns (comma-separated)
-    #[arg(long, global = true, value_delimiter = ',', value_name = "A,B,C")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_delimiter = ',',
+        value_name = "A,B,C"
+    )]
     pub fields: Vec<String>,
 
     /// Connect and idle-read timeout in seconds
-    #[arg(long, global = true, env = "TCIA_TIMEOUT", default_value_t = 60, value_name = "SECS",
+    #[arg(long, global = true, help_heading = "Global options", env = "TCIA_TIMEOUT", default_value_t = 60, value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
 
     /// Retries for failed requests (connection errors, 5xx, 429), with backoff
-    #[arg(long, global = true, env = "TCIA_RETRIES", default_value_t = 3, value_name = "N")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "TCIA_RETRIES",
+        default_value_t = 3,
+        value_name = "N"
+    )]
     pub retries: u32,
 
     /// More diagnostics on stderr (request URLs, timings); repeat for more
-    #[arg(short, long, global = true, action = ArgAction::Count)]
+    #[arg(short, long, global = true, help_heading = "Global options", action = ArgAction::Count)]
     pub verbose: u8,
 
     /// Only errors on stderr
-    #[arg(short, long, global = true, env = "TCIA_QUIET")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "TCIA_QUIET"
+    )]
     pub quiet: bool,
 
     /// Allow plain http:// to a non-loopback server
-    #[arg(long, global = true, env = "TCIA_ALLOW_HTTP")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "TCIA_ALLOW_HTTP"
+    )]
     pub allow_http: bool,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// List collections [getCollectionValues]
-    #[command(alias = "getCollectionValues", after_help = "Example:\n  tcia collections --format csv")]
+    #[command(
+        alias = "getCollectionValues",
+        after_help = "Example:\n  tcia collections --format csv"
+    )]
     Collections,
 
     /// List modalities [getModalityValues]
-    #[command(alias = "getModalityValues", after_help = "Example:\n  tcia modalities --collection LIDC-IDRI")]
+    #[command(
+        alias = "getModalityValues",
+        after_help = "Example:\n  tcia modalities --collection LIDC-IDRI"
+    )]
     Modalities(CollBody),
 
     /// List body parts examined [getBodyPartValues]
-    #[command(alias = "getBodyPartValues", after_help = "Example:\n  tcia body-parts --modality CT")]
+    #[command(
+        alias = "getBodyPartValues",
+        after_help = "Example:\n  tcia body-parts --modality CT"
+    )]
     BodyParts(CollMod),
 
     /// List manufacturers [getManufacturerValues]
-    #[command(alias = "getManufacturerValues", after_help = "Example:\n  tcia manufacturers --collection LIDC-IDRI --modality CT")]
+    #[command(
+        alias = "getManufacturerValues",
+        after_help = "Example:\n  tcia manufacturers --collection LIDC-IDRI --modality CT"
+    )]
     Manufacturers(CollModBody),
 
     /// List patients [getPatient]
-    #[command(alias = "getPatient", after_help = "Example:\n  tcia patients --collection TCGA-BLCA --format csv")]
+    #[command(
+        alias = "getPatient",
+        after_help = "Example:\n  tcia patients --collection TCGA-BLCA --format csv"
+    )]
     Patients(PatientsArgs),
 
     /// Patients of a collection with a modality [getPatientByCollectionAndModality]
@@ -120,11 +173,17 @@ pub enum Command {
     PatientsByModality(PatientsByModalityArgs),
 
     /// Patients added to a collection after a date [NewPatientsInCollection]
-    #[command(alias = "NewPatientsInCollection", after_help = "Example:\n  tcia new-patients --collection TCGA-BLCA --since 2024-01-01")]
+    #[command(
+        alias = "NewPatientsInCollection",
+        after_help = "Example:\n  tcia new-patients --collection TCGA-BLCA --since 2024-01-01"
+    )]
     NewPatients(NewPatientsArgs),
 
     /// List studies [getPatientStudy]
-    #[command(alias = "getPatientStudy", after_help = "Example:\n  tcia studies --collection LIDC-IDRI --patient-id LIDC-IDRI-0001")]
+    #[command(
+        alias = "getPatientStudy",
+        after_help = "Example:\n  tcia studies --collection LIDC-IDRI --patient-id LIDC-IDRI-0001"
+    )]
     Studies(StudiesArgs),
 
     /// Studies added after a date [NewStudiesInPatientCollection]
@@ -143,15 +202,24 @@ pub enum Command {
     Series(SeriesArgs),
 
     /// Series released or updated after a date [getUpdatedSeries]
-    #[command(alias = "getUpdatedSeries", after_help = "Example:\n  tcia updated-series --since 2025-01-01 --format csv")]
+    #[command(
+        alias = "getUpdatedSeries",
+        after_help = "Example:\n  tcia updated-series --since 2025-01-01 --format csv"
+    )]
     UpdatedSeries(SinceArgs),
 
     /// Size in bytes and image count of a series [getSeriesSize]
-    #[command(alias = "getSeriesSize", after_help = "Example:\n  tcia series-size --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357")]
+    #[command(
+        alias = "getSeriesSize",
+        after_help = "Example:\n  tcia series-size --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357"
+    )]
     SeriesSize(SeriesUidArgs),
 
     /// SOP instance UIDs of a series [getSOPInstanceUIDs]
-    #[command(alias = "getSOPInstanceUIDs", after_help = "Example:\n  tcia sop-uids --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357")]
+    #[command(
+        alias = "getSOPInstanceUIDs",
+        after_help = "Example:\n  tcia sop-uids --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357"
+    )]
     SopUids(SeriesUidArgs),
 
     /// Full metadata of many series [v4: getSeriesMetadata; v1/v2: getSeriesMetaData]
@@ -164,35 +232,59 @@ pub enum Command {
     SeriesMetadata(SeriesMetadataArgs),
 
     /// Series in a shared cart [getContentsByName, v1]
-    #[command(alias = "getContentsByName", after_help = "Example:\n  tcia cart --name 'https://nbia.cancerimagingarchive.net/nbia-search/?saved-cart=nbia-49121659384603347'")]
+    #[command(
+        alias = "getContentsByName",
+        after_help = "Example:\n  tcia cart --name 'https://nbia.cancerimagingarchive.net/nbia-search/?saved-cart=nbia-49121659384603347'"
+    )]
     Cart(CartArgs),
 
     /// DICOM tags of a series' first image [getDicomTags]
-    #[command(alias = "getDicomTags", after_help = "Example:\n  tcia dicom-tags --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357")]
+    #[command(
+        alias = "getDicomTags",
+        after_help = "Example:\n  tcia dicom-tags --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357"
+    )]
     DicomTags(SeriesUidArgs),
 
     /// Patients per collection [getCollectionValuesAndCounts]
-    #[command(alias = "getCollectionValuesAndCounts", after_help = "Example:\n  tcia collection-counts --format csv")]
+    #[command(
+        alias = "getCollectionValuesAndCounts",
+        after_help = "Example:\n  tcia collection-counts --format csv"
+    )]
     CollectionCounts,
 
     /// Counts per modality [getModalityValuesAndCounts]
-    #[command(alias = "getModalityValuesAndCounts", after_help = "Example:\n  tcia modality-counts --collection LIDC-IDRI")]
+    #[command(
+        alias = "getModalityValuesAndCounts",
+        after_help = "Example:\n  tcia modality-counts --collection LIDC-IDRI"
+    )]
     ModalityCounts(CollBody),
 
     /// Counts per body part [getBodyPartValuesAndCounts]
-    #[command(alias = "getBodyPartValuesAndCounts", after_help = "Example:\n  tcia body-part-counts --modality CT")]
+    #[command(
+        alias = "getBodyPartValuesAndCounts",
+        after_help = "Example:\n  tcia body-part-counts --modality CT"
+    )]
     BodyPartCounts(CollMod),
 
     /// Counts per manufacturer [getManufacturerValuesAndCounts]
-    #[command(alias = "getManufacturerValuesAndCounts", after_help = "Example:\n  tcia manufacturer-counts --collection LIDC-IDRI")]
+    #[command(
+        alias = "getManufacturerValuesAndCounts",
+        after_help = "Example:\n  tcia manufacturer-counts --collection LIDC-IDRI"
+    )]
     ManufacturerCounts(CollModBody),
 
     /// Collection descriptions as plain text [getCollectionDescriptions]
-    #[command(alias = "getCollectionDescriptions", after_help = "Example:\n  tcia descriptions --collection TCGA-BLCA --format json")]
+    #[command(
+        alias = "getCollectionDescriptions",
+        after_help = "Example:\n  tcia descriptions --collection TCGA-BLCA --format json"
+    )]
     Descriptions(DescriptionsArgs),
 
     /// The portal's search: patients matching criteria [getSimpleSearch]
-    #[command(alias = "getSimpleSearch", after_help = "Examples:\n  tcia search --collection LIDC-IDRI --modality CT --size 20\n  tcia search --modality MR --from 2020-01-01 --all --format csv")]
+    #[command(
+        alias = "getSimpleSearch",
+        after_help = "Examples:\n  tcia search --collection LIDC-IDRI --modality CT --size 20\n  tcia search --modality MR --from 2020-01-01 --all --format csv"
+    )]
     Search(SearchArgs),
 
     /// Write a .tcia manifest for criteria or series UIDs [getManifestForSimpleSearch / getManifestText]
@@ -434,7 +526,17 @@ mod tests {
 
     #[test]
     fn endpoint_aliases_parse() {
-        let cli = Cli::try_parse_from(["tcia", "getSeries", "--collection", "X", "--modality", "CT", "--modality", "MR"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "tcia",
+            "getSeries",
+            "--collection",
+            "X",
+            "--modality",
+            "CT",
+            "--modality",
+            "MR",
+        ])
+        .unwrap();
         match cli.command {
             Command::Series(s) => assert_eq!(s.modality, vec!["CT", "MR"]),
             other => panic!("{other:?}"),
@@ -443,14 +545,16 @@ mod tests {
 
     #[test]
     fn dates_are_checked_by_the_parser() {
-        let err = Cli::try_parse_from(["tcia", "updated-series", "--since", "2024/01/01"]).unwrap_err();
+        let err =
+            Cli::try_parse_from(["tcia", "updated-series", "--since", "2024/01/01"]).unwrap_err();
         assert!(err.to_string().contains("YYYY-MM-DD"), "{err}");
         assert!(Cli::try_parse_from(["tcia", "new-patients", "--since", "2024-01-01"]).is_err());
     }
 
     #[test]
     fn global_flags_anywhere() {
-        let cli = Cli::try_parse_from(["tcia", "collections", "--format", "csv", "--api", "v1"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["tcia", "collections", "--format", "csv", "--api", "v1"]).unwrap();
         assert_eq!(cli.global.format, Some(Format::Csv));
         assert_eq!(cli.global.api, Api::V1);
     }

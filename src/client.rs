@@ -122,7 +122,11 @@ impl Client {
             .connect_timeout(settings.timeout)
             .read_timeout(settings.timeout)
             .build()?;
-        Ok(Client { http, settings, printer })
+        Ok(Client {
+            http,
+            settings,
+            printer,
+        })
     }
 
     /// The full URL of a request, as shown in messages.
@@ -160,13 +164,21 @@ impl Client {
                 }
                 Ok(resp) => {
                     let status = resp.status();
-                    let retry_after = parse_retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
+                    let retry_after =
+                        parse_retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
                     self.printer.debug(
                         1,
-                        &format!("{} {} -> {} ({} ms)", req.method(), url, status.as_u16(), started.elapsed().as_millis()),
+                        &format!(
+                            "{} {} -> {} ({} ms)",
+                            req.method(),
+                            url,
+                            status.as_u16(),
+                            started.elapsed().as_millis()
+                        ),
                     );
                     let err = http_error(req.method(), &url, resp).await;
-                    let retryable = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
+                    let retryable =
+                        status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
                     if !retryable {
                         return Err(err);
                     }
@@ -176,7 +188,8 @@ impl Client {
             };
             if !req.idempotent || attempt >= self.settings.retries {
                 if attempt > 0 {
-                    self.printer.debug(1, &format!("giving up after {} attempts", attempt + 1));
+                    self.printer
+                        .debug(1, &format!("giving up after {} attempts", attempt + 1));
                 }
                 return Err(err);
             }
@@ -207,12 +220,15 @@ impl Client {
             rb = rb.form(form);
         }
         if let Some(key) = &self.settings.api_key {
-            let mut v = reqwest::header::HeaderValue::from_str(key.expose())
-                .map_err(|_| Error::Usage("--api-key contains characters not allowed in an HTTP header".into()))?;
+            let mut v = reqwest::header::HeaderValue::from_str(key.expose()).map_err(|_| {
+                Error::Usage("--api-key contains characters not allowed in an HTTP header".into())
+            })?;
             v.set_sensitive(true);
             rb = rb.header("api_key", v);
         }
-        rb.send().await.map_err(|e| self.transport_error(req.method(), url, e))
+        rb.send()
+            .await
+            .map_err(|e| self.transport_error(req.method(), url, e))
     }
 
     /// Map a transport failure (connect, DNS, timeout, reset) to an error naming the URL.
@@ -230,7 +246,11 @@ impl Client {
         } else {
             format!("connection failed: {}", root_cause(&e))
         };
-        Error::Network { method, url: url_s, what }
+        Error::Network {
+            method,
+            url: url_s,
+            what,
+        }
     }
 }
 
@@ -252,7 +272,9 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Exponential backoff with full jitter: base 0.5 s doubling, capped.
 fn backoff(attempt: u32) -> Duration {
-    let ceiling = Duration::from_millis(500).saturating_mul(1u32 << attempt.min(16)).min(BACKOFF_CAP);
+    let ceiling = Duration::from_millis(500)
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(BACKOFF_CAP);
     let half = ceiling / 2;
     half + Duration::from_millis(fastrand::u64(0..=half.as_millis() as u64))
 }
@@ -264,7 +286,10 @@ pub fn parse_retry_after(v: Option<&reqwest::header::HeaderValue>) -> Option<Dur
         return Some(Duration::from_secs(secs));
     }
     let when = httpdate::parse_http_date(s).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// Build the one-line error for a non-success response: the server's text verbatim (control
@@ -281,7 +306,10 @@ async fn http_error(method: &'static str, url: &Url, resp: reqwest::Response) ->
     let text = String::from_utf8_lossy(&body);
     let mut message = if is_html || looks_like_html(&text) {
         match html_title(&text) {
-            Some(t) => format!("the server sent an HTML error page: \"{}\"", escape_control(&t)),
+            Some(t) => format!(
+                "the server sent an HTML error page: \"{}\"",
+                escape_control(&t)
+            ),
             None => "the server sent an HTML error page".to_string(),
         }
     } else {
@@ -298,7 +326,9 @@ async fn http_error(method: &'static str, url: &Url, resp: reqwest::Response) ->
             " (hint: the series may not exist or may live on another server; NLST series are served by --server nlst)",
         );
     } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        message.push_str(" (hint: this endpoint needs credentials: check --api-key for --api legacy, or log in)");
+        message.push_str(
+            " (hint: this endpoint needs credentials: check --api-key for --api legacy, or log in)",
+        );
     }
     Error::Http {
         method,
@@ -321,7 +351,11 @@ async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Vec<u8> {
 }
 
 fn looks_like_html(t: &str) -> bool {
-    let head = t.trim_start().get(..64).unwrap_or(t.trim_start()).to_ascii_lowercase();
+    let head = t
+        .trim_start()
+        .get(..64)
+        .unwrap_or(t.trim_start())
+        .to_ascii_lowercase();
     head.starts_with("<!doctype html") || head.starts_with("<html")
 }
 
@@ -333,7 +367,11 @@ fn html_title(t: &str) -> Option<String> {
         let i = lower.find("<h1>")?;
         (i + 4, lower[i..].find("</h1>").map(|j| i + j)?)
     };
-    let title = t.get(open..close)?.split_whitespace().collect::<Vec<_>>().join(" ");
+    let title = t
+        .get(open..close)?
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     (!title.is_empty()).then_some(title)
 }
 
@@ -343,7 +381,10 @@ mod tests {
 
     #[test]
     fn server_names_and_http_policy() {
-        assert_eq!(resolve_server("nlst", false).unwrap().as_str(), "https://nlst.cancerimagingarchive.net/");
+        assert_eq!(
+            resolve_server("nlst", false).unwrap().as_str(),
+            "https://nlst.cancerimagingarchive.net/"
+        );
         assert!(resolve_server("http://127.0.0.1:9", false).is_ok());
         assert!(resolve_server("http://localhost:9", false).is_ok());
         assert!(resolve_server("http://example.org", false).is_err());

@@ -44,14 +44,24 @@ impl Date {
             return Err(bad());
         }
         if day == 0 || day > days_in_month(year, month) {
-            return Err(format!("invalid date '{s}': day {day} does not exist in {year}-{month:02}"));
+            return Err(format!(
+                "invalid date '{s}': day {day} does not exist in {year}-{month:02}"
+            ));
         }
-        Ok(Date { year: year as u16, month: month as u8, day: day as u8 })
+        Ok(Date {
+            year: year as u16,
+            month: month as u8,
+            day: day as u8,
+        })
     }
 
     /// The date spelled as an endpoint expects it.
     pub fn format(self, fmt: DateFmt) -> String {
-        let Date { year: y, month: m, day: d } = self;
+        let Date {
+            year: y,
+            month: m,
+            day: d,
+        } = self;
         match fmt {
             DateFmt::SlashYmd => format!("{y:04}/{m:02}/{d:02}"),
             DateFmt::SlashDmy => format!("{d:02}/{m:02}/{y:04}"),
@@ -96,7 +106,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_dates() {
-        for s in ["2024/03/07", "07-03-2024", "2024-13-01", "2023-02-29", "2024-1-1", "20240101", "2024-02-3x"] {
+        for s in [
+            "2024/03/07",
+            "07-03-2024",
+            "2024-13-01",
+            "2023-02-29",
+            "2024-1-1",
+            "20240101",
+            "2024-02-3x",
+        ] {
             assert!(Date::parse_iso(s).is_err(), "{s}");
         }
         assert!(Date::parse_iso("2024-02-29").is_ok());

@@ -57,7 +57,9 @@ impl Error {
             Error::Usage(_) => exit::USAGE,
             Error::Http { status, .. } if *status >= 500 => exit::HTTP_SERVER,
             Error::Http { .. } => exit::HTTP_CLIENT,
-            Error::Network { .. } | Error::Timeout { .. } | Error::BadResponse { .. } => exit::HTTP_SERVER,
+            Error::Network { .. } | Error::Timeout { .. } | Error::BadResponse { .. } => {
+                exit::HTTP_SERVER
+            }
             Error::Integrity(_) => exit::INTEGRITY,
             Error::Interrupted => exit::INTERRUPTED,
         }

@@ -13,9 +13,14 @@ pub fn to_text(html: &str) -> String {
             break;
         };
         let tag = after[1..gt].trim().to_ascii_lowercase();
-        let name = tag.trim_start_matches('/').split(|c: char| c.is_whitespace() || c == '/').next().unwrap_or("");
+        let name = tag
+            .trim_start_matches('/')
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or("");
         match name {
-            "br" | "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "ul" | "ol" | "table" => out.push('\n'),
+            "br" | "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "ul" | "ol"
+            | "table" => out.push('\n'),
             _ => {}
         }
         if name == "li" && !tag.starts_with('/') {
@@ -45,6 +50,9 @@ mod tests {
     #[test]
     fn strips_and_decodes() {
         let html = "<p>The <b>TCGA-BLCA</b> data&nbsp;set &amp; more.</p><p>See <a href=\"https://x\">here</a>.<br/>Line</p><ul><li>one</li><li>two</li></ul>";
-        assert_eq!(super::to_text(html), "The TCGA-BLCA data set & more.\n\nSee here.\nLine\n\n- one\n\n- two");
+        assert_eq!(
+            super::to_text(html),
+            "The TCGA-BLCA data set & more.\n\nSee here.\nLine\n\n- one\n\n- two"
+        );
     }
 }

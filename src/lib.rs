@@ -57,7 +57,10 @@ pub fn report(e: &anyhow::Error) -> ExitCode {
         .unwrap_or(error::exit::ERROR);
     let mut msg = format!("tcia: error: {}", printer::escape_control(&e.to_string()));
     for cause in e.chain().skip(1) {
-        msg.push_str(&format!("\n  caused by: {}", printer::escape_control(&cause.to_string())));
+        msg.push_str(&format!(
+            "\n  caused by: {}",
+            printer::escape_control(&cause.to_string())
+        ));
     }
     eprintln!("{msg}");
     ExitCode::from(code)

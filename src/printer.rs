@@ -13,7 +13,8 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(quiet: bool, verbose: u8) -> Printer {
-        let stdout_tty = std::io::stdout().is_terminal() || std::env::var_os(crate::env::TEST_STDOUT_TTY).is_some();
+        let stdout_tty = std::io::stdout().is_terminal()
+            || std::env::var_os(crate::env::TEST_STDOUT_TTY).is_some();
         Printer {
             quiet,
             verbose,

@@ -60,7 +60,8 @@ impl ArraySplitter {
                     } else if c == 0xEF || c == 0xBB || c == 0xBF || c.is_ascii_whitespace() {
                         // whitespace or a UTF-8 byte-order mark
                     } else {
-                        let rest = String::from_utf8_lossy(&chunk[i..chunk.len().min(i + 80)]).into_owned();
+                        let rest = String::from_utf8_lossy(&chunk[i..chunk.len().min(i + 80)])
+                            .into_owned();
                         return Err(SplitError::NotJson(rest).into());
                     }
                     i += 1;
@@ -93,7 +94,8 @@ impl ArraySplitter {
                                 b'{' | b'[' => self.depth += 1,
                                 b'}' | b']' if self.depth > 0 => {
                                     self.depth -= 1;
-                                    if self.depth == 0 && self.state == State::Element && b == b'}' {
+                                    if self.depth == 0 && self.state == State::Element && b == b'}'
+                                    {
                                         i += 1;
                                         break;
                                     }
@@ -129,7 +131,10 @@ impl ArraySplitter {
     }
 
     /// Call at the end of the body.
-    pub fn finish<E: From<SplitError>>(&mut self, mut on_elem: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+    pub fn finish<E: From<SplitError>>(
+        &mut self,
+        mut on_elem: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
         match self.state {
             State::Start | State::Done => Ok(()),
             State::Object if self.depth == 0 && !self.in_str => {
@@ -144,8 +149,14 @@ impl ArraySplitter {
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
-    let s = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let e = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(s, |p| p + 1);
+    let s = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let e = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(s, |p| p + 1);
     &b[s..e]
 }
 
@@ -174,7 +185,17 @@ mod tests {
         let doc = r#" [ {"a":"x,]}\"y","b":[1,{"c":2}]}, {} ,{"d":"\\"}, 5, "s" ] "#;
         for size in 1..doc.len() {
             let got = split_in_chunks(doc, size).unwrap();
-            assert_eq!(got, vec![r#"{"a":"x,]}\"y","b":[1,{"c":2}]}"#, "{}", r#"{"d":"\\"}"#, "5", r#""s""#], "chunk {size}");
+            assert_eq!(
+                got,
+                vec![
+                    r#"{"a":"x,]}\"y","b":[1,{"c":2}]}"#,
+                    "{}",
+                    r#"{"d":"\\"}"#,
+                    "5",
+                    r#""s""#
+                ],
+                "chunk {size}"
+            );
         }
     }
 
@@ -187,13 +208,25 @@ mod tests {
 
     #[test]
     fn single_object_is_one_row() {
-        assert_eq!(split_in_chunks(r#"{"a":1}"#, 3).unwrap(), vec![r#"{"a":1}"#]);
+        assert_eq!(
+            split_in_chunks(r#"{"a":1}"#, 3).unwrap(),
+            vec![r#"{"a":1}"#]
+        );
     }
 
     #[test]
     fn errors() {
-        assert!(matches!(split_in_chunks("[{\"a\":1}", 3), Err(SplitError::Truncated)));
-        assert!(matches!(split_in_chunks("A parameter, X is required", 3), Err(SplitError::NotJson(_))));
-        assert!(matches!(split_in_chunks("[] x", 3), Err(SplitError::Trailing)));
+        assert!(matches!(
+            split_in_chunks("[{\"a\":1}", 3),
+            Err(SplitError::Truncated)
+        ));
+        assert!(matches!(
+            split_in_chunks("A parameter, X is required", 3),
+            Err(SplitError::NotJson(_))
+        ));
+        assert!(matches!(
+            split_in_chunks("[] x", 3),
+            Err(SplitError::Trailing)
+        ));
     }
 }

@@ -19,10 +19,14 @@ const IN_FLIGHT: usize = 8;
 
 pub async fn run(ctx: &Ctx, uids: &[String]) -> anyhow::Result<()> {
     if uids.is_empty() {
-        return Err(usage("series-metadata: no series UIDs given (arguments, or - for stdin)"));
+        return Err(usage(
+            "series-metadata: no series UIDs given (arguments, or - for stdin)",
+        ));
     }
     if ctx.raw.is_some() {
-        return Err(usage("--raw is not available for series-metadata; use --format csv"));
+        return Err(usage(
+            "--raw is not available for series-metadata; use --format csv",
+        ));
     }
     let route = cat::SERIES_METADATA.route(ctx.api).map_err(usage)?;
     let cols = columns(ctx, &cat::SERIES_METADATA, route)?;
@@ -38,15 +42,19 @@ pub async fn run(ctx: &Ctx, uids: &[String]) -> anyhow::Result<()> {
     } else {
         let mut results = stream::iter(uids.iter().cloned())
             .map(|uid| {
-                let req = Request::get(path.clone(), vec![("SeriesInstanceUID".into(), uid.clone())]);
+                let req = Request::get(
+                    path.clone(),
+                    vec![("SeriesInstanceUID".into(), uid.clone())],
+                );
                 async move { (uid, fetch_json(ctx, &req).await) }
             })
             .buffered(IN_FLIGHT);
         while let Some((uid, rows)) = results.next().await {
             let rows = rows?;
             if rows.is_empty() {
-                ctx.printer
-                    .warn(&format!("no metadata for series {uid} (unknown, or not accessible with this API)"));
+                ctx.printer.warn(&format!(
+                    "no metadata for series {uid} (unknown, or not accessible with this API)"
+                ));
             }
             for row in rows {
                 sink.row(row).context("writing output")?;
@@ -62,17 +70,19 @@ async fn body(ctx: &Ctx, req: &Request) -> anyhow::Result<(reqwest::Url, u16, Ve
     let resp = ctx.client.send(req).await?;
     reject_html(&resp, &url)?;
     let status = resp.status().as_u16();
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| ctx.client.transport_error(if req.post { "POST" } else { "GET" }, &url, e))?;
+    let bytes = resp.bytes().await.map_err(|e| {
+        ctx.client
+            .transport_error(if req.post { "POST" } else { "GET" }, &url, e)
+    })?;
     Ok((url, status, bytes.to_vec()))
 }
 
 /// v4: a quoted CSV document, one row per series; every value stays a string.
 async fn fetch_csv(ctx: &Ctx, req: &Request) -> anyhow::Result<Vec<Row>> {
     let (url, _, bytes) = body(ctx, req).await?;
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(bytes.as_slice());
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(bytes.as_slice());
     let bad = |e: csv::Error| Error::BadResponse {
         url: url.to_string(),
         message: format!("invalid CSV in the response: {e}"),

@@ -39,16 +39,26 @@ impl Ctx {
             base,
             timeout: std::time::Duration::from_secs(g.timeout),
             retries: g.retries,
-            api_key: if g.api == Api::Legacy { g.api_key.clone() } else { None },
+            api_key: if g.api == Api::Legacy {
+                g.api_key.clone()
+            } else {
+                None
+            },
             no_retry_delay: std::env::var_os(crate::env::TEST_NO_RETRY_DELAY).is_some(),
         };
-        let format = g
-            .format
-            .unwrap_or(if printer.stdout_tty { Format::Table } else { Format::Json });
+        let format = g.format.unwrap_or(if printer.stdout_tty {
+            Format::Table
+        } else {
+            Format::Json
+        });
         let width = std::env::var(crate::env::COLUMNS)
             .ok()
             .and_then(|c| c.parse().ok())
-            .or_else(|| console::Term::stdout().size_checked().map(|(_, w)| w as usize))
+            .or_else(|| {
+                console::Term::stdout()
+                    .size_checked()
+                    .map(|(_, w)| w as usize)
+            })
             .unwrap_or(120);
         let fields = (!g.fields.is_empty()).then(|| {
             g.fields
@@ -85,24 +95,44 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     };
     let query = match cli.command {
         Command::Collections => q(&cat::COLLECTIONS, vec![]),
-        Command::Modalities(a) => q(&cat::MODALITIES, vec![(Collection, a.collection), (BodyPart, a.body_part)]),
-        Command::BodyParts(a) => q(&cat::BODY_PARTS, vec![(Collection, a.collection), (Modality, a.modality)]),
+        Command::Modalities(a) => q(
+            &cat::MODALITIES,
+            vec![(Collection, a.collection), (BodyPart, a.body_part)],
+        ),
+        Command::BodyParts(a) => q(
+            &cat::BODY_PARTS,
+            vec![(Collection, a.collection), (Modality, a.modality)],
+        ),
         Command::Manufacturers(a) => q(
             &cat::MANUFACTURERS,
-            vec![(Collection, a.collection), (Modality, a.modality), (BodyPart, a.body_part)],
+            vec![
+                (Collection, a.collection),
+                (Modality, a.modality),
+                (BodyPart, a.body_part),
+            ],
         ),
-        Command::Patients(a) => q(&cat::PATIENTS, vec![(Collection, a.collection), (PatientId, a.patient_id)]),
+        Command::Patients(a) => q(
+            &cat::PATIENTS,
+            vec![(Collection, a.collection), (PatientId, a.patient_id)],
+        ),
         Command::PatientsByModality(a) => q(
             &cat::PATIENTS_BY_MODALITY,
             vec![(Collection, a.collection), (Modality, a.modality)],
         ),
         Command::NewPatients(a) => q(
             &cat::NEW_PATIENTS,
-            vec![(Collection, a.collection), (Since, vec![a.since.to_string()])],
+            vec![
+                (Collection, a.collection),
+                (Since, vec![a.since.to_string()]),
+            ],
         ),
         Command::Studies(a) => q(
             &cat::STUDIES,
-            vec![(Collection, a.collection), (PatientId, a.patient_id), (StudyUid, a.study_uid)],
+            vec![
+                (Collection, a.collection),
+                (PatientId, a.patient_id),
+                (StudyUid, a.study_uid),
+            ],
         ),
         Command::NewStudies(a) => q(
             &cat::NEW_STUDIES,
@@ -125,7 +155,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 (Model, a.model),
             ],
         ),
-        Command::UpdatedSeries(a) => q(&cat::UPDATED_SERIES, vec![(Since, vec![a.since.to_string()])]),
+        Command::UpdatedSeries(a) => q(
+            &cat::UPDATED_SERIES,
+            vec![(Since, vec![a.since.to_string()])],
+        ),
         Command::SeriesSize(a) => q(&cat::SERIES_SIZE, vec![(SeriesUid, a.series_uid)]),
         Command::SopUids(a) => q(&cat::SOP_UIDS, vec![(SeriesUid, a.series_uid)]),
         Command::DicomTags(a) => q(&cat::DICOM_TAGS, vec![(SeriesUid, a.series_uid)]),
@@ -144,7 +177,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::ManufacturerCounts(a) => counts(
             &cat::MANUFACTURER_COUNTS,
             "Manufacturer",
-            vec![(Collection, a.collection), (Modality, a.modality), (BodyPart, a.body_part)],
+            vec![
+                (Collection, a.collection),
+                (Modality, a.modality),
+                (BodyPart, a.body_part),
+            ],
         ),
         Command::Descriptions(a) => Query {
             endpoint: &cat::DESCRIPTIONS,
@@ -158,7 +195,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     query::run(&ctx, query).await
 }
 
-fn counts(endpoint: &'static cat::Endpoint, key: &'static str, params: Vec<(Param, Vec<String>)>) -> Query {
+fn counts(
+    endpoint: &'static cat::Endpoint,
+    key: &'static str,
+    params: Vec<(Param, Vec<String>)>,
+) -> Query {
     Query {
         endpoint,
         params,
@@ -170,7 +211,8 @@ fn counts(endpoint: &'static cat::Endpoint, key: &'static str, params: Vec<(Para
 pub fn cart_name(s: &str) -> anyhow::Result<String> {
     let s = s.trim();
     if s.contains("saved-cart=") {
-        let url = url::Url::parse(s).map_err(|e| usage(format!("--name: cannot read the cart URL '{s}': {e}")))?;
+        let url = url::Url::parse(s)
+            .map_err(|e| usage(format!("--name: cannot read the cart URL '{s}': {e}")))?;
         return url
             .query_pairs()
             .find(|(k, _)| k == "saved-cart")

@@ -28,9 +28,13 @@ pub struct Query {
 pub enum Transform {
     None,
     /// Counts endpoints: normalise `{criteria, count:"12"}` and `{Name, Count}` to `{key, Count}`.
-    Counts { key: &'static str },
+    Counts {
+        key: &'static str,
+    },
     /// getCollectionDescriptions: HTML description to text unless `--html`.
-    Descriptions { keep_html: bool },
+    Descriptions {
+        keep_html: bool,
+    },
 }
 
 pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
@@ -39,7 +43,9 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
     let path = route.path.url_path(ctx.api);
     if let Some(raw) = ctx.raw {
         if combos.len() != 1 {
-            return Err(usage("--raw sends exactly one request: give each filter flag once"));
+            return Err(usage(
+                "--raw sends exactly one request: give each filter flag once",
+            ));
         }
         let mut query = combos.into_iter().next().unwrap_or_default();
         query.retain(|(k, _)| k != "format");
@@ -100,7 +106,11 @@ pub fn plan(
                 param.flag(),
                 endpoint.name,
                 api.as_str(),
-                if takes.is_empty() { "no filters".to_string() } else { takes.join(", ") }
+                if takes.is_empty() {
+                    "no filters".to_string()
+                } else {
+                    takes.join(", ")
+                }
             )));
         };
         let mut wire_values = Vec::new();
@@ -114,7 +124,8 @@ pub fn plan(
                 None => v.to_string(),
             });
         }
-        wire_values.dedup();
+        let mut seen = HashSet::new();
+        wire_values.retain(|v| seen.insert(v.clone()));
         combos = combos
             .into_iter()
             .flat_map(|c| {
@@ -180,16 +191,18 @@ pub async fn stream_rows(
     let mut splitter = ArraySplitter::new();
     let mut handle = |bytes: &[u8]| -> anyhow::Result<()> { on_row(parse_row(bytes, &url)?) };
     loop {
-        let chunk = resp
-            .chunk()
-            .await
-            .map_err(|e| ctx.client.transport_error(if req.post { "POST" } else { "GET" }, &url, e))?;
+        let chunk = resp.chunk().await.map_err(|e| {
+            ctx.client
+                .transport_error(if req.post { "POST" } else { "GET" }, &url, e)
+        })?;
         let Some(chunk) = chunk else { break };
         splitter
             .feed(&chunk, &mut handle)
             .map_err(|e| bad_response(&url, e))?;
     }
-    splitter.finish(&mut handle).map_err(|e| bad_response(&url, e))?;
+    splitter
+        .finish(&mut handle)
+        .map_err(|e| bad_response(&url, e))?;
     Ok(())
 }
 
@@ -214,7 +227,9 @@ pub fn reject_html(resp: &reqwest::Response, url: &reqwest::Url) -> Result<(), E
     if ct.contains("text/html") {
         return Err(Error::BadResponse {
             url: url.to_string(),
-            message: "the server sent an HTML page instead of data (an outage or a proxy login page?)".into(),
+            message:
+                "the server sent an HTML page instead of data (an outage or a proxy login page?)"
+                    .into(),
         });
     }
     Ok(())
@@ -259,7 +274,8 @@ pub fn normalise_count(row: Row, key: &str) -> Row {
     let mut rest = Row::new();
     for (k, v) in row {
         match k.as_str() {
-            "criteria" | "Collection" | "Modality" | "BodyPart" | "BodyPartExamined" | "Manufacturer"
+            "criteria" | "Collection" | "Modality" | "BodyPart" | "BodyPartExamined"
+            | "Manufacturer"
                 if !out.contains_key(key) =>
             {
                 out.insert(key.to_string(), v);
@@ -311,40 +327,95 @@ mod tests {
     use crate::catalogue as cat;
 
     fn p(v: &[(Param, &[&str])]) -> Vec<(Param, Vec<String>)> {
-        v.iter().map(|(p, vs)| (*p, vs.iter().map(|s| s.to_string()).collect())).collect()
+        v.iter()
+            .map(|(p, vs)| (*p, vs.iter().map(|s| s.to_string()).collect()))
+            .collect()
     }
 
     #[test]
     fn spelling_and_dates_per_version() {
         let params = p(&[(Param::Collection, &["X"]), (Param::Since, &["2024-03-07"])]);
-        let v4 = plan(Api::V4, &cat::NEW_PATIENTS, cat::NEW_PATIENTS.route(Api::V4).unwrap(), &params).unwrap();
-        assert_eq!(v4, vec![vec![("Collection".into(), "X".into()), ("fromDate".into(), "03-07-2024".into())]]);
-        let v1 = plan(Api::V1, &cat::NEW_PATIENTS, cat::NEW_PATIENTS.route(Api::V1).unwrap(), &params).unwrap();
-        assert_eq!(v1, vec![vec![("Collection".into(), "X".into()), ("Date".into(), "2024/03/07".into())]]);
+        let v4 = plan(
+            Api::V4,
+            &cat::NEW_PATIENTS,
+            cat::NEW_PATIENTS.route(Api::V4).unwrap(),
+            &params,
+        )
+        .unwrap();
+        assert_eq!(
+            v4,
+            vec![vec![
+                ("Collection".into(), "X".into()),
+                ("fromDate".into(), "03-07-2024".into())
+            ]]
+        );
+        let v1 = plan(
+            Api::V1,
+            &cat::NEW_PATIENTS,
+            cat::NEW_PATIENTS.route(Api::V1).unwrap(),
+            &params,
+        )
+        .unwrap();
+        assert_eq!(
+            v1,
+            vec![vec![
+                ("Collection".into(), "X".into()),
+                ("Date".into(), "2024/03/07".into())
+            ]]
+        );
         let upd = p(&[(Param::Since, &["2024-03-07"])]);
-        let v1u = plan(Api::V1, &cat::UPDATED_SERIES, cat::UPDATED_SERIES.route(Api::V1).unwrap(), &upd).unwrap();
+        let v1u = plan(
+            Api::V1,
+            &cat::UPDATED_SERIES,
+            cat::UPDATED_SERIES.route(Api::V1).unwrap(),
+            &upd,
+        )
+        .unwrap();
         assert_eq!(v1u[0][0].1, "07/03/2024");
     }
 
     #[test]
     fn repeated_values_multiply() {
-        let params = p(&[(Param::Collection, &["A", "B"]), (Param::Modality, &["CT", "MR"])]);
-        let combos = plan(Api::V4, &cat::SERIES, cat::SERIES.route(Api::V4).unwrap(), &params).unwrap();
+        let params = p(&[
+            (Param::Collection, &["A", "B"]),
+            (Param::Modality, &["CT", "MR"]),
+        ]);
+        let combos = plan(
+            Api::V4,
+            &cat::SERIES,
+            cat::SERIES.route(Api::V4).unwrap(),
+            &params,
+        )
+        .unwrap();
         assert_eq!(combos.len(), 4);
     }
 
     #[test]
     fn unsupported_flag_is_usage_error() {
         let params = p(&[(Param::BodyPart, &["CHEST"])]);
-        let err = plan(Api::Legacy, &cat::SERIES, cat::SERIES.route(Api::Legacy).unwrap(), &params).unwrap_err();
-        assert!(err.to_string().contains("--body-part is not accepted by getSeries with --api legacy"), "{err}");
+        let err = plan(
+            Api::Legacy,
+            &cat::SERIES,
+            cat::SERIES.route(Api::Legacy).unwrap(),
+            &params,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--body-part is not accepted by getSeries with --api legacy"),
+            "{err}"
+        );
     }
 
     #[test]
     fn counts_normalised() {
         let old: Row = serde_json::from_str(r#"{"criteria":"CHEST","count":"298"}"#).unwrap();
-        assert_eq!(serde_json::to_string(&normalise_count(old, "BodyPartExamined")).unwrap(), r#"{"BodyPartExamined":"CHEST","Count":298}"#);
-        let v4: Row = serde_json::from_str(r#"{"BodyPart":"CHEST","Count":3,"Authorized":1}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&normalise_count(old, "BodyPartExamined")).unwrap(),
+            r#"{"BodyPartExamined":"CHEST","Count":298}"#
+        );
+        let v4: Row =
+            serde_json::from_str(r#"{"BodyPart":"CHEST","Count":3,"Authorized":1}"#).unwrap();
         assert_eq!(
             serde_json::to_string(&normalise_count(v4, "BodyPartExamined")).unwrap(),
             r#"{"BodyPartExamined":"CHEST","Count":3,"Authorized":1}"#

@@ -15,9 +15,6 @@ use crate::dates::{Date, DateFmt};
 use crate::error::{usage, Error};
 use crate::output::{self, Row};
 
-/// Page size used by `--all`.
-const ALL_PAGE: u64 = 500;
-
 /// The criteria as the portal's form fields: `criteriaTypeN` / `valueN` pairs.
 pub fn criteria_form(c: &Criteria) -> anyhow::Result<Vec<(String, String)>> {
     let mut form = Vec::new();
@@ -49,8 +46,16 @@ pub fn criteria_form(c: &Criteria) -> anyhow::Result<Vec<(String, String)>> {
         push(&mut form, "MinNumberOfStudiesCriteria", &n.to_string());
     }
     if c.from.is_some() || c.to.is_some() {
-        let from = c.from.unwrap_or(Date { year: 1900, month: 1, day: 1 });
-        let to = c.to.unwrap_or(Date { year: 2100, month: 12, day: 31 });
+        let from = c.from.unwrap_or(Date {
+            year: 1900,
+            month: 1,
+            day: 1,
+        });
+        let to = c.to.unwrap_or(Date {
+            year: 2100,
+            month: 12,
+            day: 31,
+        });
         if from > to {
             return Err(usage(format!("--from {from} is after --to {to}")));
         }
@@ -77,13 +82,15 @@ fn species_code(s: &str) -> anyhow::Result<&str> {
 
 pub async fn search(ctx: &Ctx, a: &SearchArgs) -> anyhow::Result<()> {
     if ctx.raw.is_some() {
-        return Err(usage("--raw is not available for search; use --format json"));
+        return Err(usage(
+            "--raw is not available for search; use --format json",
+        ));
     }
     let route = cat::SEARCH.route(ctx.api).map_err(usage)?;
     let cols = columns(ctx, &cat::SEARCH, route)?;
     let path = route.path.url_path(ctx.api);
     let base = criteria_form(&a.criteria)?;
-    let size = if a.all { a.size.max(ALL_PAGE) } else { a.size };
+    let size = a.size;
     let mut start = a.start;
     let mut sink = output::sink(ctx.format, cols, ctx.stdout(), ctx.width);
     loop {
@@ -123,7 +130,9 @@ async fn search_page(ctx: &Ctx, req: &Request) -> anyhow::Result<(Vec<Row>, Opti
         url: url.to_string(),
         message: format!("invalid JSON in the response: {e}"),
     })?;
-    let total = v.get("totalPatients").and_then(|t| t.as_u64().or_else(|| t.as_str()?.parse().ok()));
+    let total = v
+        .get("totalPatients")
+        .and_then(|t| t.as_u64().or_else(|| t.as_str()?.parse().ok()));
     let rows = match v.get("resultSet") {
         Some(Value::Array(items)) => items
             .iter()
@@ -140,12 +149,17 @@ pub async fn manifest(ctx: &Ctx, a: &ManifestArgs) -> anyhow::Result<()> {
     let include = if a.no_annotations { "false" } else { "true" };
     let req = if !uids.is_empty() {
         if !criteria.is_empty() {
-            return Err(usage("manifest: give either search criteria or --series-uid, not both"));
+            return Err(usage(
+                "manifest: give either search criteria or --series-uid, not both",
+            ));
         }
         let route = cat::MANIFEST_TEXT.route(ctx.api).map_err(usage)?;
         Request::post_form(
             route.path.url_path(ctx.api),
-            vec![("list".into(), uids.join(",")), ("includeAnnotation".into(), include.into())],
+            vec![
+                ("list".into(), uids.join(",")),
+                ("includeAnnotation".into(), include.into()),
+            ],
         )
     } else {
         if criteria.is_empty() {
@@ -186,7 +200,9 @@ pub async fn manifest(ctx: &Ctx, a: &ManifestArgs) -> anyhow::Result<()> {
 /// The number of series in a manifest, or None when it is not one.
 pub fn manifest_series_count(text: &str) -> Option<usize> {
     let mut lines = text.lines();
-    lines.by_ref().find(|l| l.trim().eq_ignore_ascii_case("ListOfSeriesToDownload="))?;
+    lines
+        .by_ref()
+        .find(|l| l.trim().eq_ignore_ascii_case("ListOfSeriesToDownload="))?;
     Some(
         lines
             .filter(|l| {
@@ -232,7 +248,11 @@ mod tests {
             collection: vec!["A".into(), "B".into()],
             modality: vec!["CT".into()],
             species: vec!["human".into()],
-            from: Some(Date { year: 2020, month: 1, day: 2 }),
+            from: Some(Date {
+                year: 2020,
+                month: 1,
+                day: 2,
+            }),
             ..Default::default()
         };
         let f = criteria_form(&c).unwrap();

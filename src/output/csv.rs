@@ -63,7 +63,7 @@ impl CsvSink {
             .iter()
             .map(|c| escape_tsv(self.tsv, c.clone()))
             .collect();
-        self.w.write_record(&cells)?;
+        self.w.write_record(&cells).map_err(io_error)?;
         self.header_done = true;
         Ok(())
     }
@@ -77,9 +77,20 @@ impl CsvSink {
                 }
             }
         }
-        let cells: Vec<String> = header.iter().map(|c| escape_tsv(self.tsv, cell(row.get(c)))).collect();
-        self.w.write_record(&cells)?;
+        let cells: Vec<String> = header
+            .iter()
+            .map(|c| escape_tsv(self.tsv, cell(row.get(c))))
+            .collect();
+        self.w.write_record(&cells).map_err(io_error)?;
         Ok(())
+    }
+}
+
+/// Keep the underlying I/O error (a closed pipe must stay recognisable).
+fn io_error(e: csv::Error) -> io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => io::Error::other(format!("{other:?}")),
     }
 }
 
@@ -158,7 +169,10 @@ mod tests {
             r#"[{"Z":"z","A":"x, \"y\""},{},{"B":3,"Y":true}]"#,
             b',',
         );
-        assert_eq!(out, "A,B,Z,Y\r\n\"x, \"\"y\"\"\",,z,\r\n,,,\r\n,3,,true\r\n");
+        assert_eq!(
+            out,
+            "A,B,Z,Y\r\n\"x, \"\"y\"\"\",,z,\r\n,,,\r\n,3,,true\r\n"
+        );
     }
 
     #[test]

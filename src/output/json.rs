@@ -29,7 +29,8 @@ impl RowSink for JsonSink {
             None => row,
         };
         if !self.ndjson {
-            self.out.write_all(if self.rows == 0 { b"[\n" } else { b",\n" })?;
+            self.out
+                .write_all(if self.rows == 0 { b"[\n" } else { b",\n" })?;
         }
         serde_json::to_writer(&mut self.out, &row)?;
         if self.ndjson {
@@ -41,7 +42,8 @@ impl RowSink for JsonSink {
 
     fn finish(&mut self) -> io::Result<()> {
         if !self.ndjson {
-            self.out.write_all(if self.rows == 0 { b"[]\n" } else { b"\n]\n" })?;
+            self.out
+                .write_all(if self.rows == 0 { b"[]\n" } else { b"\n]\n" })?;
         }
         self.out.flush()
     }
@@ -76,27 +78,41 @@ pub(crate) mod tests {
             s.row(r).unwrap();
         }
         s.finish().unwrap();
-        assert_eq!(String::from_utf8(buf.0.lock().unwrap().clone()).unwrap(), "[\n{\"b\":1,\"a\":\"x\"},\n{}\n]\n");
+        assert_eq!(
+            String::from_utf8(buf.0.lock().unwrap().clone()).unwrap(),
+            "[\n{\"b\":1,\"a\":\"x\"},\n{}\n]\n"
+        );
     }
 
     #[test]
     fn empty_is_brackets_or_nothing() {
         let buf = Shared::default();
-        JsonSink::new(Box::new(buf.clone()), None, false).finish().unwrap();
+        JsonSink::new(Box::new(buf.clone()), None, false)
+            .finish()
+            .unwrap();
         assert_eq!(&*buf.0.lock().unwrap(), b"[]\n");
         let buf = Shared::default();
-        JsonSink::new(Box::new(buf.clone()), None, true).finish().unwrap();
+        JsonSink::new(Box::new(buf.clone()), None, true)
+            .finish()
+            .unwrap();
         assert!(buf.0.lock().unwrap().is_empty());
     }
 
     #[test]
     fn ndjson_with_fields() {
         let buf = Shared::default();
-        let mut s = JsonSink::new(Box::new(buf.clone()), Some(vec!["a".into(), "c".into()]), true);
+        let mut s = JsonSink::new(
+            Box::new(buf.clone()),
+            Some(vec!["a".into(), "c".into()]),
+            true,
+        );
         for r in rows(r#"[{"b":1,"a":"x","c":2},{"b":2}]"#) {
             s.row(r).unwrap();
         }
         s.finish().unwrap();
-        assert_eq!(String::from_utf8(buf.0.lock().unwrap().clone()).unwrap(), "{\"a\":\"x\",\"c\":2}\n{}\n");
+        assert_eq!(
+            String::from_utf8(buf.0.lock().unwrap().clone()).unwrap(),
+            "{\"a\":\"x\",\"c\":2}\n{}\n"
+        );
     }
 }

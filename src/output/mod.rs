@@ -71,7 +71,12 @@ pub trait RowSink {
 }
 
 /// Build the sink for a format.
-pub fn sink(format: Format, columns: Columns, out: Box<dyn Write>, width: usize) -> Box<dyn RowSink> {
+pub fn sink(
+    format: Format,
+    columns: Columns,
+    out: Box<dyn Write>,
+    width: usize,
+) -> Box<dyn RowSink> {
     match format {
         Format::Json => Box::new(JsonSink::new(out, columns.fields, false)),
         Format::Ndjson => Box::new(JsonSink::new(out, columns.fields, true)),

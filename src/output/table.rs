@@ -85,7 +85,10 @@ impl RowSink for TableSink {
                 }
                 s.push_str(c);
                 if i + 1 < cells.len() {
-                    s.extend(std::iter::repeat_n(' ', widths[i].saturating_sub(c.chars().count())));
+                    s.extend(std::iter::repeat_n(
+                        ' ',
+                        widths[i].saturating_sub(c.chars().count()),
+                    ));
                 }
             }
             truncate(s.trim_end(), self.width)
@@ -112,12 +115,17 @@ mod tests {
             fields: None,
         };
         let mut t = TableSink::new(Box::new(buf.clone()), cols, 30);
-        let rows: Vec<Row> = serde_json::from_str(r#"[{"A":"x","B":"yy"},{"A":"long value here","B":"z\u001b"}]"#).unwrap();
+        let rows: Vec<Row> =
+            serde_json::from_str(r#"[{"A":"x","B":"yy"},{"A":"long value here","B":"z\u001b"}]"#)
+                .unwrap();
         for r in rows {
             t.row(r).unwrap();
         }
         t.finish().unwrap();
         let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-        assert_eq!(out, "A                B\nx                yy\nlong value here  z\\u{1b}\n");
+        assert_eq!(
+            out,
+            "A                B\nx                yy\nlong value here  z\\u{1b}\n"
+        );
     }
 }

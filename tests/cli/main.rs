@@ -1,1 +1,69 @@
+//! Integration tests: the real `tcia` binary against the fake NBIA server on a real socket.
+//! One test binary (autotests = false) so the 2-core CI links once.
 
+mod errors;
+mod formats;
+mod queries;
+
+use std::collections::HashMap;
+
+use assert_cmd::Command;
+use fake_nbia::{FakeServer, RequestRecord};
+use serde_json::{Map, Value};
+
+/// `tcia` pointed at `server`, with the environment cleared of anything that could leak in
+/// from the developer's shell, and retry delays zeroed (no test sleeps).
+pub fn tcia(server: &FakeServer) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tcia"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("TCIA_") || k == "COLUMNS" {
+            c.env_remove(k);
+        }
+    }
+    c.env("TCIA_SERVER", server.url());
+    c.env("TCIA_TEST_NO_RETRY_DELAY", "1");
+    c.timeout(std::time::Duration::from_secs(60));
+    c
+}
+
+/// Run and return (stdout, stderr), asserting the exit code.
+pub fn run(server: &FakeServer, args: &[&str], code: i32) -> (String, String) {
+    let out = tcia(server).args(args).output().expect("run tcia");
+    let stdout = String::from_utf8(out.stdout).expect("utf-8 stdout");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "tcia {args:?}\nstdout: {}\nstderr: {stderr}",
+        &stdout[..stdout.len().min(2000)]
+    );
+    (stdout, stderr)
+}
+
+/// Run, expect success, parse stdout as a JSON array of objects.
+pub fn json_rows(server: &FakeServer, args: &[&str]) -> Vec<Map<String, Value>> {
+    let mut a = args.to_vec();
+    a.extend(["--format", "json"]);
+    let (out, _) = run(server, &a, 0);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("invalid JSON ({e}): {out}"))
+}
+
+/// The requests the server saw for one endpoint.
+pub fn requests_to(server: &FakeServer, endpoint: &str) -> Vec<RequestRecord> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.rsplit('/').next() == Some(endpoint))
+        .collect()
+}
+
+/// Decoded query parameters of a request.
+pub fn query_of(r: &RequestRecord) -> HashMap<String, String> {
+    form_decode(&r.query)
+}
+
+pub fn form_decode(s: &str) -> HashMap<String, String> {
+    url::form_urlencoded::parse(s.as_bytes())
+        .into_owned()
+        .collect()
+}
