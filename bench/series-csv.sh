@@ -47,12 +47,11 @@ echo
 echo "| tool | runs | median wall (s) | median peak RSS (MiB) |"
 echo "|---|---|---|---|"
 for name in tcia curl+jq; do
-  grep "^$name " "$results" | awk -v n="$name" '
-    { w[NR]=$2; r[NR]=$3 }
-    END {
-      asort(w); asort(r); m=int((NR+1)/2);
-      printf "| %s | %d | %.2f | %.1f |\n", n, NR, w[m], r[m]/1024
-    }'
+  walls=$(grep "^$name " "$results" | awk '{print $2}' | sort -n)
+  rsss=$(grep "^$name " "$results" | awk '{print $3}' | sort -n)
+  n=$(echo "$walls" | wc -l); m=$(( (n + 1) / 2 ))
+  w=$(echo "$walls" | sed -n "${m}p"); r=$(echo "$rsss" | sed -n "${m}p")
+  printf '| %s | %d | %.2f | %.1f |\n' "$name" "$n" "$w" "$(awk -v r="$r" 'BEGIN { print r / 1024 }')"
 done
 echo
 echo "raw: $(tr '\n' ';' <"$results")"

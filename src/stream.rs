@@ -87,6 +87,13 @@ impl ArraySplitter {
                                 self.esc = true;
                             } else if b == b'"' {
                                 self.in_str = false;
+                            } else {
+                                // Most bytes are inside strings: jump to the next quote or escape.
+                                match memchr::memchr2(b'"', b'\\', &chunk[i..]) {
+                                    Some(n) => i += n,
+                                    None => i = chunk.len(),
+                                }
+                                continue;
                             }
                         } else {
                             match b {

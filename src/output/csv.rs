@@ -2,6 +2,7 @@
 //! is always written, also for zero rows. Columns: `--fields`, or the known columns then unknown
 //! keys in first-seen order among the first rows.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use super::{cell, header_for, Columns, Row, RowSink};
@@ -61,7 +62,7 @@ impl CsvSink {
             .as_deref()
             .unwrap_or_default()
             .iter()
-            .map(|c| escape_tsv(self.tsv, c.clone()))
+            .map(|c| escape_tsv(self.tsv, Cow::Borrowed(c.as_str())).into_owned())
             .collect();
         self.w.write_record(&cells).map_err(io_error)?;
         self.header_done = true;
@@ -77,11 +78,13 @@ impl CsvSink {
                 }
             }
         }
-        let cells: Vec<String> = header
+        let cells: Vec<Cow<'_, str>> = header
             .iter()
             .map(|c| escape_tsv(self.tsv, cell(row.get(c))))
             .collect();
-        self.w.write_record(&cells).map_err(io_error)?;
+        self.w
+            .write_record(cells.iter().map(|c| c.as_bytes()))
+            .map_err(io_error)?;
         Ok(())
     }
 }
@@ -95,14 +98,16 @@ fn io_error(e: csv::Error) -> io::Error {
 }
 
 /// TSV cannot quote: escape tab, newline, carriage return and backslash.
-fn escape_tsv(tsv: bool, s: String) -> String {
+fn escape_tsv(tsv: bool, s: Cow<'_, str>) -> Cow<'_, str> {
     if !tsv || !s.contains(['\t', '\n', '\r', '\\']) {
         return s;
     }
-    s.replace('\\', "\\\\")
-        .replace('\t', "\\t")
-        .replace('\n', "\\n")
-        .replace('\r', "\\r")
+    Cow::Owned(
+        s.replace('\\', "\\\\")
+            .replace('\t', "\\t")
+            .replace('\n', "\\n")
+            .replace('\r', "\\r"),
+    )
 }
 
 impl RowSink for CsvSink {

@@ -5,6 +5,7 @@ mod csv;
 mod json;
 mod table;
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use serde_json::{Map, Value};
@@ -100,13 +101,13 @@ pub fn project(row: Row, fields: &[String]) -> Row {
 
 /// A value as one text cell: strings as-is, numbers and booleans printed, null empty, nested
 /// values as compact JSON.
-pub fn cell(v: Option<&Value>) -> String {
+pub fn cell(v: Option<&Value>) -> Cow<'_, str> {
     match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Bool(b)) => b.to_string(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(other) => other.to_string(),
+        None | Some(Value::Null) => Cow::Borrowed(""),
+        Some(Value::String(s)) => Cow::Borrowed(s),
+        Some(Value::Bool(b)) => Cow::Borrowed(if *b { "true" } else { "false" }),
+        Some(Value::Number(n)) => Cow::Owned(n.to_string()),
+        Some(other) => Cow::Owned(other.to_string()),
     }
 }
 
