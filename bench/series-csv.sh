@@ -41,12 +41,13 @@ measure() { # name, command...
 results=$(mktemp)
 for i in $(seq "$RUNS"); do
   measure tcia "$TCIA" series --collection Bulk-Synthetic --format csv --server "$URL" >>"$results"
+  measure curl-only curl -s -o /dev/null "$ENDPOINT" >>"$results"
   measure curl+jq sh -c "curl -s '$ENDPOINT' | jq -r '(.[0] | keys_unsorted) as \$k | \$k, (.[] | [.[\$k[]]]) | @csv'" >>"$results"
 done
 echo
 echo "| tool | runs | median wall (s) | median peak RSS (MiB) |"
 echo "|---|---|---|---|"
-for name in tcia curl+jq; do
+for name in tcia curl+jq curl-only; do
   walls=$(grep "^$name " "$results" | awk '{print $2}' | sort -n)
   rsss=$(grep "^$name " "$results" | awk '{print $3}' | sort -n)
   n=$(echo "$walls" | wc -l); m=$(( (n + 1) / 2 ))
