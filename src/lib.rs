@@ -36,9 +36,32 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     rt.block_on(async {
         tokio::select! {
             r = commands::dispatch(cli) => r,
-            _ = tokio::signal::ctrl_c() => Err(Error::Interrupted.into()),
+            _ = shutdown_signal() => Err(Error::Interrupted.into()),
         }
     })
+}
+
+/// Ctrl-C, or SIGTERM on Unix (what `kill`, Slurm and Kubernetes send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Print an error as `tcia: error: ...` with its causes, and choose the exit code. A closed

@@ -78,6 +78,9 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
             dropped.join(", ")
         ));
     }
+    if rows == 0 && ctx.format == output::Format::Table {
+        ctx.printer.info("no rows");
+    }
     if rows == 0 && ctx.api == Api::V2 {
         ctx.printer.warn(
             "no rows: the v2 API also answers an empty result when no valid token is sent; public data needs no login: try --api v4",

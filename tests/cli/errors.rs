@@ -295,3 +295,61 @@ fn verbose_logs_requests_on_stderr_only() {
     let (_, err) = run(&s, &["collections", "-q"], 0);
     assert_eq!(err, "");
 }
+
+#[test]
+fn a_file_that_cannot_be_written_exits_1() {
+    let s = FakeServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("no-such-dir").join("x.tcia");
+    let (_, err) = run(
+        &s,
+        &[
+            "manifest",
+            "--collection",
+            "LIDC-IDRI",
+            "-o",
+            target.to_str().unwrap(),
+        ],
+        1,
+    );
+    assert!(err.contains("no-such-dir"), "{err}");
+    assert!(!target.exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_and_sigterm_exit_130() {
+    for sig in ["-INT", "-TERM"] {
+        let s = FakeServer::start();
+        s.inject(fault(
+            "getCollectionValues",
+            None,
+            FaultAction::Delay { ms: 20_000 },
+        ));
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tcia"))
+            .args(["collections", "--server", &s.url()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Signal once the request has reached the server (polling the hit counter, no fixed sleep).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while s.hits("getCollectionValues") == 0 && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let ok = std::process::Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(130),
+            "{sig}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    }
+}
