@@ -38,15 +38,15 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct GlobalArgs {
-    /// Server: a base URL, or `nbia` (default host) or `nlst`
+    /// Server: a base URL, or `nbia` or `nlst` [default: https://services.cancerimagingarchive.net, or a manifest's server]
     #[arg(
         long,
-        global = true, help_heading = "Global options",
+        global = true,
+        help_heading = "Global options",
         env = "TCIA_SERVER",
-        value_name = "URL|nbia|nlst",
-        default_value = crate::client::DEFAULT_SERVER
+        value_name = "URL|nbia|nlst"
     )]
-    pub server: String,
+    pub server: Option<String>,
 
     /// API flavour: v4 (current), v1, v2 (authenticated) or legacy (Bindaas, needs --api-key)
     #[arg(long, global = true, help_heading = "Global options", env = "TCIA_API", value_enum, default_value_t = Api::V4)]
@@ -93,16 +93,15 @@ pub struct GlobalArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
 
-    /// Retries for failed requests (connection errors, 5xx, 429), with backoff
+    /// Retries for failed requests (connection errors, 5xx, 429), with backoff [default: 3; downloads: 4 per series, or a manifest's noOfrRetry]
     #[arg(
         long,
         global = true,
         help_heading = "Global options",
         env = "TCIA_RETRIES",
-        default_value_t = 3,
         value_name = "N"
     )]
-    pub retries: u32,
+    pub retries: Option<u32>,
 
     /// More diagnostics on stderr (request URLs, timings); repeat for more
     #[arg(short, long, global = true, help_heading = "Global options", action = ArgAction::Count)]
@@ -286,6 +285,28 @@ pub enum Command {
         after_help = "Examples:\n  tcia search --collection LIDC-IDRI --modality CT --size 20\n  tcia search --modality MR --from 2020-01-01 --all --format csv"
     )]
     Search(SearchArgs),
+
+    /// Download whole series, verified, into a directory [getImage / getImageWithMD5Hash]
+    #[command(
+        alias = "getImage",
+        alias = "getImageWithMD5Hash",
+        after_help = "Examples:\n  tcia download --collection LIDC-IDRI --modality CT -o lidc\n  \
+            tcia series --collection LIDC-IDRI | tcia download -i - -o lidc --layout classic\n  \
+            tcia download --manifest cart.tcia -o data --jobs 8\n  \
+            tcia download 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357 -o one --zip"
+    )]
+    Download(DownloadArgs),
+
+    /// Download one DICOM image [getSingleImage]
+    #[command(
+        alias = "getSingleImage",
+        after_help = "Example:\n  tcia single-image --series-uid 1.2.3 --sop-uid 1.2.3.4 -o image.dcm"
+    )]
+    SingleImage(SingleImageArgs),
+
+    /// Re-check a download directory against its recorded MD5s (exit 0 only when intact)
+    #[command(after_help = "Example:\n  tcia verify lidc")]
+    Verify(VerifyArgs),
 
     /// Write a .tcia manifest for criteria or series UIDs [getManifestForSimpleSearch / getManifestText]
     #[command(
@@ -512,6 +533,109 @@ pub struct ManifestArgs {
     /// Leave annotations out of the manifest
     #[arg(long)]
     pub no_annotations: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DownloadArgs {
+    /// Series instance UIDs to download
+    #[arg(value_name = "UID")]
+    pub uids: Vec<String>,
+    /// Output directory (created if missing)
+    #[arg(short, long, value_name = "DIR", env = "TCIA_OUTPUT")]
+    pub output: std::path::PathBuf,
+    /// Read UIDs from a file (`-` = stdin): one per line, or CSV/TSV/JSON/NDJSON with a SeriesInstanceUID column (repeatable)
+    #[arg(short, long = "input", value_name = "FILE")]
+    pub input: Vec<String>,
+    /// A .tcia manifest from the portal; its server is used unless --server is given
+    #[arg(long, value_name = "FILE.tcia")]
+    pub manifest: Vec<std::path::PathBuf>,
+    /// A shared cart: its name, or the portal URL with ?saved-cart=NAME
+    #[arg(long, value_name = "NAME|URL")]
+    pub cart: Option<String>,
+    #[command(flatten)]
+    pub filters: SeriesFilters,
+    /// Directory layout: flat, classic, descriptive, or a template like '%Collection/%PatientID/%Modality-%SeriesInstanceUID'
+    #[arg(long, default_value = "flat", value_name = "LAYOUT")]
+    pub layout: String,
+    /// Keep each series as a verified <layout path>.zip instead of extracting it
+    #[arg(long)]
+    pub zip: bool,
+    /// Series downloaded at the same time
+    #[arg(short, long, default_value_t = 4, env = "TCIA_JOBS", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
+    /// Skip MD5 verification (file counts and sizes are still checked)
+    #[arg(long)]
+    pub no_md5: bool,
+    /// Re-hash series already on disk instead of trusting their completion records
+    #[arg(long)]
+    pub verify: bool,
+    /// Show what would be downloaded and skipped; download nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not check free disk space before starting
+    #[arg(long)]
+    pub no_space_check: bool,
+    /// Give up on a connection that sends nothing for this long (no total time limit)
+    #[arg(long, default_value_t = 300, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+}
+
+/// getSeries filters selecting what to download.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SeriesFilters {
+    /// Collection (repeatable)
+    #[arg(long)]
+    pub collection: Vec<String>,
+    /// Patient ID (repeatable)
+    #[arg(long)]
+    pub patient_id: Vec<String>,
+    /// Study instance UID (repeatable)
+    #[arg(long)]
+    pub study_uid: Vec<String>,
+    /// Modality (repeatable)
+    #[arg(long)]
+    pub modality: Vec<String>,
+    /// Body part examined (repeatable)
+    #[arg(long)]
+    pub body_part: Vec<String>,
+    /// Manufacturer (repeatable)
+    #[arg(long)]
+    pub manufacturer: Vec<String>,
+    /// Manufacturer model name (repeatable)
+    #[arg(long)]
+    pub model: Vec<String>,
+}
+
+impl SeriesFilters {
+    pub fn is_empty(&self) -> bool {
+        self.collection.is_empty()
+            && self.patient_id.is_empty()
+            && self.study_uid.is_empty()
+            && self.modality.is_empty()
+            && self.body_part.is_empty()
+            && self.manufacturer.is_empty()
+            && self.model.is_empty()
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SingleImageArgs {
+    /// Series instance UID
+    #[arg(long)]
+    pub series_uid: String,
+    /// SOP instance UID of the image
+    #[arg(long)]
+    pub sop_uid: String,
+    /// Where to write the image (a directory gets <SOP>.dcm); written atomically
+    #[arg(short, long, value_name = "PATH")]
+    pub output: std::path::PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct VerifyArgs {
+    /// A directory written by `tcia download`
+    #[arg(value_name = "DIR")]
+    pub dir: std::path::PathBuf,
 }
 
 #[cfg(test)]

@@ -101,6 +101,8 @@ impl Request {
 pub struct HttpSettings {
     pub base: Url,
     pub timeout: Duration,
+    /// Longest silence while reading a response (downloads: `--idle-timeout`).
+    pub idle_timeout: Duration,
     pub retries: u32,
     pub api_key: Option<Secret>,
     pub no_retry_delay: bool,
@@ -120,7 +122,7 @@ impl Client {
         let http = reqwest::Client::builder()
             .user_agent(concat!("tcia/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(settings.timeout)
-            .read_timeout(settings.timeout)
+            .read_timeout(settings.idle_timeout)
             .build()?;
         Ok(Client {
             http,
@@ -143,6 +145,11 @@ impl Client {
     /// Send with retries. Returns a response with a success status (2xx); every other outcome
     /// is an `Error` with a one-line message.
     pub async fn send(&self, req: &Request) -> Result<reqwest::Response, Error> {
+        self.send_with(req, self.settings.retries).await
+    }
+
+    /// As `send`, with an explicit retry count (0 for callers that retry themselves).
+    pub async fn send_with(&self, req: &Request, retries: u32) -> Result<reqwest::Response, Error> {
         let url = self.url_for(req);
         let mut attempt = 0u32;
         loop {
@@ -176,7 +183,7 @@ impl Client {
                             started.elapsed().as_millis()
                         ),
                     );
-                    let err = http_error(req.method(), &url, resp).await;
+                    let err = http_error(req.method(), &url, resp, retry_after).await;
                     let retryable =
                         status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
                     if !retryable {
@@ -186,7 +193,7 @@ impl Client {
                 }
                 Err(err) => (None, err),
             };
-            if !req.idempotent || attempt >= self.settings.retries {
+            if !req.idempotent || attempt >= retries {
                 if attempt > 0 {
                     self.printer
                         .debug(1, &format!("giving up after {} attempts", attempt + 1));
@@ -199,8 +206,7 @@ impl Client {
                 None => (backoff(attempt), "backoff"),
             };
             self.printer.warn(&format!(
-                "{err}; retry {attempt}/{} in {:.1}s ({why})",
-                self.settings.retries,
+                "{err}; retry {attempt}/{retries} in {:.1}s ({why})",
                 delay.as_secs_f64()
             ));
             if !self.settings.no_retry_delay {
@@ -238,7 +244,7 @@ impl Client {
             return Error::Timeout {
                 method,
                 url: url_s,
-                after: self.settings.timeout,
+                after: self.settings.timeout.max(self.settings.idle_timeout),
             };
         }
         let what = if e.is_connect() {
@@ -271,7 +277,7 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Exponential backoff with full jitter: base 0.5 s doubling, capped.
-fn backoff(attempt: u32) -> Duration {
+pub fn backoff(attempt: u32) -> Duration {
     let ceiling = Duration::from_millis(500)
         .saturating_mul(1u32 << attempt.min(16))
         .min(BACKOFF_CAP);
@@ -294,7 +300,12 @@ pub fn parse_retry_after(v: Option<&reqwest::header::HeaderValue>) -> Option<Dur
 
 /// Build the one-line error for a non-success response: the server's text verbatim (control
 /// characters escaped), an HTML page summarised, and hints where they help.
-async fn http_error(method: &'static str, url: &Url, resp: reqwest::Response) -> Error {
+async fn http_error(
+    method: &'static str,
+    url: &Url,
+    resp: reqwest::Response,
+    retry_after: Option<Duration>,
+) -> Error {
     let status = resp.status();
     let is_html = resp
         .headers()
@@ -335,6 +346,7 @@ async fn http_error(method: &'static str, url: &Url, resp: reqwest::Response) ->
         url: url.to_string(),
         status: status.as_u16(),
         message,
+        retry_after,
     }
 }
 

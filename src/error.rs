@@ -25,6 +25,8 @@ pub enum Error {
         url: String,
         status: u16,
         message: String,
+        /// The server's Retry-After, when it sent one.
+        retry_after: Option<Duration>,
     },
     /// The server could not be reached or the connection failed.
     #[error("{method} {url}: {what}")]
@@ -34,7 +36,7 @@ pub enum Error {
         what: String,
     },
     /// No response within the timeout.
-    #[error("{method} {url}: no response within {}s (raise --timeout)", .after.as_secs())]
+    #[error("{method} {url}: no response within {}s (raise --timeout, or --idle-timeout for downloads)", .after.as_secs())]
     Timeout {
         method: &'static str,
         url: String,
@@ -46,6 +48,9 @@ pub enum Error {
     /// Downloaded data did not verify.
     #[error("{0}")]
     Integrity(String),
+    /// Some of the work failed; the details were reported as they happened.
+    #[error("{message}")]
+    Failed { message: String, code: u8 },
     /// Stopped by Ctrl-C / SIGTERM.
     #[error("interrupted")]
     Interrupted,
@@ -61,6 +66,7 @@ impl Error {
                 exit::HTTP_SERVER
             }
             Error::Integrity(_) => exit::INTEGRITY,
+            Error::Failed { code, .. } => *code,
             Error::Interrupted => exit::INTERRUPTED,
         }
     }

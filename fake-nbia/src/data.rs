@@ -112,6 +112,10 @@ pub struct Dataset {
     bulk: usize,
     uid_index: HashMap<String, usize>,
     carts: Vec<(String, Vec<String>)>,
+    /// Every image exactly this many bytes (None = realistic 200-520 KiB per image).
+    image_bytes: Option<u32>,
+    /// Cached compressed payload pieces and MD5s of served images.
+    pub(crate) store: crate::images::Store,
 }
 
 // ---------------------------------------------------------------- hashing helpers
@@ -519,11 +523,16 @@ fn sop_class(modality: &str) -> &'static str {
     }
 }
 
-fn images_and_size(tpl: &Tpl, seed: u64) -> (u64, u64) {
+/// (ImageCount, FileSize). Every image of a series has the same size, so FileSize / ImageCount is
+/// the per-image size (`image_bytes` when set, else 200-520 KiB).
+fn images_and_size(tpl: &Tpl, seed: u64, image_bytes: Option<u32>) -> (u64, u64) {
     let h = mix(seed);
     let (lo, hi) = tpl.images;
     let images = lo + h % (hi - lo + 1);
-    let per = 200 * 1024 + (h >> 24) % (320 * 1024);
+    let per = match image_bytes {
+        Some(n) => u64::from(n),
+        None => 200 * 1024 + (h >> 24) % (320 * 1024),
+    };
     (images, images * per)
 }
 
@@ -569,7 +578,14 @@ fn description_html(spec_blurb: &str, doi: &str) -> String {
 
 impl Dataset {
     /// Build the data set; `bulk_series` = number of series in Bulk-Synthetic (0 = no such collection).
+    /// Images get realistic sizes (200-520 KiB).
     pub fn new(bulk_series: usize) -> Dataset {
+        Dataset::with_image_bytes(bulk_series, None)
+    }
+
+    /// Build the data set with every image exactly `image_bytes` bytes (None = realistic sizes).
+    /// FileSize of every series is then ImageCount × the per-image size.
+    pub fn with_image_bytes(bulk_series: usize, image_bytes: Option<u32>) -> Dataset {
         let mut ds = Dataset {
             colls: Vec::new(),
             small: Vec::new(),
@@ -579,6 +595,8 @@ impl Dataset {
             bulk: bulk_series,
             uid_index: HashMap::new(),
             carts: Vec::new(),
+            image_bytes,
+            store: crate::images::Store::new(),
         };
         for (ci, spec) in SPECS.iter().enumerate() {
             ds.build_collection(ci as u64, spec);
@@ -670,7 +688,7 @@ impl Dataset {
                     let tpl = spec.tpls[k % spec.tpls.len()];
                     let seed = mix(ci << 32 | k as u64);
                     let series_uid = uid_for(spec.uid, seed ^ 0x5E51E5);
-                    let (images, size) = images_and_size(&tpl, seed);
+                    let (images, size) = images_and_size(&tpl, seed, self.image_bytes);
                     // release: last patient late, second-to-last patient's later studies mid, others base
                     let (mi, se) = (((k * 7) % 60) as u32, ((k * 13) % 60) as u32);
                     let released = if pi == np - 1 {
@@ -832,7 +850,7 @@ impl Dataset {
         let p = i / BULK_SERIES_PER_PATIENT;
         let j = i / BULK_SERIES_PER_STUDY;
         let pseed = mix(p as u64 ^ 0xFACE);
-        let (images, size) = images_and_size(tpl, i as u64 ^ 0xB1B1);
+        let (images, size) = images_and_size(tpl, i as u64 ^ 0xB1B1, self.image_bytes);
         let released = Self::bulk_released(p, within);
         let study_date = Timestamp::date(
             1995 + (pseed % 25) as i32,

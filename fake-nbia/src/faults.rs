@@ -46,6 +46,18 @@ pub enum FaultAction {
     TruncateBody { after_bytes: usize },
     /// The normal body, `chunk` bytes every `interval_ms`.
     Drip { chunk: usize, interval_ms: u64 },
+    /// Downloads: the md5hashes.csv row of the `entry`-th image (0-based) holds a wrong
+    /// (valid-looking) hash.
+    BadMd5 { entry: usize },
+    /// Downloads: only the first `entries` ZIP entries (LICENSE counts), then a clean central
+    /// directory: a valid but short ZIP (no md5hashes.csv either).
+    ShortZip { entries: usize },
+    /// Downloads: an extra entry with this (possibly hostile) name and `bytes` bytes of content,
+    /// just before md5hashes.csv (or last), not listed in md5hashes.csv.
+    ExtraEntry { name: String, bytes: usize },
+    /// Downloads: the `entry`-th image's (0-based) content is corrupted after its MD5 was taken;
+    /// the CRC matches the corrupted bytes.
+    CorruptEntry { entry: usize },
 }
 
 impl Fault {

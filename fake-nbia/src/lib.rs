@@ -6,11 +6,13 @@
 mod auth;
 mod data;
 mod faults;
+mod images;
 mod render;
 mod routes;
 mod rows;
 mod search;
 mod time;
+mod zip;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -41,6 +43,9 @@ pub struct Config {
     pub bulk_series: usize,
     pub token_lifetime_secs: u64,
     pub refresh_lifetime_secs: u64,
+    /// Size of every served image in bytes; None = realistic sizes (200-520 KiB per image).
+    /// FileSize of each series is always the exact sum of its images' bytes.
+    pub image_bytes: Option<u32>,
 }
 
 impl Default for Config {
@@ -49,6 +54,7 @@ impl Default for Config {
             bulk_series: 2_000,
             token_lifetime_secs: 7200,
             refresh_lifetime_secs: 36000,
+            image_bytes: Some(4096),
         }
     }
 }
@@ -118,7 +124,7 @@ impl FakeServer {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let app = Arc::new(App {
-            ds: Arc::new(Dataset::new(cfg.bulk_series)),
+            ds: Arc::new(Dataset::with_image_bytes(cfg.bulk_series, cfg.image_bytes)),
             faults: Mutex::new(faults::Faults::default()),
             log: Mutex::new(Vec::new()),
             auth: Mutex::new(auth::Auth::new(
@@ -269,6 +275,7 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         authorization.as_deref(),
         api_key.as_deref(),
         base_url,
+        fault.as_ref(),
     );
     match &fault {
         Some(a @ (FaultAction::TruncateBody { .. } | FaultAction::Drip { .. })) => {
@@ -288,6 +295,7 @@ fn route(
     authorization: Option<&str>,
     api_key: Option<&str>,
     base_url: String,
+    fault: Option<&FaultAction>,
 ) -> Response {
     use routes::{Ctx, Params, Ver};
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -298,6 +306,7 @@ fn route(
         form: Params::parse(form),
         privileged: false,
         base_url: base_url.clone(),
+        fault: fault.cloned(),
     };
     let auth = || lock(&app.auth).check(authorization);
     match segs.as_slice() {

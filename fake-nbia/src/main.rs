@@ -1,9 +1,9 @@
-//! Standalone fake NBIA server: `fake-nbia [--port 8080] [--host 127.0.0.1] [--bulk-series 500000]`.
+//! Standalone fake NBIA server: `fake-nbia [--port 8080] [--host 127.0.0.1] [--bulk-series 500000] [--image-bytes N]`.
 
 use fake_nbia::{Config, FakeServer};
 
 fn usage() -> ! {
-    eprintln!("usage: fake-nbia [--port 8080] [--host 127.0.0.1] [--bulk-series 500000]");
+    eprintln!("usage: fake-nbia [--port 8080] [--host 127.0.0.1] [--bulk-series 500000] [--image-bytes N]");
     std::process::exit(2)
 }
 
@@ -12,6 +12,7 @@ fn main() {
     let mut port: u16 = 8080;
     let mut cfg = Config {
         bulk_series: 500_000,
+        image_bytes: None,
         ..Config::default()
     };
     let mut args = std::env::args().skip(1);
@@ -30,6 +31,7 @@ fn main() {
             "--port" => port = value().parse().unwrap_or_else(|_| usage()),
             "--host" => host = value(),
             "--bulk-series" => cfg.bulk_series = value().parse().unwrap_or_else(|_| usage()),
+            "--image-bytes" => cfg.image_bytes = Some(value().parse().unwrap_or_else(|_| usage())),
             "-h" | "--help" => usage(),
             _ => usage(),
         }

@@ -86,6 +86,8 @@ pub struct Ctx {
     pub privileged: bool,
     /// "http://host:port" of this server as the client addressed it.
     pub base_url: String,
+    /// The fault applied to this request, if any (ZIP-level faults act inside the handler).
+    pub fault: Option<crate::faults::FaultAction>,
 }
 
 impl Ctx {
@@ -135,6 +137,9 @@ fn v4_allowed(ep: &str) -> Option<&'static [&'static str]> {
         "getSeriesSize" | "getSOPInstanceUIDs" => &["SeriesInstanceUID"],
         "getDicomTags" => &["SeriesUID"],
         "getCollectionDescriptions" => &["collectionName"],
+        "getImage" => &["SeriesInstanceUID", "NewFileNames", "IncludeMD5"],
+        "getImageWithMD5Hash" => &["SeriesInstanceUID"],
+        "getSingleImage" => &["SeriesInstanceUID", "SOPInstanceUID"],
         _ => return None,
     })
 }
@@ -160,6 +165,9 @@ const COMMON: &[&str] = &[
     "getUpdatedSeries",
     "getSeriesSize",
     "getSOPInstanceUIDs",
+    "getImage",
+    "getImageWithMD5Hash",
+    "getSingleImage",
 ];
 
 /// Serve `/nbia-api/services/{v1,v2,v4}/<ep>`.
@@ -200,8 +208,14 @@ pub fn versioned(mut ctx: Ctx, ep: &str, method: &Method, auth: AuthCheck) -> Re
     if ctx.ver == Ver::V2 {
         if !auth.valid() {
             return match ep {
-                "getCollectionValues" if auth == AuthCheck::Missing => server_error("null"),
-                "getCollectionValues" => status(401),
+                "getCollectionValues" | "getImage" | "getImageWithMD5Hash" | "getSingleImage"
+                    if auth == AuthCheck::Missing =>
+                {
+                    server_error("null")
+                }
+                "getCollectionValues" | "getImage" | "getImageWithMD5Hash" | "getSingleImage" => {
+                    status(401)
+                }
                 "getSeriesMetaData" => status(204),
                 _ => empty(),
             };
@@ -286,6 +300,9 @@ fn dispatch(ctx: &Ctx, ep: &str) -> Response {
         "getSimpleSearch" => crate::search::simple_search(ctx),
         "getManifestForSimpleSearch" => crate::search::manifest_for_search(ctx),
         "getManifestText" => crate::search::manifest_text(ctx),
+        "getImage" => crate::zip::get_image(ctx, false),
+        "getImageWithMD5Hash" => crate::zip::get_image(ctx, true),
+        "getSingleImage" => crate::zip::single_image(ctx),
         _ => text(404, Some("text/plain"), "Not Found"),
     }
 }

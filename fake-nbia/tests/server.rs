@@ -408,6 +408,7 @@ fn tokens_expire_in_real_time() {
         bulk_series: 0,
         token_lifetime_secs: 1,
         refresh_lifetime_secs: 2,
+        ..Config::default()
     });
     let bearer = format!("Bearer {}", s.issue_token("alice"));
     let ok = raw(

@@ -78,7 +78,7 @@ async fn body(ctx: &Ctx, req: &Request) -> anyhow::Result<(reqwest::Url, u16, Ve
 }
 
 /// v4: a quoted CSV document, one row per series; every value stays a string.
-async fn fetch_csv(ctx: &Ctx, req: &Request) -> anyhow::Result<Vec<Row>> {
+pub async fn fetch_csv(ctx: &Ctx, req: &Request) -> anyhow::Result<Vec<Row>> {
     let (url, _, bytes) = body(ctx, req).await?;
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
@@ -101,7 +101,7 @@ async fn fetch_csv(ctx: &Ctx, req: &Request) -> anyhow::Result<Vec<Row>> {
 }
 
 /// v1/v2: a one-element JSON array (sometimes a bare object); 204 or an empty body for unknown.
-async fn fetch_json(ctx: &Ctx, req: &Request) -> anyhow::Result<Vec<Row>> {
+pub async fn fetch_json(ctx: &Ctx, req: &Request) -> anyhow::Result<Vec<Row>> {
     let (url, status, bytes) = body(ctx, req).await?;
     if status == 204 || bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(Vec::new());

@@ -9,7 +9,7 @@ use std::io::{self, BufRead, Write};
 
 use crate::catalogue::{self as cat, Api, Param};
 use crate::cli::{Cli, Command, GlobalArgs};
-use crate::client::{resolve_server, Client, HttpSettings};
+use crate::client::{resolve_server, Client, HttpSettings, DEFAULT_SERVER};
 use crate::error::usage;
 use crate::output::{Format, RawFormat};
 use crate::printer::Printer;
@@ -29,7 +29,7 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(g: &GlobalArgs) -> anyhow::Result<Ctx> {
         let printer = Printer::new(g.quiet, g.verbose);
-        let base = resolve_server(&g.server, g.allow_http)?;
+        let base = resolve_server(g.server.as_deref().unwrap_or(DEFAULT_SERVER), g.allow_http)?;
         if g.api == Api::Legacy && g.api_key.is_none() {
             return Err(usage(
                 "--api legacy needs an API key: pass --api-key KEY or set TCIA_API_KEY",
@@ -38,7 +38,8 @@ impl Ctx {
         let settings = HttpSettings {
             base,
             timeout: std::time::Duration::from_secs(g.timeout),
-            retries: g.retries,
+            idle_timeout: std::time::Duration::from_secs(g.timeout),
+            retries: g.retries.unwrap_or(3),
             api_key: if g.api == Api::Legacy {
                 g.api_key.clone()
             } else {
@@ -86,6 +87,19 @@ impl Ctx {
 
 /// Run the parsed command line.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Download(a) => return crate::download::run(&cli.global, a).await,
+        Command::SingleImage(a) => return crate::download::single_image(&cli.global, a).await,
+        Command::Verify(a) => {
+            let printer = Printer::new(cli.global.quiet, cli.global.verbose);
+            let dir = a.dir.clone();
+            return tokio::task::spawn_blocking(move || {
+                crate::download::verify::run(&dir, &printer)
+            })
+            .await?;
+        }
+        _ => {}
+    }
     let ctx = Ctx::new(&cli.global)?;
     use Param::*;
     let q = |endpoint: &'static cat::Endpoint, params: Vec<(Param, Vec<String>)>| Query {
@@ -191,6 +205,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::SeriesMetadata(a) => return metadata::run(&ctx, &read_uids(&a.uids)?).await,
         Command::Search(a) => return search::search(&ctx, &a).await,
         Command::Manifest(a) => return search::manifest(&ctx, &a).await,
+        Command::Download(_) | Command::SingleImage(_) | Command::Verify(_) => {
+            unreachable!("handled above")
+        }
     };
     query::run(&ctx, query).await
 }

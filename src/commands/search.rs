@@ -1,8 +1,6 @@
 //! `search` (getSimpleSearch, paged) and `manifest` (getManifestForSimpleSearch /
 //! getManifestText), both driven by the portal's criteria form.
 
-use std::io::Write;
-
 use anyhow::Context as _;
 use serde_json::Value;
 
@@ -13,6 +11,7 @@ use crate::cli::{Criteria, ManifestArgs, SearchArgs};
 use crate::client::Request;
 use crate::dates::{Date, DateFmt};
 use crate::error::{usage, Error};
+use crate::fsutil::write_atomically;
 use crate::output::{self, Row};
 
 /// The criteria as the portal's form fields: `criteriaTypeN` / `valueN` pairs.
@@ -211,31 +210,6 @@ pub fn manifest_series_count(text: &str) -> Option<usize> {
             })
             .count(),
     )
-}
-
-/// Write a file so that it is either the old one or the complete new one, never half.
-pub fn write_atomically(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
-    if path.as_os_str() == "-" {
-        let mut out = std::io::stdout().lock();
-        out.write_all(data).context("writing output")?;
-        return out.flush().context("writing output");
-    }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tcia-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(data)
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -326,7 +326,7 @@ fn sigint_and_sigterm_exit_130() {
             None,
             FaultAction::Delay { ms: 20_000 },
         ));
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tcia"))
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_tcia"))
             .args(["collections", "--server", &s.url()])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

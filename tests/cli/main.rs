@@ -1,6 +1,7 @@
 //! Integration tests: the real `tcia` binary against the fake NBIA server on a real socket.
 //! One test binary (autotests = false) so the 2-core CI links once.
 
+mod download;
 mod errors;
 mod formats;
 mod queries;

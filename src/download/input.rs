@@ -1,0 +1,253 @@
+//! What to download: UIDs from arguments, `-i` files (plain lists, CSV/TSV, JSON, NDJSON with a
+//! SeriesInstanceUID column or key), `.tcia` manifests, shared carts and getSeries filters.
+//! Combined and de-duplicated in first-seen order.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+use super::meta::SeriesInfo;
+use crate::error::usage;
+use crate::output::Row;
+
+/// A parsed `.tcia` manifest.
+#[derive(Debug, Default, Clone)]
+pub struct Manifest {
+    /// Every `key=value` header line, in order.
+    pub headers: Vec<(String, String)>,
+    pub uids: Vec<String>,
+    /// Lines after the marker that were not UIDs (skipped with a warning).
+    pub skipped: Vec<String>,
+}
+
+impl Manifest {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The API host the manifest was made for, from `downloadServerUrl`.
+    pub fn server(&self) -> Option<String> {
+        let u = url::Url::parse(self.get("downloadServerUrl")?).ok()?;
+        let host = u.host_str()?;
+        if host.eq_ignore_ascii_case("public.cancerimagingarchive.net") {
+            return Some(crate::client::DEFAULT_SERVER.to_string());
+        }
+        let mut base = format!("{}://{}", u.scheme(), host);
+        if let Some(p) = u.port() {
+            base.push_str(&format!(":{p}"));
+        }
+        Some(base)
+    }
+
+    /// `noOfrRetry` (sic), the retry count the portal chose.
+    pub fn retries(&self) -> Option<u32> {
+        self.get("noOfrRetry")?.trim().parse().ok()
+    }
+}
+
+pub fn is_uid(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && !s.starts_with('.')
+}
+
+/// Parse a manifest leniently: headers before `ListOfSeriesToDownload=`, then UIDs; blank lines,
+/// CR, `#` comments, trailing commas and non-UID lines (such as a `Series ID` header) tolerated.
+pub fn parse_manifest(text: &str) -> Manifest {
+    let mut m = Manifest::default();
+    let mut in_list = false;
+    let has_marker = text.lines().any(|l| {
+        l.trim()
+            .to_ascii_lowercase()
+            .starts_with("listofseriestodownload")
+    });
+    for line in text.lines() {
+        let line = line.trim().trim_start_matches('\u{feff}');
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if !in_list && has_marker {
+            if let Some((k, v)) = line.split_once('=') {
+                if k.trim().eq_ignore_ascii_case("ListOfSeriesToDownload") {
+                    in_list = true;
+                    let v = v.trim().trim_matches(',');
+                    if is_uid(v) {
+                        m.uids.push(v.to_string());
+                    }
+                } else {
+                    m.headers.push((k.trim().to_string(), v.trim().to_string()));
+                }
+            }
+            continue;
+        }
+        let uid = line.trim_matches(',').trim();
+        let uid = uid.split(',').next().unwrap_or("").trim();
+        if is_uid(uid) {
+            m.uids.push(uid.to_string());
+        } else if line.contains('=') && !in_list {
+            if let Some((k, v)) = line.split_once('=') {
+                m.headers.push((k.trim().to_string(), v.trim().to_string()));
+            }
+        } else {
+            m.skipped.push(line.to_string());
+        }
+    }
+    m
+}
+
+pub fn read_manifest(path: &Path) -> anyhow::Result<Manifest> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading manifest {}", path.display()))?;
+    let m = parse_manifest(&text);
+    if m.uids.is_empty() {
+        return Err(usage(format!(
+            "--manifest {}: no series UIDs found (is it a .tcia manifest?)",
+            path.display()
+        )));
+    }
+    Ok(m)
+}
+
+/// UIDs (and any metadata rows) from an `-i` document: one UID per line, CSV/TSV with a
+/// SeriesInstanceUID column, a JSON array of objects or strings, or NDJSON.
+pub fn parse_input(
+    text: &str,
+    what: &str,
+) -> anyhow::Result<(Vec<String>, HashMap<String, SeriesInfo>)> {
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    let mut uids = Vec::new();
+    let mut infos = HashMap::new();
+    let mut take_row = |row: &Row, uids: &mut Vec<String>| {
+        if let Some(info) = SeriesInfo::from_row(row) {
+            uids.push(info.uid.clone());
+            infos.insert(info.uid.clone(), info);
+        }
+    };
+    if trimmed.starts_with('[') {
+        let v: Value = serde_json::from_str(trimmed)
+            .map_err(|e| usage(format!("{what}: invalid JSON: {e}")))?;
+        for item in v.as_array().into_iter().flatten() {
+            match item {
+                Value::Object(row) => take_row(row, &mut uids),
+                Value::String(s) if is_uid(s.trim()) => uids.push(s.trim().to_string()),
+                _ => {}
+            }
+        }
+    } else if trimmed.starts_with('{') {
+        for (i, line) in trimmed.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let row: Row = serde_json::from_str(line)
+                .map_err(|e| usage(format!("{what}: line {}: invalid NDJSON: {e}", i + 1)))?;
+            take_row(&row, &mut uids);
+        }
+    } else {
+        let first = trimmed.lines().next().unwrap_or("");
+        let has_header = first.contains("SeriesInstanceUID") || first.contains("Series UID");
+        if has_header {
+            let delim = if first.contains('\t') { b'\t' } else { b',' };
+            let mut rdr = csv::ReaderBuilder::new()
+                .delimiter(delim)
+                .flexible(true)
+                .from_reader(trimmed.as_bytes());
+            let header = rdr
+                .headers()
+                .map_err(|e| usage(format!("{what}: {e}")))?
+                .clone();
+            for rec in rdr.records() {
+                let rec = rec.map_err(|e| usage(format!("{what}: {e}")))?;
+                let mut row = Row::new();
+                for (k, v) in header.iter().zip(rec.iter()) {
+                    row.insert(k.to_string(), Value::String(v.to_string()));
+                }
+                take_row(&row, &mut uids);
+            }
+        } else {
+            for (i, line) in trimmed.lines().enumerate() {
+                let l = line.trim().trim_matches('"');
+                if l.is_empty() || l.starts_with('#') {
+                    continue;
+                }
+                if !is_uid(l) {
+                    return Err(usage(format!(
+                        "{what}: line {}: '{}' is not a series UID (expected one UID per line, or CSV/TSV/JSON with a SeriesInstanceUID column)",
+                        i + 1,
+                        crate::printer::escape_control(l)
+                    )));
+                }
+                uids.push(l.to_string());
+            }
+        }
+    }
+    Ok((uids, infos))
+}
+
+pub fn read_input(path: &str) -> anyhow::Result<(Vec<String>, HashMap<String, SeriesInfo>)> {
+    let mut text = String::new();
+    if path == "-" {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading UIDs from stdin")?;
+        parse_input(&text, "-i -")
+    } else {
+        text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+        parse_input(&text, &format!("-i {path}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifests_real_and_messy() {
+        let m = parse_manifest(
+            "downloadServerUrl=https://nlst.cancerimagingarchive.net/nbia-download/servlet/DownloadServlet\r\n\
+             includeAnnotation=true\r\nnoOfrRetry=4\r\ndatabasketId=manifest-1.tcia\r\nmanifestVersion=3.0\r\n\
+             ListOfSeriesToDownload=\r\nSeries ID\r\n1.2.3,\r\n\r\n# note\r\n2.25.123\r\n",
+        );
+        assert_eq!(m.uids, vec!["1.2.3", "2.25.123"]);
+        assert_eq!(m.skipped, vec!["Series ID"]);
+        assert_eq!(
+            m.server().as_deref(),
+            Some("https://nlst.cancerimagingarchive.net")
+        );
+        assert_eq!(m.retries(), Some(4));
+        assert_eq!(m.get("databasketId"), Some("manifest-1.tcia"));
+        let bare = parse_manifest("1.2.3\n1.2.4\n");
+        assert_eq!(bare.uids.len(), 2);
+    }
+
+    #[test]
+    fn input_documents() {
+        let (u, _) = parse_input("1.2.3\n\n1.2.4\n", "t").unwrap();
+        assert_eq!(u, ["1.2.3", "1.2.4"]);
+        let (u, i) = parse_input(
+            "Modality,SeriesInstanceUID,ImageCount\r\nCT,1.2.3,5\r\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(u, ["1.2.3"]);
+        assert_eq!(i["1.2.3"].image_count(), Some(5));
+        let (u, _) = parse_input("SeriesInstanceUID\tModality\n1.2.3\tCT\n", "t").unwrap();
+        assert_eq!(u, ["1.2.3"]);
+        let (u, _) =
+            parse_input("[\n{\"SeriesInstanceUID\":\"1.2.3\"},\n{\"x\":1}\n]", "t").unwrap();
+        assert_eq!(u, ["1.2.3"]);
+        let (u, _) = parse_input(
+            "{\"SeriesInstanceUID\":\"1.2.3\"}\n{\"SeriesInstanceUID\":\"1.2.4\"}\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(u, ["1.2.3", "1.2.4"]);
+        assert!(parse_input("hello\n", "t").is_err());
+    }
+}

@@ -1,0 +1,201 @@
+//! `tcia verify DIR`: re-hash every published series against its completion record and report
+//! missing, extra and corrupt files. Exit 0 only when everything is intact.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::Path;
+
+use md5::{Digest, Md5};
+
+use super::state::{Record, State};
+use crate::error::{exit, Error};
+use crate::printer::Printer;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    Missing {
+        uid: String,
+        path: String,
+    },
+    Corrupt {
+        uid: String,
+        path: String,
+        detail: String,
+    },
+    Extra {
+        uid: String,
+        path: String,
+    },
+}
+
+impl Problem {
+    pub fn describe(&self) -> String {
+        match self {
+            Problem::Missing { path, .. } => format!("missing {path}"),
+            Problem::Corrupt { path, detail, .. } => format!("corrupt {path}: {detail}"),
+            Problem::Extra { path, .. } => format!("extra {path}"),
+        }
+    }
+
+    fn line(&self) -> String {
+        match self {
+            Problem::Missing { uid, path } => format!("missing\t{uid}\t{path}"),
+            Problem::Corrupt { uid, path, .. } => format!("corrupt\t{uid}\t{path}"),
+            Problem::Extra { uid, path } => format!("extra\t{uid}\t{path}"),
+        }
+    }
+}
+
+fn md5_of(r: impl Read) -> io::Result<(String, u64)> {
+    let mut r = io::BufReader::with_capacity(256 * 1024, r);
+    let mut h = Md5::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut n = 0u64;
+    loop {
+        let k = r.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((format!("{:x}", h.finalize()), n))
+}
+
+/// Every problem with one published series.
+pub fn check_record(st: &State, r: &Record) -> Vec<Problem> {
+    let base = st.data_path(r);
+    let mut out = Vec::new();
+    let rel = |name: &str| format!("{}/{name}", r.path);
+    if r.zip {
+        let file = match fs::File::open(&base) {
+            Ok(f) => f,
+            Err(_) => {
+                return vec![Problem::Missing {
+                    uid: r.uid.clone(),
+                    path: r.path.clone(),
+                }]
+            }
+        };
+        let mut archive = match zip::ZipArchive::new(file) {
+            Ok(a) => a,
+            Err(e) => {
+                return vec![Problem::Corrupt {
+                    uid: r.uid.clone(),
+                    path: r.path.clone(),
+                    detail: e.to_string(),
+                }]
+            }
+        };
+        for f in &r.files {
+            match archive.by_name(&f.name) {
+                Err(_) => out.push(Problem::Missing {
+                    uid: r.uid.clone(),
+                    path: rel(&f.name),
+                }),
+                Ok(entry) => match md5_of(entry) {
+                    Ok((md5, size)) if size == f.size && (f.md5.is_empty() || md5 == f.md5) => {}
+                    Ok((md5, size)) => out.push(Problem::Corrupt {
+                        uid: r.uid.clone(),
+                        path: rel(&f.name),
+                        detail: format!(
+                            "{size} bytes, MD5 {md5}; recorded {} bytes, MD5 {}",
+                            f.size, f.md5
+                        ),
+                    }),
+                    Err(e) => out.push(Problem::Corrupt {
+                        uid: r.uid.clone(),
+                        path: rel(&f.name),
+                        detail: e.to_string(),
+                    }),
+                },
+            }
+        }
+        return out;
+    }
+    for f in &r.files {
+        let p = base.join(&f.name);
+        match fs::File::open(&p) {
+            Err(_) => out.push(Problem::Missing {
+                uid: r.uid.clone(),
+                path: rel(&f.name),
+            }),
+            Ok(file) => match md5_of(file) {
+                Ok((md5, size)) if size == f.size && (f.md5.is_empty() || md5 == f.md5) => {}
+                Ok((md5, size)) => out.push(Problem::Corrupt {
+                    uid: r.uid.clone(),
+                    path: rel(&f.name),
+                    detail: format!(
+                        "{size} bytes, MD5 {md5}; recorded {} bytes, MD5 {}",
+                        f.size, f.md5
+                    ),
+                }),
+                Err(e) => out.push(Problem::Corrupt {
+                    uid: r.uid.clone(),
+                    path: rel(&f.name),
+                    detail: e.to_string(),
+                }),
+            },
+        }
+    }
+    if let Ok(rd) = fs::read_dir(&base) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !r.files.iter().any(|f| f.name == name) {
+                out.push(Problem::Extra {
+                    uid: r.uid.clone(),
+                    path: rel(&name),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Check a whole download directory. Problems go to stdout, one per line
+/// (`kind<TAB>series<TAB>path`); the summary to stderr.
+pub fn run(dir: &Path, printer: &Printer) -> anyhow::Result<()> {
+    let st = State::new(dir);
+    if !st.dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "{} is not a tcia download directory (no {} inside)",
+            dir.display(),
+            super::state::STATE_DIR
+        ))
+        .into());
+    }
+    let records = st.records();
+    let mut problems = Vec::new();
+    let (mut files, mut bytes) = (0usize, 0u64);
+    for r in records.values() {
+        files += r.files.len();
+        bytes += r.bytes;
+        problems.extend(check_record(&st, r));
+    }
+    use std::io::Write;
+    let mut out = io::stdout().lock();
+    for p in &problems {
+        writeln!(out, "{}", p.line())?;
+        printer.debug(1, &p.describe());
+    }
+    out.flush()?;
+    let count = |f: fn(&Problem) -> bool| problems.iter().filter(|p| f(p)).count();
+    let summary = format!(
+        "verified {} series ({files} files, {}): {} corrupt, {} missing, {} extra",
+        records.len(),
+        super::report::human_bytes(bytes),
+        count(|p| matches!(p, Problem::Corrupt { .. })),
+        count(|p| matches!(p, Problem::Missing { .. })),
+        count(|p| matches!(p, Problem::Extra { .. })),
+    );
+    if problems.is_empty() {
+        printer.info(&summary);
+        Ok(())
+    } else {
+        Err(Error::Failed {
+            message: summary,
+            code: exit::INTEGRITY,
+        }
+        .into())
+    }
+}

@@ -1,0 +1,410 @@
+//! A streaming ZIP reader for what NBIA sends: Java ZipOutputStream archives whose DEFLATE entries
+//! carry data descriptors (sizes after the data), read front to back without the central
+//! directory. The zip crate's stream reader needs sizes in the local header, so the framing is
+//! read here and the inflating is flate2's.
+//!
+//! Entry names are untrusted: [`check_name`] accepts only flat, plain file names.
+
+use std::io::{self, BufRead, Read};
+
+use flate2::bufread::DeflateDecoder;
+
+const LOCAL_HEADER: u32 = 0x0403_4b50;
+const CENTRAL_HEADER: u32 = 0x0201_4b50;
+const END_OF_CENTRAL: u32 = 0x0605_4b50;
+const DATA_DESCRIPTOR: u32 = 0x0807_4b50;
+const ZIP64_END: u32 = 0x0606_4b50;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ZipError {
+    #[error("the download ended early (truncated ZIP): {0}")]
+    Truncated(String),
+    #[error("not a ZIP archive: {0}")]
+    NotZip(String),
+    #[error("corrupt ZIP entry {name}: {what}")]
+    Corrupt { name: String, what: String },
+    #[error("unsafe entry name {0:?} in the ZIP")]
+    HostileName(String),
+    #[error("unsupported ZIP entry {name}: {what}")]
+    Unsupported { name: String, what: String },
+    /// Failure of the consumer (disk full, ...), not of the archive.
+    #[error("{0}")]
+    Sink(io::Error),
+}
+
+/// A local file header.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    flags: u16,
+    method: u16,
+    crc: u32,
+    compressed: u64,
+    size: u64,
+    zip64: bool,
+}
+
+/// Reads entries one after the other from a `BufRead`.
+pub struct ZipStream<R: BufRead> {
+    r: R,
+    entries: usize,
+}
+
+fn truncated(e: io::Error) -> ZipError {
+    ZipError::Truncated(e.to_string())
+}
+
+impl<R: BufRead> ZipStream<R> {
+    pub fn new(r: R) -> Self {
+        ZipStream { r, entries: 0 }
+    }
+
+    fn u16(&mut self) -> Result<u16, ZipError> {
+        let mut b = [0u8; 2];
+        self.r.read_exact(&mut b).map_err(truncated)?;
+        Ok(u16::from_le_bytes(b))
+    }
+
+    fn u32(&mut self) -> Result<u32, ZipError> {
+        let mut b = [0u8; 4];
+        self.r.read_exact(&mut b).map_err(truncated)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn u64(&mut self) -> Result<u64, ZipError> {
+        let mut b = [0u8; 8];
+        self.r.read_exact(&mut b).map_err(truncated)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// The next entry's header, or None when the central directory starts.
+    pub fn next_entry(&mut self) -> Result<Option<Entry>, ZipError> {
+        let sig = match self.u32() {
+            Ok(s) => s,
+            Err(ZipError::Truncated(_)) if self.entries == 0 => {
+                return Err(ZipError::NotZip(
+                    "the response is empty or too short".into(),
+                ))
+            }
+            Err(e) => return Err(e),
+        };
+        match sig {
+            LOCAL_HEADER => {}
+            CENTRAL_HEADER | END_OF_CENTRAL | ZIP64_END => return Ok(None),
+            _ if self.entries == 0 => {
+                return Err(ZipError::NotZip(format!(
+                    "it starts with bytes {:02x?}",
+                    sig.to_le_bytes()
+                )))
+            }
+            _ => {
+                return Err(ZipError::Corrupt {
+                    name: "(between entries)".into(),
+                    what: format!("unexpected signature {sig:#010x}"),
+                })
+            }
+        }
+        let _version = self.u16()?;
+        let flags = self.u16()?;
+        let method = self.u16()?;
+        let _time = self.u32()?;
+        let crc = self.u32()?;
+        let mut compressed = u64::from(self.u32()?);
+        let mut size = u64::from(self.u32()?);
+        let name_len = usize::from(self.u16()?);
+        let extra_len = usize::from(self.u16()?);
+        let mut name = vec![0u8; name_len];
+        self.r.read_exact(&mut name).map_err(truncated)?;
+        let mut extra = vec![0u8; extra_len];
+        self.r.read_exact(&mut extra).map_err(truncated)?;
+        let name = String::from_utf8(name)
+            .map_err(|e| ZipError::HostileName(String::from_utf8_lossy(e.as_bytes()).into()))?;
+        // ZIP64 extended information: sizes that did not fit in 32 bits.
+        let mut zip64 = false;
+        let mut i = 0;
+        while i + 4 <= extra.len() {
+            let id = u16::from_le_bytes([extra[i], extra[i + 1]]);
+            let len = usize::from(u16::from_le_bytes([extra[i + 2], extra[i + 3]]));
+            let body = &extra[(i + 4).min(extra.len())..(i + 4 + len).min(extra.len())];
+            if id == 0x0001 {
+                zip64 = true;
+                let mut f = body
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")));
+                if size == u64::from(u32::MAX) {
+                    size = f.next().unwrap_or(size);
+                }
+                if compressed == u64::from(u32::MAX) {
+                    compressed = f.next().unwrap_or(compressed);
+                }
+            }
+            i += 4 + len;
+        }
+        self.entries += 1;
+        Ok(Some(Entry {
+            name,
+            flags,
+            method,
+            crc,
+            compressed,
+            size,
+            zip64,
+        }))
+    }
+
+    /// Stream the entry's content to `sink` in pieces; checks CRC-32 and size against the data
+    /// descriptor (or the local header). Returns the uncompressed size.
+    pub fn read_entry(
+        &mut self,
+        e: &Entry,
+        sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> Result<u64, ZipError> {
+        if e.flags & 1 != 0 {
+            return Err(ZipError::Unsupported {
+                name: e.name.clone(),
+                what: "encrypted".into(),
+            });
+        }
+        let mut crc = crc32fast::Hasher::new();
+        let mut total = 0u64;
+        let mut buf = vec![0u8; 256 * 1024];
+        match e.method {
+            8 => {
+                let mut dec = DeflateDecoder::new(&mut self.r);
+                loop {
+                    let n = dec.read(&mut buf).map_err(|err| match err.kind() {
+                        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
+                            ZipError::Corrupt {
+                                name: e.name.clone(),
+                                what: err.to_string(),
+                            }
+                        }
+                        io::ErrorKind::UnexpectedEof => {
+                            ZipError::Truncated(format!("inside {}", e.name))
+                        }
+                        _ => ZipError::Truncated(err.to_string()),
+                    })?;
+                    if n == 0 {
+                        break;
+                    }
+                    crc.update(&buf[..n]);
+                    total += n as u64;
+                    sink(&buf[..n]).map_err(ZipError::Sink)?;
+                }
+            }
+            0 if e.flags & 8 == 0 => {
+                let mut left = e.compressed;
+                while left > 0 {
+                    let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let n = self.r.read(&mut buf[..want]).map_err(truncated)?;
+                    if n == 0 {
+                        return Err(ZipError::Truncated(format!("inside {}", e.name)));
+                    }
+                    crc.update(&buf[..n]);
+                    total += n as u64;
+                    left -= n as u64;
+                    sink(&buf[..n]).map_err(ZipError::Sink)?;
+                }
+            }
+            m => {
+                return Err(ZipError::Unsupported {
+                    name: e.name.clone(),
+                    what: format!("compression method {m}"),
+                })
+            }
+        }
+        let (want_crc, want_size) = if e.flags & 8 != 0 {
+            let mut first = self.u32()?;
+            if first == DATA_DESCRIPTOR {
+                first = self.u32()?;
+            }
+            let (_c, s) = if e.zip64 {
+                (self.u64()?, self.u64()?)
+            } else {
+                (u64::from(self.u32()?), u64::from(self.u32()?))
+            };
+            (first, s)
+        } else {
+            (e.crc, e.size)
+        };
+        let got = crc.finalize();
+        if got != want_crc || total != want_size {
+            return Err(ZipError::Corrupt {
+                name: e.name.clone(),
+                what: format!(
+                    "CRC-32 {got:08x} and size {total}, but the archive records {want_crc:08x} and {want_size}"
+                ),
+            });
+        }
+        Ok(total)
+    }
+
+    /// After the last entry: read the central directory to the end and require the
+    /// end-of-central-directory record, so a cut-off archive is never taken as complete.
+    pub fn finish(mut self) -> Result<R, ZipError> {
+        let mut tail = Vec::new();
+        (&mut self.r)
+            .take(64 * 1024 * 1024)
+            .read_to_end(&mut tail)
+            .map_err(truncated)?;
+        // The end-of-central-directory record: 22 bytes plus its comment, at the very end.
+        let eocd = END_OF_CENTRAL.to_le_bytes();
+        let complete = tail.windows(4).rposition(|w| w == eocd).is_some_and(|p| {
+            let comment = tail
+                .get(p + 20..p + 22)
+                .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])));
+            comment.is_some_and(|c| tail.len() == p + 22 + c)
+        });
+        if complete {
+            Ok(self.r)
+        } else {
+            Err(ZipError::Truncated(
+                "no complete end-of-central-directory record".into(),
+            ))
+        }
+    }
+}
+
+/// Accept only a flat, plain file name: no directories, no absolute paths, no `..`, no drive
+/// letters, no backslashes, no control characters, no names Windows reserves.
+pub fn check_name(name: &str) -> Result<(), ZipError> {
+    let bad = || ZipError::HostileName(name.to_string());
+    if name.is_empty() || name.len() > 255 || name == "." || name == ".." {
+        return Err(bad());
+    }
+    if name.contains(['/', '\\', ':']) || name.chars().any(|c| c.is_control()) {
+        return Err(bad());
+    }
+    if name.starts_with('.') || name.ends_with(['.', ' ']) {
+        return Err(bad());
+    }
+    let stem = name.split('.').next().unwrap_or("").to_ascii_uppercase();
+    if crate::download::layout::is_reserved_windows_name(&stem) {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Build a ZIP as Java's ZipOutputStream does: data descriptors, DEFLATE.
+    fn java_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut central = Vec::new();
+        for (name, data) in entries {
+            let offset = out.len() as u32;
+            let mut enc =
+                flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(data).unwrap();
+            let comp = enc.finish().unwrap();
+            let crc = crc32fast::hash(data);
+            out.extend_from_slice(&LOCAL_HEADER.to_le_bytes());
+            out.extend_from_slice(&[20, 0, 8, 0, 8, 0, 0, 0, 0, 0]);
+            out.extend_from_slice(&[0u8; 12]);
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(&0u16.to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(&comp);
+            out.extend_from_slice(&DATA_DESCRIPTOR.to_le_bytes());
+            out.extend_from_slice(&crc.to_le_bytes());
+            out.extend_from_slice(&(comp.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            central.extend_from_slice(&CENTRAL_HEADER.to_le_bytes());
+            central.extend_from_slice(&[0u8; 38]);
+            central.extend_from_slice(&offset.to_le_bytes());
+            central.extend_from_slice(name.as_bytes());
+        }
+        out.extend_from_slice(&central);
+        out.extend_from_slice(&END_OF_CENTRAL.to_le_bytes());
+        out.extend_from_slice(&[0u8; 18]);
+        out
+    }
+
+    fn read_all(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, ZipError> {
+        let mut z = ZipStream::new(io::BufReader::with_capacity(7, bytes));
+        let mut out = Vec::new();
+        while let Some(e) = z.next_entry()? {
+            let mut data = Vec::new();
+            z.read_entry(&e, &mut |b| {
+                data.extend_from_slice(b);
+                Ok(())
+            })?;
+            out.push((e.name.clone(), data));
+        }
+        z.finish()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn reads_java_style_archives() {
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let zip = java_zip(&[("LICENSE", b"text"), ("1-1.dcm", &big), ("empty", b"")]);
+        let got = read_all(&zip).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[1].1, big);
+        assert_eq!(got[2].1, b"");
+    }
+
+    #[test]
+    fn truncation_anywhere_is_an_error() {
+        let data: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 13) as u8).collect();
+        let zip = java_zip(&[("a.dcm", &data), ("b.dcm", &data)]);
+        for cut in (0..zip.len()).step_by(97) {
+            assert!(
+                read_all(&zip[..cut]).is_err(),
+                "cut at {cut} of {}",
+                zip.len()
+            );
+        }
+    }
+
+    #[test]
+    fn corruption_is_detected_by_crc() {
+        let data = vec![42u8; 10_000];
+        let mut zip = java_zip(&[("a.dcm", &data)]);
+        // Change the recorded CRC in the data descriptor.
+        let dd = zip
+            .windows(4)
+            .position(|w| w == DATA_DESCRIPTOR.to_le_bytes())
+            .unwrap();
+        zip[dd + 4] ^= 0xff;
+        assert!(matches!(read_all(&zip), Err(ZipError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn not_a_zip() {
+        assert!(matches!(
+            read_all(b"<html>oops</html>"),
+            Err(ZipError::NotZip(_))
+        ));
+        assert!(matches!(read_all(b""), Err(ZipError::NotZip(_))));
+    }
+
+    #[test]
+    fn names() {
+        for ok in ["1-01.dcm", "00000001.dcm", "LICENSE", "md5hashes.csv"] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "a/../../b",
+            "C:\\x",
+            "C:x",
+            "a\\b.dcm",
+            "x\0y",
+            "sub/dir.dcm",
+            "",
+            "..",
+            ".hidden",
+            "CON",
+            "nul.dcm",
+            "a\n",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}
