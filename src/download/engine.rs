@@ -266,11 +266,15 @@ impl BufRead for ChannelReader {
     }
 }
 
-enum Msg {
-    Begin(String),
-    Data(Vec<u8>),
-    End,
+/// A piece of an entry for the writer thread. Entries up to `BATCH` bytes travel as one piece.
+struct Piece {
+    /// Set on an entry's first piece.
+    name: Option<String>,
+    data: Vec<u8>,
+    last: bool,
 }
+
+const BATCH: usize = 1 << 20;
 
 /// Inflate on this thread; hash and write on a second one.
 fn extract(
@@ -297,7 +301,7 @@ fn extract(
         cur: Bytes::new(),
         tee,
     };
-    let (wtx, wrx) = sync_channel::<Msg>(16);
+    let (wtx, wrx) = sync_channel::<Piece>(8);
     let dir = (!zip).then(|| staged.to_path_buf());
     let uid2 = uid.to_string();
     let rep = reporter.clone();
@@ -338,12 +342,27 @@ fn extract(
                 }
                 name => {
                     let stopped = || io::Error::other("the file writer stopped");
-                    wtx.send(Msg::Begin(name.to_string()))
-                        .map_err(|_| ZipError::Sink(stopped()))?;
+                    let mut first = Some(name.to_string());
+                    let mut pending = Vec::new();
                     z.read_entry(&e, &mut |b| {
-                        wtx.send(Msg::Data(b.to_vec())).map_err(|_| stopped())
+                        pending.extend_from_slice(b);
+                        if pending.len() >= BATCH {
+                            let data = std::mem::take(&mut pending);
+                            wtx.send(Piece {
+                                name: first.take(),
+                                data,
+                                last: false,
+                            })
+                            .map_err(|_| stopped())?;
+                        }
+                        Ok(())
                     })?;
-                    wtx.send(Msg::End).map_err(|_| ZipError::Sink(stopped()))?;
+                    wtx.send(Piece {
+                        name: first.take(),
+                        data: pending,
+                        last: true,
+                    })
+                    .map_err(|_| ZipError::Sink(stopped()))?;
                 }
             }
         }
@@ -379,49 +398,42 @@ fn extract(
 }
 
 fn write_entries(
-    rx: Receiver<Msg>,
+    rx: Receiver<Piece>,
     dir: Option<PathBuf>,
     reporter: Arc<dyn Reporter>,
     uid: &str,
 ) -> io::Result<Vec<FileRec>> {
     let mut files = Vec::new();
-    let mut cur: Option<(String, Option<BufWriter<File>>, Md5, u64)> = None;
-    for msg in rx {
-        match msg {
-            Msg::Begin(name) => {
-                let out = match &dir {
-                    Some(d) => Some(BufWriter::with_capacity(
-                        256 * 1024,
-                        File::options()
-                            .write(true)
-                            .create_new(true)
-                            .open(d.join(&name))?,
-                    )),
-                    None => None,
-                };
-                cur = Some((name, out, Md5::new(), 0));
-            }
-            Msg::Data(buf) => {
-                if let Some((_, out, md5, size)) = cur.as_mut() {
-                    md5.update(&buf);
-                    if let Some(o) = out {
-                        o.write_all(&buf)?;
-                    }
-                    *size += buf.len() as u64;
-                    reporter.progress(uid, buf.len() as u64);
-                }
-            }
-            Msg::End => {
-                if let Some((name, out, md5, size)) = cur.take() {
-                    if let Some(mut o) = out {
-                        o.flush()?;
-                    }
-                    files.push(FileRec {
-                        name,
-                        size,
-                        md5: format!("{:x}", md5.finalize()),
-                    });
-                }
+    let mut cur: Option<(String, Option<File>, Md5, u64)> = None;
+    for piece in rx {
+        if let Some(name) = piece.name {
+            let out = match &dir {
+                Some(d) => Some(
+                    File::options()
+                        .write(true)
+                        .create_new(true)
+                        .open(d.join(&name))?,
+                ),
+                None => None,
+            };
+            cur = Some((name, out, Md5::new(), 0));
+        }
+        let Some((_, out, md5, size)) = cur.as_mut() else {
+            continue;
+        };
+        md5.update(&piece.data);
+        if let Some(o) = out {
+            o.write_all(&piece.data)?;
+        }
+        *size += piece.data.len() as u64;
+        reporter.progress(uid, piece.data.len() as u64);
+        if piece.last {
+            if let Some((name, _, md5, size)) = cur.take() {
+                files.push(FileRec {
+                    name,
+                    size,
+                    md5: format!("{:x}", md5.finalize()),
+                });
             }
         }
     }

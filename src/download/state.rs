@@ -126,7 +126,7 @@ impl State {
 
     pub fn write_record(&self, r: &Record) -> anyhow::Result<()> {
         let text = serde_json::to_vec_pretty(r)?;
-        write_atomically(&self.record_path(&r.uid), &text)
+        crate::fsutil::write_atomically_with(&self.record_path(&r.uid), &text, false)
     }
 
     pub fn remove_record(&self, uid: &str) {

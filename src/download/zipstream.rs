@@ -48,6 +48,8 @@ pub struct Entry {
 pub struct ZipStream<R: BufRead> {
     r: R,
     entries: usize,
+    /// Output buffer reused for every entry.
+    buf: Vec<u8>,
 }
 
 fn truncated(e: io::Error) -> ZipError {
@@ -56,7 +58,11 @@ fn truncated(e: io::Error) -> ZipError {
 
 impl<R: BufRead> ZipStream<R> {
     pub fn new(r: R) -> Self {
-        ZipStream { r, entries: 0 }
+        ZipStream {
+            r,
+            entries: 0,
+            buf: vec![0u8; 256 * 1024],
+        }
     }
 
     fn u16(&mut self) -> Result<u16, ZipError> {
@@ -167,12 +173,26 @@ impl<R: BufRead> ZipStream<R> {
         }
         let mut crc = crc32fast::Hasher::new();
         let mut total = 0u64;
-        let mut buf = vec![0u8; 256 * 1024];
+        let mut buf = std::mem::take(&mut self.buf);
+        let result = self.copy_entry(e, &mut buf, &mut crc, &mut total, sink);
+        self.buf = buf;
+        result?;
+        self.check_trailer(e, crc.finalize(), total)
+    }
+
+    fn copy_entry(
+        &mut self,
+        e: &Entry,
+        buf: &mut [u8],
+        crc: &mut crc32fast::Hasher,
+        total: &mut u64,
+        sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> Result<(), ZipError> {
         match e.method {
             8 => {
                 let mut dec = DeflateDecoder::new(&mut self.r);
                 loop {
-                    let n = dec.read(&mut buf).map_err(|err| match err.kind() {
+                    let n = dec.read(buf).map_err(|err| match err.kind() {
                         io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
                             ZipError::Corrupt {
                                 name: e.name.clone(),
@@ -188,7 +208,7 @@ impl<R: BufRead> ZipStream<R> {
                         break;
                     }
                     crc.update(&buf[..n]);
-                    total += n as u64;
+                    *total += n as u64;
                     sink(&buf[..n]).map_err(ZipError::Sink)?;
                 }
             }
@@ -201,7 +221,7 @@ impl<R: BufRead> ZipStream<R> {
                         return Err(ZipError::Truncated(format!("inside {}", e.name)));
                     }
                     crc.update(&buf[..n]);
-                    total += n as u64;
+                    *total += n as u64;
                     left -= n as u64;
                     sink(&buf[..n]).map_err(ZipError::Sink)?;
                 }
@@ -213,6 +233,11 @@ impl<R: BufRead> ZipStream<R> {
                 })
             }
         }
+        Ok(())
+    }
+
+    /// Compare what was read with the data descriptor (or the local header).
+    fn check_trailer(&mut self, e: &Entry, got: u32, total: u64) -> Result<u64, ZipError> {
         let (want_crc, want_size) = if e.flags & 8 != 0 {
             let mut first = self.u32()?;
             if first == DATA_DESCRIPTOR {
@@ -227,7 +252,6 @@ impl<R: BufRead> ZipStream<R> {
         } else {
             (e.crc, e.size)
         };
-        let got = crc.finalize();
         if got != want_crc || total != want_size {
             return Err(ZipError::Corrupt {
                 name: e.name.clone(),
