@@ -815,3 +815,22 @@ fn nothing_to_download_is_a_usage_error() {
     let (_, err) = dl(&s, &dir, &["1.2.3", "--api", "legacy", "--api-key", "k"], 2);
     assert!(err.contains("--api v4"), "{err}");
 }
+
+#[test]
+fn a_stalled_connection_hits_the_idle_timeout() {
+    let s = small();
+    let a = pick(&s, "LIDC-IDRI");
+    s.inject(fault(
+        "getImage",
+        Some(1),
+        FaultAction::Drip {
+            chunk: 64,
+            interval_ms: 5_000,
+        },
+    ));
+    let (_t, dir) = out_dir();
+    let (_, err) = dl(&s, &dir, &[&a.series_uid, "--idle-timeout", "1"], 0);
+    assert!(err.contains("retry 1 of"), "{err}");
+    assert_eq!(s.hits("getImage"), 2);
+    assert_series_intact(&s, &a.series_uid, &dir.join(&a.series_uid), true);
+}
