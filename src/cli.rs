@@ -308,6 +308,21 @@ pub enum Command {
     #[command(after_help = "Example:\n  tcia verify lidc")]
     Verify(VerifyArgs),
 
+    /// Log in to a server that needs it (OAuth2 password grant); public data needs no login
+    #[command(
+        after_help = "Examples:\n  tcia login --user alice                 # prompts for the password\n  \
+        printf '%s\\n' \"$PASS\" | tcia login --user alice --password-stdin\n  \
+        tcia login --guest --server nlst"
+    )]
+    Login(LoginArgs),
+
+    /// Log out: end the session on the server and delete the cached token
+    Logout,
+
+    /// Login state
+    #[command(subcommand)]
+    Auth(AuthCommand),
+
     /// Write a .tcia manifest for criteria or series UIDs [getManifestForSimpleSearch / getManifestText]
     #[command(
         alias = "getManifestForSimpleSearch",
@@ -629,6 +644,39 @@ pub struct SingleImageArgs {
     /// Where to write the image (a directory gets <SOP>.dcm); written atomically
     #[arg(short, long, value_name = "PATH")]
     pub output: std::path::PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LoginArgs {
+    /// User name [default: TCIA_USER, or a prompt on a terminal]
+    #[arg(long, short = 'u', conflicts_with = "guest")]
+    pub user: Option<String>,
+    /// Log in as the guest user (nbia_guest, empty password)
+    #[arg(long)]
+    pub guest: bool,
+    /// Read the password from the first line of stdin (otherwise TCIA_PASSWORD, or a no-echo prompt)
+    #[arg(long, conflicts_with = "guest")]
+    pub password_stdin: bool,
+    /// Token endpoint [default: <server>/nbia-api/oauth/token]
+    #[arg(long, value_name = "URL")]
+    pub token_url: Option<String>,
+    /// OAuth client id
+    #[arg(long, default_value = "NBIA", value_name = "ID")]
+    pub client_id: String,
+    /// OAuth client secret, for servers that need one (prefer the environment variable)
+    #[arg(
+        long,
+        env = "TCIA_CLIENT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub client_secret: Option<crate::secret::Secret>,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum AuthCommand {
+    /// Server, user and token expiry (never the token itself)
+    Status,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -57,6 +57,8 @@ pub fn resolve_server(s: &str, allow_http: bool) -> Result<Url, Error> {
     Ok(url)
 }
 
+const BAD_TOKEN: &str = "the cached token is not a valid HTTP header value; run `tcia login` again";
+
 /// A request, described so it can be sent again on retry.
 #[derive(Clone, Debug)]
 pub struct Request {
@@ -113,6 +115,8 @@ pub struct Client {
     http: reqwest::Client,
     pub settings: HttpSettings,
     printer: Printer,
+    /// A logged-in session for this server, when `tcia login` left one.
+    pub session: Option<std::sync::Arc<crate::auth::Session>>,
 }
 
 impl Client {
@@ -124,11 +128,19 @@ impl Client {
             .connect_timeout(settings.timeout)
             .read_timeout(settings.idle_timeout)
             .build()?;
+        let session = crate::auth::Session::load(&settings.base, http.clone(), printer.clone())
+            .map(std::sync::Arc::new);
         Ok(Client {
             http,
             settings,
             printer,
+            session,
         })
+    }
+
+    /// The underlying reqwest client (shared connection pool).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The full URL of a request, as shown in messages.
@@ -152,9 +164,31 @@ impl Client {
     pub async fn send_with(&self, req: &Request, retries: u32) -> Result<reqwest::Response, Error> {
         let url = self.url_for(req);
         let mut attempt = 0u32;
+        let mut bearer = match &self.session {
+            Some(s) => Some(s.bearer().await?),
+            None => None,
+        };
+        let mut auth_retried = false;
         loop {
             let started = Instant::now();
-            let outcome = self.send_once(req, &url).await;
+            let outcome = self.send_once(req, &url, bearer.as_ref()).await;
+            if let (Ok(resp), Some(session), Some(used)) = (&outcome, &self.session, &bearer) {
+                let s = resp.status();
+                if (s == StatusCode::UNAUTHORIZED || s == StatusCode::FORBIDDEN) && !auth_retried {
+                    self.printer.debug(
+                        1,
+                        &format!(
+                            "{} {} -> {}: refreshing the token",
+                            req.method(),
+                            url,
+                            s.as_u16()
+                        ),
+                    );
+                    auth_retried = true;
+                    bearer = Some(session.after_rejection(used).await?);
+                    continue;
+                }
+            }
             let (retry_after, err) = match outcome {
                 Ok(resp) if resp.status().is_success() => {
                     self.printer.debug(
@@ -215,7 +249,12 @@ impl Client {
         }
     }
 
-    async fn send_once(&self, req: &Request, url: &Url) -> Result<reqwest::Response, Error> {
+    async fn send_once(
+        &self,
+        req: &Request,
+        url: &Url,
+        bearer: Option<&Secret>,
+    ) -> Result<reqwest::Response, Error> {
         self.printer.debug(2, &format!("{} {}", req.method(), url));
         let mut rb = if req.post {
             self.http.post(url.clone())
@@ -224,6 +263,13 @@ impl Client {
         };
         if let Some(form) = &req.form {
             rb = rb.form(form);
+        }
+        if let Some(token) = bearer {
+            let value = format!("Bearer {}", token.expose());
+            let mut v = reqwest::header::HeaderValue::from_str(&value)
+                .map_err(|_| Error::Usage(BAD_TOKEN.into()))?;
+            v.set_sensitive(true);
+            rb = rb.header(reqwest::header::AUTHORIZATION, v);
         }
         if let Some(key) = &self.settings.api_key {
             let mut v = reqwest::header::HeaderValue::from_str(key.expose()).map_err(|_| {

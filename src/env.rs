@@ -22,3 +22,12 @@ pub const TEST_NO_RETRY_DELAY: &str = "TCIA_TEST_NO_RETRY_DELAY";
 pub const TEST_STDOUT_TTY: &str = "TCIA_TEST_STDOUT_TTY";
 /// Terminal width override for `--format table`.
 pub const COLUMNS: &str = "COLUMNS";
+/// Directory for the token cache (and later the config file); default: the platform's config
+/// directory + `tcia`.
+pub const CONFIG_DIR: &str = "TCIA_CONFIG_DIR";
+/// User for `tcia login`, and for unattended re-login when the refresh token has expired.
+pub const USER: &str = "TCIA_USER";
+/// Password for unattended use (cron); never taken from a flag.
+pub const PASSWORD: &str = "TCIA_PASSWORD";
+/// OAuth client secret, where a server needs one.
+pub const CLIENT_SECRET: &str = "TCIA_CLIENT_SECRET";

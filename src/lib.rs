@@ -9,6 +9,7 @@
 //! - [`commands`]: what runs, through one generic query path;
 //! - [`error`], [`printer`], [`env`], [`secret`], [`dates`], [`html`]: supporting pieces.
 
+pub mod auth;
 pub mod catalogue;
 pub mod cli;
 pub mod client;

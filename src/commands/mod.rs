@@ -1,6 +1,7 @@
 //! What runs: the context resolved once from flags, environment and terminal, and one function
 //! per kind of command. Metadata endpoints all go through `query::run`.
 
+pub mod login;
 pub mod metadata;
 pub mod query;
 pub mod search;
@@ -101,6 +102,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         _ => {}
     }
     let ctx = Ctx::new(&cli.global)?;
+    match &cli.command {
+        Command::Login(a) => return login::login(&ctx, a).await,
+        Command::Logout => return login::logout(&ctx).await,
+        Command::Auth(crate::cli::AuthCommand::Status) => return login::status(&ctx).await,
+        _ => {}
+    }
     use Param::*;
     let q = |endpoint: &'static cat::Endpoint, params: Vec<(Param, Vec<String>)>| Query {
         endpoint,
@@ -205,7 +212,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::SeriesMetadata(a) => return metadata::run(&ctx, &read_uids(&a.uids)?).await,
         Command::Search(a) => return search::search(&ctx, &a).await,
         Command::Manifest(a) => return search::manifest(&ctx, &a).await,
-        Command::Download(_) | Command::SingleImage(_) | Command::Verify(_) => {
+        Command::Download(_)
+        | Command::SingleImage(_)
+        | Command::Verify(_)
+        | Command::Login(_)
+        | Command::Logout
+        | Command::Auth(_) => {
             unreachable!("handled above")
         }
     };

@@ -1,6 +1,7 @@
 //! Integration tests: the real `tcia` binary against the fake NBIA server on a real socket.
 //! One test binary (autotests = false) so the 2-core CI links once.
 
+mod auth;
 mod download;
 mod errors;
 mod formats;
@@ -22,9 +23,17 @@ pub fn tcia(server: &FakeServer) -> Command {
         }
     }
     c.env("TCIA_SERVER", server.url());
+    // Tokens of this test's server only, never the developer's own.
+    c.env("TCIA_CONFIG_DIR", config_dir(server));
     c.env("TCIA_TEST_NO_RETRY_DELAY", "1");
     c.timeout(std::time::Duration::from_secs(60));
     c
+}
+
+/// The token cache directory the tests use for one server.
+pub fn config_dir(server: &FakeServer) -> std::path::PathBuf {
+    let port = server.url().rsplit(':').next().unwrap_or("0").to_string();
+    std::env::temp_dir().join(format!("tcia-test-config-{}-{port}", std::process::id()))
 }
 
 /// Run and return (stdout, stderr), asserting the exit code.

@@ -1,0 +1,152 @@
+//! `tcia login`, `tcia logout`, `tcia auth status`.
+
+use std::io::{BufRead, IsTerminal};
+
+use reqwest::Url;
+
+use super::Ctx;
+use crate::auth::{expires_in, password_login, Grant, Store};
+use crate::cli::LoginArgs;
+use crate::error::{usage, Error};
+use crate::secret::Secret;
+
+const GUEST: &str = "nbia_guest";
+
+pub async fn login(ctx: &Ctx, a: &LoginArgs) -> anyhow::Result<()> {
+    let base = ctx.client.settings.base.clone();
+    let token_url = match &a.token_url {
+        Some(u) => Url::parse(u).map_err(|e| usage(format!("--token-url '{u}': {e}")))?,
+        None => base
+            .join("nbia-api/oauth/token")
+            .map_err(|e| usage(format!("cannot derive the token URL from {base}: {e}")))?,
+    };
+    let interactive = std::io::stdin().is_terminal();
+    let user = if a.guest {
+        GUEST.to_string()
+    } else if let Some(u) = a.user.clone().or_else(|| {
+        std::env::var(crate::env::USER)
+            .ok()
+            .filter(|u| !u.is_empty())
+    }) {
+        u
+    } else if interactive && !a.password_stdin {
+        eprint!("User for {base}: ");
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim().to_string()
+    } else {
+        return Err(usage(
+            "login: no user: pass --user USER or set TCIA_USER (or --guest)",
+        ));
+    };
+    if user.is_empty() {
+        return Err(usage("login: the user name is empty"));
+    }
+    let password = if a.guest {
+        Secret::new("")
+    } else if a.password_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Secret::new(line.trim_end_matches(['\n', '\r']))
+    } else if let Ok(p) = std::env::var(crate::env::PASSWORD) {
+        Secret::new(p)
+    } else if interactive {
+        Secret::new(rpassword::prompt_password(format!(
+            "Password for {user} at {base}: "
+        ))?)
+    } else {
+        return Err(usage(
+            "login: no password: use --password-stdin or TCIA_PASSWORD (a prompt needs a terminal)",
+        ));
+    };
+    let grant = Grant {
+        token_url,
+        client_id: a.client_id.clone(),
+        client_secret: a.client_secret.clone(),
+    };
+    let cached = match password_login(ctx.client.http(), &base, &grant, &user, &password).await {
+        Ok(c) => c,
+        Err(Error::Http {
+            status,
+            message,
+            url,
+            method,
+            retry_after,
+        }) => {
+            return Err(Error::Http {
+                method,
+                url,
+                status,
+                message: format!("login failed for {user}: {message}"),
+                retry_after,
+            }
+            .into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let store = Store::for_server(&base)
+        .ok_or_else(|| anyhow::anyhow!("no configuration directory: set TCIA_CONFIG_DIR"))?;
+    store.save(&cached)?;
+    ctx.printer.info(&format!(
+        "logged in to {base} as {user}; the access token expires in {}{}",
+        expires_in(cached.expires_at),
+        cached
+            .refresh_expires_at
+            .map(|t| format!(" and is refreshed automatically for {}", expires_in(t)))
+            .unwrap_or_default()
+    ));
+    Ok(())
+}
+
+pub async fn logout(ctx: &Ctx) -> anyhow::Result<()> {
+    let base = ctx.client.settings.base.clone();
+    let Some(session) = &ctx.client.session else {
+        ctx.printer.info(&format!("not logged in to {base}"));
+        return Ok(());
+    };
+    let user = session.user().await;
+    // Tell the server; a failure there does not keep the token on disk.
+    if let Ok(token) = session.bearer().await {
+        let url = base.join("nbia-api/logout").expect("valid path");
+        let sent = ctx
+            .client
+            .http()
+            .get(url)
+            .bearer_auth(token.expose())
+            .send()
+            .await;
+        if let Err(e) = sent {
+            ctx.printer.warn(&format!(
+                "the server's logout did not answer ({e}); the local token is deleted anyway"
+            ));
+        }
+    }
+    if let Some(store) = Store::for_server(&base) {
+        store.remove(&user);
+    }
+    ctx.printer.info(&format!("logged out {user} from {base}"));
+    Ok(())
+}
+
+pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
+    let base = &ctx.client.settings.base;
+    let store = Store::for_server(base);
+    let cached = store
+        .as_ref()
+        .and_then(|s| s.current_user().and_then(|u| s.load(&u)));
+    match cached {
+        None => println!("server: {base}\nlogged in: no (anonymous; public data needs no login)"),
+        Some(c) => {
+            println!(
+                "server: {base}\nuser: {}\naccess token: expires in {}",
+                c.user,
+                expires_in(c.expires_at)
+            );
+            match c.refresh_expires_at {
+                Some(t) => println!("refresh token: expires in {}", expires_in(t)),
+                None => println!("refresh token: no expiry given"),
+            }
+        }
+    }
+    Ok(())
+}
