@@ -297,6 +297,14 @@ pub enum Command {
     )]
     Download(DownloadArgs),
 
+    /// Mirror a selection: download what is new or changed since the last sync [getSeries + getUpdatedSeries]
+    #[command(
+        after_help = "Examples:\n  tcia sync --collection LIDC-IDRI -o /data/lidc            # nightly, from cron\n  \
+        tcia sync --collection LIDC-IDRI -o /data/lidc --dry-run\n  \
+        tcia sync --manifest cohort.tcia -o /data/cohort --delete"
+    )]
+    Sync(SyncArgs),
+
     /// Download one DICOM image [getSingleImage]
     #[command(
         alias = "getSingleImage",
@@ -593,6 +601,25 @@ pub struct DownloadArgs {
     /// Give up on a connection that sends nothing for this long (no total time limit)
     #[arg(long, default_value_t = 300, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout: u64,
+    /// Take only shard K of N of the selection (stable hash of the series UID); `auto` reads
+    /// Slurm (SLURM_ARRAY_TASK_ID) or Kubernetes (JOB_COMPLETION_INDEX with --shards N)
+    #[arg(long, value_name = "K/N|auto")]
+    pub shard: Option<String>,
+    /// The shard count for --shard auto under a Kubernetes Indexed Job
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub shards: Option<u32>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub download: DownloadArgs,
+    /// Look for updated series released after this date instead of the last sync (YYYY-MM-DD)
+    #[arg(long, value_parser = parse_date_arg, value_name = "YYYY-MM-DD")]
+    pub since: Option<Date>,
+    /// Delete local series that left the selection (they are only reported otherwise)
+    #[arg(long)]
+    pub delete: bool,
 }
 
 /// getSeries filters selecting what to download.

@@ -90,6 +90,7 @@ impl Ctx {
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Download(a) => return crate::download::run(&cli.global, a).await,
+        Command::Sync(a) => return crate::download::sync::run(&cli.global, a).await,
         Command::SingleImage(a) => return crate::download::single_image(&cli.global, a).await,
         Command::Verify(a) => {
             let printer = Printer::new(cli.global.quiet, cli.global.verbose);
@@ -213,6 +214,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Search(a) => return search::search(&ctx, &a).await,
         Command::Manifest(a) => return search::manifest(&ctx, &a).await,
         Command::Download(_)
+        | Command::Sync(_)
         | Command::SingleImage(_)
         | Command::Verify(_)
         | Command::Login(_)

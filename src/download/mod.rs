@@ -8,6 +8,7 @@ pub mod layout;
 pub mod meta;
 pub mod report;
 pub mod state;
+pub mod sync;
 pub mod verify;
 pub mod zipstream;
 
