@@ -102,6 +102,8 @@ pub struct CollectionInfo {
 pub(crate) type Ranges = (Range<usize>, Range<usize>, Range<usize>);
 
 /// The whole data set. Small collections are stored; the bulk one is computed from indexes.
+/// Cloning is cheap for the bulk collection (it stays lazy) and shares the image caches.
+#[derive(Clone)]
 pub struct Dataset {
     colls: Vec<CollectionInfo>,
     small: Vec<Series>,
@@ -114,8 +116,10 @@ pub struct Dataset {
     carts: Vec<(String, Vec<String>)>,
     /// Every image exactly this many bytes (None = realistic 200-520 KiB per image).
     image_bytes: Option<u32>,
-    /// Cached compressed payload pieces and MD5s of served images.
-    pub(crate) store: crate::images::Store,
+    /// Cached compressed payload pieces and MD5s of served images (shared by every version).
+    pub(crate) store: std::sync::Arc<crate::images::Store>,
+    /// Number of `release` calls so far (seeds new patient IDs and UIDs).
+    releases: u64,
 }
 
 // ---------------------------------------------------------------- hashing helpers
@@ -596,7 +600,8 @@ impl Dataset {
             uid_index: HashMap::new(),
             carts: Vec::new(),
             image_bytes,
-            store: crate::images::Store::new(),
+            store: std::sync::Arc::new(crate::images::Store::new()),
+            releases: 0,
         };
         for (ci, spec) in SPECS.iter().enumerate() {
             ds.build_collection(ci as u64, spec);
@@ -1170,6 +1175,290 @@ impl Dataset {
     }
 }
 
+// ---------------------------------------------------------------- new releases (mutation)
+
+/// Which kind of index range of a collection.
+#[derive(Clone, Copy)]
+enum Part {
+    Series,
+    Patients,
+    Studies,
+}
+
+impl Dataset {
+    fn spec_of(collection: &str) -> Result<(u64, &'static Spec), String> {
+        if collection.eq_ignore_ascii_case(BULK_COLLECTION) {
+            return Err(format!(
+                "{BULK_COLLECTION} is generated and cannot be changed"
+            ));
+        }
+        SPECS
+            .iter()
+            .enumerate()
+            .find(|(_, sp)| sp.name.eq_ignore_ascii_case(collection))
+            .map(|(i, sp)| (i as u64, sp))
+            .ok_or_else(|| format!("no such collection: {collection}"))
+    }
+
+    /// Position of a collection in `colls` (DB order).
+    fn coll_pos(&self, collection: &str) -> usize {
+        self.colls
+            .iter()
+            .position(|c| c.name == collection)
+            .expect("known collection")
+    }
+
+    fn range_mut(&mut self, collection: &str, part: Part) -> &mut Range<usize> {
+        let r = self
+            .ranges
+            .get_mut(&collection.to_uppercase())
+            .expect("collection ranges");
+        match part {
+            Part::Series => &mut r.0,
+            Part::Patients => &mut r.1,
+            Part::Studies => &mut r.2,
+        }
+    }
+
+    /// Grow (`delta` = 1) or shrink (-1) one part of a collection at its end; every later
+    /// collection's range of that part moves along.
+    fn resize(&mut self, collection: &str, part: Part, delta: isize) {
+        let pos = self.coll_pos(collection);
+        let later: Vec<String> = self.colls[pos + 1..]
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        let r = self.range_mut(collection, part);
+        r.end = r.end.wrapping_add_signed(delta);
+        for name in later {
+            let r = self.range_mut(&name, part);
+            *r = r.start.wrapping_add_signed(delta)..r.end.wrapping_add_signed(delta);
+        }
+    }
+
+    fn reindex(&mut self) {
+        self.uid_index = self
+            .small
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.series_uid.clone(), i))
+            .collect();
+    }
+
+    /// Recompute a study's and a patient's series count / DateReleased from their series; remove
+    /// them when they have none left.
+    fn refresh_parents(&mut self, collection: &str, study_uid: &str, patient_id: &str) {
+        let (sr, pr, str_) = self.ranges(collection).expect("collection ranges");
+        let series = &self.small[sr];
+        let of_study: Vec<&Series> = series.iter().filter(|s| s.study_uid == study_uid).collect();
+        let of_patient: Vec<&Series> = series
+            .iter()
+            .filter(|s| s.patient_id == patient_id)
+            .collect();
+        let study_released = of_study.iter().map(|s| s.released).max();
+        let study_n = of_study.len() as u64;
+        let patient_released = of_patient.iter().map(|s| s.released).max();
+        if let Some(j) = str_
+            .clone()
+            .find(|&j| self.studies[j].study_uid == study_uid)
+        {
+            match study_released {
+                Some(r) => {
+                    self.studies[j].released = r;
+                    self.studies[j].series_count = study_n;
+                }
+                None => {
+                    self.studies.remove(j);
+                    self.resize(collection, Part::Studies, -1);
+                }
+            }
+        }
+        if let Some(p) = pr
+            .clone()
+            .find(|&p| self.patients[p].patient_id == patient_id)
+        {
+            match patient_released {
+                Some(r) => self.patients[p].released = r,
+                None => {
+                    self.patients.remove(p);
+                    self.resize(collection, Part::Patients, -1);
+                }
+            }
+        }
+    }
+
+    /// Index in `small` of a stored series; Err for bulk and unknown series.
+    fn stored_index(&self, series_uid: &str) -> Result<usize, String> {
+        if let Some(&i) = self.uid_index.get(series_uid) {
+            return Ok(i);
+        }
+        if self.series_index(series_uid).is_some() {
+            return Err(format!(
+                "{BULK_COLLECTION} series are generated and cannot be changed: {series_uid}"
+            ));
+        }
+        Err(format!("no such series: {series_uid}"))
+    }
+
+    /// Add a new patient with one new study holding `count` new series to `collection`, all
+    /// released at `now`. Returns the new SeriesInstanceUIDs.
+    pub(crate) fn release(
+        &mut self,
+        collection: &str,
+        count: usize,
+        now: Timestamp,
+    ) -> Result<Vec<String>, String> {
+        let (ci, spec) = Self::spec_of(collection)?;
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        self.releases += 1;
+        let r = self.releases;
+        let coll = spec.name.to_string();
+        let prefix = coll.replace(' ', "_");
+        let mut n = 9000 + r;
+        while self.patient(&coll, &format!("{prefix}-{n:04}")).is_some() {
+            n += 1;
+        }
+        let pid = format!("{prefix}-{n:04}");
+        let pseed = hstr(&pid);
+        let mut study_uid = uid_for(
+            spec.uid,
+            mix(ci * 1_000 + 17) ^ hstr(&format!("{pid}/study/0")),
+        );
+        while self.studies.iter().any(|st| st.study_uid == study_uid) {
+            study_uid = uid_for(spec.uid, hstr(&study_uid));
+        }
+        let study_date = now.plus_days(-30 - (pseed % 300) as i64);
+        let study_date = Timestamp::date(study_date.year, study_date.month, study_date.day);
+        let desc = spec.study_descs[r as usize % spec.study_descs.len()].map(str::to_string);
+        let patient_age = Some(age(pseed));
+        let study_id = Some(format!("{}", 1000 + (mix(pseed) % 9000)));
+        let admitting = spec.admitting.map(str::to_string);
+        let (sr, pr, str_) = self.ranges(&coll).expect("collection ranges");
+        let mut uids = Vec::with_capacity(count);
+        for k in 0..count {
+            let tpl = spec.tpls[(r as usize + k) % spec.tpls.len()];
+            let seed = mix(0x2E1E_A5E0 ^ (ci << 48) ^ (r << 20) ^ k as u64);
+            let mut series_uid = uid_for(spec.uid, seed ^ 0x5E51E5);
+            while self.series_index(&series_uid).is_some() || uids.contains(&series_uid) {
+                series_uid = uid_for(spec.uid, hstr(&series_uid));
+            }
+            let (images, size) = images_and_size(&tpl, seed, self.image_bytes);
+            let series_date = match tpl.date_shift {
+                -1 => None,
+                0 => Some(study_date),
+                d => Some(study_date.plus_days(d as i64 * 30)),
+            };
+            let (pixel_spacing, slice_thickness) = geometry(tpl.modality, seed);
+            let s = Series {
+                series_uid: series_uid.clone(),
+                study_uid: study_uid.clone(),
+                patient_id: pid.clone(),
+                collection: coll.clone(),
+                modality: tpl.modality.to_string(),
+                protocol_name: tpl.protocol.map(str::to_string),
+                series_date,
+                series_description: tpl.desc.map(str::to_string),
+                body_part: tpl.body_part.map(str::to_string),
+                series_number: Some(tpl.series_number.unwrap_or(k as i64 + 1)),
+                annotations_flag: tpl.annotations,
+                manufacturer: tpl.manufacturer.map(str::to_string),
+                manufacturer_model: tpl.model.map(str::to_string),
+                software_versions: tpl.software.map(str::to_string),
+                image_count: images,
+                file_size: size,
+                released: now,
+                max_submission: now,
+                license_name: spec.license.0.to_string(),
+                license_uri: spec.license.1.to_string(),
+                doi: spec.doi.to_string(),
+                study_desc: desc.clone(),
+                study_date: Some(study_date),
+                third_party: tpl.third_party.map(str::to_string),
+                site: spec.site.map(str::to_string),
+                patient_sex: sex(pseed),
+                patient_age: patient_age.clone(),
+                admitting_diagnosis: admitting.clone(),
+                study_id: study_id.clone(),
+                pixel_spacing,
+                slice_thickness,
+            };
+            self.small.insert(sr.end + k, s);
+            self.resize(&coll, Part::Series, 1);
+            uids.push(series_uid);
+        }
+        self.studies.insert(
+            str_.end,
+            Study {
+                study_uid: study_uid.clone(),
+                study_date: Some(study_date),
+                description: desc,
+                admitting_diagnoses: admitting,
+                study_id,
+                patient_age,
+                patient_id: pid.clone(),
+                collection: coll.clone(),
+                series_count: count as u64,
+                released: now,
+            },
+        );
+        self.resize(&coll, Part::Studies, 1);
+        self.patients.insert(
+            pr.end,
+            Patient {
+                patient_id: pid.clone(),
+                patient_name: match spec.names {
+                    Names::Empty => Some(String::new()),
+                    Names::SameAsId => Some(pid.clone()),
+                    Names::Absent => None,
+                },
+                birth_date: None,
+                sex: sex(pseed),
+                ethnic_group: if spec.ethnic {
+                    [Some("W"), Some("1"), None][(pseed % 3) as usize].map(str::to_string)
+                } else {
+                    None
+                },
+                collection: coll.clone(),
+                released: now,
+            },
+        );
+        self.resize(&coll, Part::Patients, 1);
+        self.reindex();
+        Ok(uids)
+    }
+
+    /// Re-release a stored series with one more image, released at `now`. Returns its new ImageCount.
+    pub(crate) fn change(&mut self, series_uid: &str, now: Timestamp) -> Result<u64, String> {
+        let i = self.stored_index(series_uid)?;
+        let s = &mut self.small[i];
+        let per = s.file_size.checked_div(s.image_count).unwrap_or(0);
+        s.image_count += 1;
+        s.file_size += per;
+        s.released = now;
+        s.max_submission = now;
+        let (n, coll, study, pid) = (
+            s.image_count,
+            s.collection.clone(),
+            s.study_uid.clone(),
+            s.patient_id.clone(),
+        );
+        self.refresh_parents(&coll, &study, &pid);
+        Ok(n)
+    }
+
+    /// Remove a stored series (and its study / patient when they become empty).
+    pub(crate) fn withdraw(&mut self, series_uid: &str) -> Result<(), String> {
+        let i = self.stored_index(series_uid)?;
+        let s = self.small.remove(i);
+        self.resize(&s.collection, Part::Series, -1);
+        self.reindex();
+        self.refresh_parents(&s.collection, &s.study_uid, &s.patient_id);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1202,5 +1491,66 @@ mod tests {
             assert!(s.iter().any(|x| x.released > cut), "{c}");
             assert!(s.iter().any(|x| x.released < cut), "{c}");
         }
+    }
+
+    fn assert_consistent(ds: &Dataset) {
+        let mut seen = std::collections::HashSet::new();
+        for c in ds.all_collections() {
+            for x in ds.series_in(&c) {
+                assert_eq!(x.collection, c);
+                assert!(seen.insert(x.series_uid.clone()), "dup {}", x.series_uid);
+                assert_eq!(ds.find_series(&x.series_uid).unwrap(), x);
+                let st = ds.study_of(&x);
+                assert_eq!(st.collection, c);
+                assert!(st.released >= x.released);
+                assert!(ds.patient_of(&x).released >= x.released);
+            }
+            for p in ds.patients_in(&c) {
+                assert_eq!(p.collection, c);
+            }
+            for st in ds.studies_in(&c) {
+                assert_eq!(st.collection, c);
+                let n = ds
+                    .series_in(&c)
+                    .iter()
+                    .filter(|x| x.study_uid == st.study_uid)
+                    .count();
+                assert_eq!(st.series_count, n as u64, "{}", st.study_uid);
+            }
+        }
+        assert_eq!(seen.len(), ds.series_count());
+    }
+
+    #[test]
+    fn release_change_withdraw_keep_ranges_consistent() {
+        let mut ds = Dataset::new(50);
+        let now = Timestamp::new(2030, 1, 2, 3, 4, 5);
+        let first = "CT COLONOGRAPHY".to_string();
+        let n = ds.series_count();
+        let uids = ds.release(&first, 3, now).unwrap();
+        assert_eq!(ds.series_count(), n + 3);
+        let more = ds.release(&first.to_lowercase(), 1, now).unwrap();
+        assert_ne!(
+            ds.find_series(&uids[0]).unwrap().patient_id,
+            ds.find_series(&more[0]).unwrap().patient_id
+        );
+        assert_consistent(&ds);
+        let x = ds.series_in("TCGA-BLCA")[0].clone();
+        assert_eq!(ds.change(&x.series_uid, now).unwrap(), x.image_count + 1);
+        assert_eq!(ds.sop_uids(&x.series_uid).len() as u64, x.image_count + 1);
+        assert_eq!(ds.patient_of(&x).released, now);
+        ds.withdraw(&uids[1]).unwrap();
+        ds.withdraw(&more[0]).unwrap();
+        assert!(ds.find_series(&more[0]).is_none());
+        assert!(ds.patients_in(&first).iter().all(|p| p.patient_id
+            != ds.find_series(&uids[0]).unwrap().patient_id
+            || p.released == now));
+        assert_consistent(&ds);
+        let bulk = ds.series_in(BULK_COLLECTION)[3].series_uid.clone();
+        assert!(ds.change(&bulk, now).is_err());
+        assert!(ds.withdraw(&bulk).is_err());
+        assert!(ds.release(BULK_COLLECTION, 1, now).is_err());
+        assert!(ds.release("nope", 1, now).is_err());
+        assert!(ds.withdraw("1.2.3").is_err());
     }
 }

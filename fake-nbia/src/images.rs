@@ -28,8 +28,9 @@ const MD5_CACHE_MAX: usize = 4_000_000;
 pub(crate) struct Store {
     /// compressed `block[..r]` by `r`
     tails: Mutex<HashMap<usize, Bytes>>,
-    /// (series DB index, image index) -> MD5
-    md5s: Mutex<HashMap<(usize, u32), [u8; 16]>>,
+    /// (series UID hash ^ image size, SOP UID hash, image index) -> MD5. Keyed by content, not by
+    /// DB position, so a re-released (changed) series never sees a stale hash.
+    md5s: Mutex<HashMap<(u64, u64, u32), [u8; 16]>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -207,7 +208,6 @@ fn image_spec(ds: &Dataset, s: &Series, sop: &str, k: usize, size: usize) -> Ima
 /// Per-series facts needed to produce its images.
 pub(crate) struct SeriesImages {
     pub series: Series,
-    pub index: usize,
     pub sops: Vec<String>,
     pub size: usize,
 }
@@ -294,12 +294,7 @@ impl Dataset {
         } else {
             (series.file_size / sops.len() as u64) as usize
         };
-        Some(SeriesImages {
-            series,
-            index,
-            sops,
-            size,
-        })
+        Some(SeriesImages { series, sops, size })
     }
 
     pub(crate) fn image_spec(&self, si: &SeriesImages, k: usize) -> ImageSpec {
@@ -345,7 +340,11 @@ impl Dataset {
 
     /// MD5 of image `k`, computed once and cached.
     pub(crate) fn image_md5_raw(&self, si: &SeriesImages, k: usize) -> [u8; 16] {
-        let key = (si.index, k as u32);
+        let key = (
+            hstr(&si.series.series_uid) ^ mix(si.size as u64),
+            hstr(&si.sops[k]),
+            k as u32,
+        );
         if let Some(d) = lock(&self.store.md5s).get(&key) {
             return *d;
         }

@@ -15,7 +15,7 @@ mod time;
 mod zip;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -75,7 +75,8 @@ pub struct RequestRecord {
 
 /// Shared server state.
 struct App {
-    ds: Arc<Dataset>,
+    /// The current data set; each request takes one snapshot, mutations swap in a new version.
+    ds: RwLock<Arc<Dataset>>,
     faults: Mutex<faults::Faults>,
     log: Mutex<Vec<RequestRecord>>,
     auth: Mutex<auth::Auth>,
@@ -87,6 +88,34 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl App {
+    /// The current version of the data set.
+    fn snapshot(&self) -> Arc<Dataset> {
+        self.ds.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Apply a change to a copy of the data set and publish it (writers are serialised).
+    fn mutate<T>(&self, f: impl FnOnce(&mut Dataset) -> T) -> T {
+        let mut g = self.ds.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = Dataset::clone(&g);
+        let out = f(&mut next);
+        *g = Arc::new(next);
+        out
+    }
+
+    fn release(&self, collection: &str, count: usize) -> Result<Vec<String>, String> {
+        let now = Timestamp::now();
+        self.mutate(|d| d.release(collection, count, now))
+    }
+
+    fn change(&self, series_uid: &str) -> Result<u64, String> {
+        let now = Timestamp::now();
+        self.mutate(|d| d.change(series_uid, now))
+    }
+
+    fn withdraw(&self, series_uid: &str) -> Result<(), String> {
+        self.mutate(|d| d.withdraw(series_uid))
+    }
+
     fn hits(&self, endpoint: &str) -> usize {
         lock(&self.log)
             .iter()
@@ -124,7 +153,10 @@ impl FakeServer {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let app = Arc::new(App {
-            ds: Arc::new(Dataset::with_image_bytes(cfg.bulk_series, cfg.image_bytes)),
+            ds: RwLock::new(Arc::new(Dataset::with_image_bytes(
+                cfg.bulk_series,
+                cfg.image_bytes,
+            ))),
             faults: Mutex::new(faults::Faults::default()),
             log: Mutex::new(Vec::new()),
             auth: Mutex::new(auth::Auth::new(
@@ -166,9 +198,39 @@ impl FakeServer {
         format!("http://{}", self.app.addr)
     }
 
-    /// The deterministic data set this server serves.
-    pub fn data(&self) -> &Dataset {
-        &self.app.ds
+    /// A snapshot of the data set this server currently serves (deterministic until
+    /// [`release_series`](Self::release_series), [`change_series`](Self::change_series) or
+    /// [`withdraw_series`](Self::withdraw_series) publish a new version; a snapshot never changes).
+    pub fn data(&self) -> Arc<Dataset> {
+        self.app.snapshot()
+    }
+
+    /// Release `count` new series into `collection` (one new patient with one new study), with
+    /// realistic fields, images, SOP UIDs and md5s, DateReleased = now, so getUpdatedSeries /
+    /// NewPatientsInCollection / NewStudiesInPatientCollection with an earlier date return them.
+    /// Returns their SeriesInstanceUIDs. Panics for an unknown collection or Bulk-Synthetic.
+    pub fn release_series(&self, collection: &str, count: usize) -> Vec<String> {
+        self.app
+            .release(collection, count)
+            .unwrap_or_else(|e| panic!("release_series: {e}"))
+    }
+
+    /// Re-release a series changed: one more image (new SOP UID, new bytes; FileSize grows by one
+    /// image), DateReleased = now. Returns the new ImageCount. Panics for an unknown or
+    /// Bulk-Synthetic series.
+    pub fn change_series(&self, series_uid: &str) -> u64 {
+        self.app
+            .change(series_uid)
+            .unwrap_or_else(|e| panic!("change_series: {e}"))
+    }
+
+    /// Withdraw a series: it disappears from every listing, metadata endpoint and download (400 as
+    /// for an unknown series); its study/patient go too when left empty. Panics for an unknown or
+    /// Bulk-Synthetic series.
+    pub fn withdraw_series(&self, series_uid: &str) {
+        self.app
+            .withdraw(series_uid)
+            .unwrap_or_else(|e| panic!("withdraw_series: {e}"))
     }
 
     /// Add a fault rule (checked in insertion order, first match wins).
@@ -299,8 +361,9 @@ fn route(
 ) -> Response {
     use routes::{Ctx, Params, Ver};
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let ds = app.snapshot();
     let ctx = |ver| Ctx {
-        ds: app.ds.clone(),
+        ds: ds.clone(),
         ver,
         q: Params::parse(query),
         form: Params::parse(form),
@@ -358,6 +421,45 @@ fn control(app: &App, method: &Method, rest: &str, query: &str, body: &[u8]) -> 
             json(serde_json::Value::Object(m))
         }
         ("GET", "requests") => json(serde_json::to_value(&*lock(&app.log)).unwrap_or_default()),
+        ("POST", "release") => {
+            #[derive(Deserialize)]
+            struct Release {
+                collection: String,
+                #[serde(default = "one")]
+                count: usize,
+            }
+            fn one() -> usize {
+                1
+            }
+            match serde_json::from_slice::<Release>(body) {
+                Ok(r) => match app.release(&r.collection, r.count) {
+                    Ok(uids) => json(serde_json::json!(uids)),
+                    Err(e) => render::text(400, Some("text/plain"), e),
+                },
+                Err(e) => render::text(400, Some("text/plain"), format!("bad release: {e}")),
+            }
+        }
+        ("POST", "change") | ("POST", "withdraw") => {
+            #[derive(Deserialize)]
+            struct Target {
+                series: String,
+            }
+            let t = match serde_json::from_slice::<Target>(body) {
+                Ok(t) => t,
+                Err(e) => return render::text(400, Some("text/plain"), format!("bad {rest}: {e}")),
+            };
+            let r = if rest == "change" {
+                app.change(&t.series)
+                    .map(|n| serde_json::json!({"series": t.series, "image_count": n}))
+            } else {
+                app.withdraw(&t.series)
+                    .map(|()| serde_json::json!({"ok": true}))
+            };
+            match r {
+                Ok(v) => json(v),
+                Err(e) => render::text(400, Some("text/plain"), e),
+            }
+        }
         ("GET", "token") => {
             let q = routes::Params::parse(query);
             let user = q.get("user").unwrap_or("nbia_guest").to_string();

@@ -57,6 +57,16 @@ impl Timestamp {
             second,
         }
     }
+    /// The current UTC time (whole seconds).
+    pub fn now() -> Timestamp {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        let t = secs.rem_euclid(86_400) as u32;
+        Timestamp::new(y as i32, m, d, t / 3600, t / 60 % 60, t % 60)
+    }
     /// Midnight of a date.
     pub const fn date(year: i32, month: u32, day: u32) -> Timestamp {
         Timestamp::new(year, month, day, 0, 0, 0)

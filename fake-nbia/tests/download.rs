@@ -704,3 +704,398 @@ fn realistic_sizes_sum_to_file_size() {
         assert!(ds.image(&x.series_uid, n).is_none());
     }
 }
+
+// ---------------------------------------------------------------- releases while running
+
+/// POST a JSON body to the control API.
+fn post_json(s: &FakeServer, path: &str, body: &str) -> Resp {
+    let (hf, bf) = (tmp("h"), tmp("b"));
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "20", "-D"])
+        .arg(&hf)
+        .arg("-o")
+        .arg(&bf)
+        .args([
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            body,
+        ])
+        .arg(format!("{}{path}", s.url()))
+        .output()
+        .expect("curl");
+    let head = std::fs::read_to_string(&hf).unwrap_or_default();
+    let _ = std::fs::remove_file(&hf);
+    Resp {
+        status: head
+            .lines()
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
+        headers: Vec::new(),
+        body: std::fs::read(&bf).unwrap_or_default(),
+        curl_rc: out.status.code().unwrap_or(-1),
+        file: bf,
+    }
+}
+
+/// v4 getSeries rows of a collection, by SeriesInstanceUID.
+fn series_rows(s: &FakeServer, collection: &str) -> HashMap<String, serde_json::Value> {
+    let c = collection.replace(' ', "%20");
+    let v = json(s, &format!("{V4}/getSeries?Collection={c}"));
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["SeriesInstanceUID"].as_str().unwrap().to_string(),
+                r.clone(),
+            )
+        })
+        .collect()
+}
+
+fn today_v4() -> String {
+    fake_nbia::Timestamp::now().v4()
+}
+
+fn yesterday_v4() -> String {
+    fake_nbia::Timestamp::now().plus_days(-1).v4()
+}
+
+/// Download getImageWithMD5Hash and check: `n` images, md5hashes.csv rows = md5 of the served
+/// bytes, bytes = `Dataset::image`. Returns the image bytes in ZIP order.
+fn verified_md5_zip(s: &FakeServer, ver: &str, uid: &str, n: usize) -> Vec<Vec<u8>> {
+    let r = fetch(
+        s,
+        &format!("{ver}/getImageWithMD5Hash?SeriesInstanceUID={uid}"),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let z = parse_zip(&r.body);
+    assert!(z.complete);
+    let names = z.names();
+    assert_eq!(names.len(), n + 1, "{names:?}");
+    assert_eq!(names[n], "md5hashes.csv");
+    let rows = md5_rows(z.get("md5hashes.csv"));
+    assert_eq!(rows.len(), n);
+    for (name, hash) in &rows {
+        assert_eq!(hash.to_lowercase(), md5_hex(z.get(name)), "{name}");
+    }
+    let ds = s.data();
+    let mut out = Vec::new();
+    for (k, name) in names[..n].iter().enumerate() {
+        assert_eq!(z.get(name), &ds.image(uid, k).unwrap()[..], "{name}");
+        out.push(z.get(name).to_vec());
+    }
+    out
+}
+
+#[test]
+fn released_series_appear_everywhere_and_download() {
+    let s = server();
+    let before = series_rows(&s, "LIDC-IDRI");
+    let old_patients = s.data().patients_in("LIDC-IDRI").len();
+    let since = yesterday_v4();
+    let r = fetch(&s, &format!("{V4}/getUpdatedSeries?fromDate={since}"), &[]);
+    assert_eq!(
+        (r.status, r.text()),
+        (200, String::new()),
+        "nothing new yet"
+    );
+
+    let uids = s.release_series("LIDC-IDRI", 2);
+    assert_eq!(uids.len(), 2);
+    let after = series_rows(&s, "LIDC-IDRI");
+    assert_eq!(after.len(), before.len() + 2);
+    let ds = s.data();
+    for u in &uids {
+        let row = &after[u];
+        assert_eq!(row["Collection"], "LIDC-IDRI");
+        assert_eq!(row["DateReleased"], today_v4());
+        let x = ds.find_series(u).unwrap();
+        assert_eq!(row["ImageCount"].as_u64(), Some(x.image_count));
+        assert_eq!(row["FileSize"].as_u64(), Some(x.file_size));
+        assert_eq!(x.file_size, x.image_count * 4096);
+        assert_eq!(ds.sop_uids(u).len() as u64, x.image_count);
+    }
+    // the new series share one new patient and one new study
+    let (a, b) = (
+        ds.find_series(&uids[0]).unwrap(),
+        ds.find_series(&uids[1]).unwrap(),
+    );
+    assert_eq!((&a.patient_id, &a.study_uid), (&b.patient_id, &b.study_uid));
+    assert_eq!(ds.patients_in("LIDC-IDRI").len(), old_patients + 1);
+    assert_eq!(ds.study_of(&a).series_count, 2);
+
+    let updated = json(&s, &format!("{V4}/getUpdatedSeries?fromDate={since}"));
+    let mut got: Vec<String> = updated
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["SeriesInstanceUID"].as_str().unwrap().to_string())
+        .collect();
+    got.sort();
+    let mut want = uids.clone();
+    want.sort();
+    assert_eq!(got, want);
+
+    let np = json(
+        &s,
+        &format!("{V4}/NewPatientsInCollection?Collection=LIDC-IDRI&fromDate={since}"),
+    );
+    assert_eq!(np.as_array().unwrap().len(), 1, "{np}");
+    assert_eq!(np[0]["PatientId"], a.patient_id.as_str());
+    let ns = json(
+        &s,
+        &format!("{V4}/NewStudiesInPatientCollection?Collection=LIDC-IDRI&fromDate={since}"),
+    );
+    assert_eq!(ns.as_array().unwrap().len(), 1, "{ns}");
+    assert_eq!(ns[0]["StudyInstanceUID"], a.study_uid.as_str());
+    let counts = json(&s, &format!("{V4}/getCollectionValuesAndCounts"));
+    let lidc = counts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["Collection"] == "LIDC-IDRI")
+        .unwrap();
+    assert_eq!(lidc["Count"].as_u64(), Some(old_patients as u64 + 1));
+
+    for u in &uids {
+        let n = ds.find_series(u).unwrap().image_count as usize;
+        verified_md5_zip(&s, V4, u, n);
+    }
+    // the bulk collection stays lazy and untouched
+    assert_eq!(ds.series_in("Bulk-Synthetic").len(), 20);
+}
+
+#[test]
+fn changed_series_has_one_more_image_and_fresh_hashes() {
+    let s = server();
+    let x = pick(&s, |x| x.collection == "TCGA-BLCA" && x.image_count < 100);
+    let uid = x.series_uid.clone();
+    let n0 = x.image_count as usize;
+    let old = s.data();
+    let old_zip = verified_md5_zip(&s, V1, &uid, n0); // warms the md5 cache
+    let old_row = &series_rows(&s, "TCGA-BLCA")[&uid];
+    assert_eq!(old_row["ImageCount"].as_u64(), Some(n0 as u64));
+
+    assert_eq!(s.change_series(&uid), n0 as u64 + 1);
+    let n = n0 + 1;
+    let per = x.file_size / x.image_count;
+    let row = &series_rows(&s, "TCGA-BLCA")[&uid];
+    assert_eq!(row["ImageCount"].as_u64(), Some(n as u64));
+    assert_eq!(row["FileSize"].as_u64(), Some(x.file_size + per));
+    assert_eq!(row["DateReleased"], today_v4());
+    let size = json(&s, &format!("{V4}/getSeriesSize?SeriesInstanceUID={uid}"));
+    assert_eq!(size[0]["ObjectCount"].as_u64(), Some(n as u64));
+    assert_eq!(
+        size[0]["TotalSizeInBytes"].as_u64(),
+        Some(x.file_size + per)
+    );
+    let v1 = json(
+        &s,
+        &format!("{V1}/getSeriesMetaData?SeriesInstanceUID={uid}"),
+    );
+    assert_eq!(v1[0]["Number of Images"], n.to_string(), "{v1}");
+    assert_eq!(v1[0]["File Size"], (x.file_size + per).to_string(), "{v1}");
+    let sops = json(
+        &s,
+        &format!("{V4}/getSOPInstanceUIDs?SeriesInstanceUID={uid}"),
+    );
+    let sops: Vec<String> = sops
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["SOPInstanceUID"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(sops.len(), n);
+    let old_sops = old.sop_uids(&uid);
+    let new_sop: Vec<&String> = sops.iter().filter(|u| !old_sops.contains(u)).collect();
+    assert_eq!(new_sop.len(), 1);
+    assert!(old_sops.iter().all(|u| sops.contains(u)));
+    // the updated-series feed and the patient/study feeds see the re-release
+    let since = yesterday_v4();
+    let updated = json(&s, &format!("{V4}/getUpdatedSeries?fromDate={since}"));
+    assert_eq!(updated.as_array().unwrap().len(), 1);
+    assert_eq!(updated[0]["SeriesInstanceUID"], uid.as_str());
+    let np = json(
+        &s,
+        &format!("{V4}/NewPatientsInCollection?Collection=TCGA-BLCA&fromDate={since}"),
+    );
+    assert_eq!(np[0]["PatientId"], x.patient_id.as_str());
+    // the v4 metadata CSV
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "20", "--data-binary"])
+        .arg(format!("list={uid}"))
+        .arg(format!("{}{V4}/getSeriesMetadata", s.url()))
+        .output()
+        .unwrap();
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let mut lines = csv.lines();
+    let head = lines.next().unwrap();
+    let row = lines.next().unwrap();
+    assert!(
+        head.contains("\"ImageCount\"") && head.contains("\"FileSize\""),
+        "{head}"
+    );
+    assert!(row.contains(&format!(",\"{n}\",")), "{row}");
+    assert!(
+        row.contains(&format!(",\"{}\"", x.file_size + per)),
+        "{row}"
+    );
+
+    // the ZIPs: fresh bytes and hashes, never the cached ones of the old version
+    let new_zip = verified_md5_zip(&s, V1, &uid, n);
+    let k = sops.iter().position(|u| u == new_sop[0]).unwrap();
+    assert_ne!(new_zip[k], old_zip.get(k).cloned().unwrap_or_default());
+    let r = fetch(
+        &s,
+        &format!("{V4}/getImage?SeriesInstanceUID={uid}&IncludeMD5=yes"),
+        &[],
+    );
+    let z = parse_zip(&r.body);
+    assert!(z.complete);
+    assert_eq!(z.entries.len(), n + 2); // LICENSE, images, md5hashes.csv
+    let r = fetch(
+        &s,
+        &format!(
+            "{V4}/getSingleImage?SeriesInstanceUID={uid}&SOPInstanceUID={}",
+            new_sop[0]
+        ),
+        &[],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, new_zip[k]);
+    // an old snapshot stays as it was
+    assert_eq!(old.find_series(&uid).unwrap().image_count as usize, n0);
+    assert_eq!(old.sop_uids(&uid).len(), n0);
+}
+
+#[test]
+fn withdrawn_series_is_gone_everywhere() {
+    let s = server();
+    let x = pick(&s, |x| x.collection == "Soft-tissue-Sarcoma");
+    let uid = x.series_uid.clone();
+    let n_before = series_rows(&s, "Soft-tissue-Sarcoma").len();
+    s.withdraw_series(&uid);
+    let rows = series_rows(&s, "Soft-tissue-Sarcoma");
+    assert_eq!(rows.len(), n_before - 1);
+    assert!(!rows.contains_key(&uid));
+    let r = fetch(&s, &format!("{V4}/getSeries?SeriesInstanceUID={uid}"), &[]);
+    assert_eq!((r.status, r.body.len()), (200, 0));
+    let r = fetch(&s, &format!("{V1}/getImage?SeriesInstanceUID={uid}"), &[]);
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.text(),
+        format!("Image with given SeriesInstanceUID,{uid}, is not in public domain.")
+    );
+    let r = fetch(
+        &s,
+        &format!("{V4}/getImageWithMD5Hash?SeriesInstanceUID={uid}"),
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text().contains("has not been granted the access"),
+        "{}",
+        r.text()
+    );
+    let sop = &s.data().sop_uids(&x.series_uid);
+    assert!(sop.is_empty());
+    let r = fetch(
+        &s,
+        &format!("{V1}/getSeriesMetaData?SeriesInstanceUID={uid}"),
+        &[],
+    );
+    assert_eq!(r.status, 204);
+    let r = fetch(
+        &s,
+        &format!("{V4}/getSOPInstanceUIDs?SeriesInstanceUID={uid}"),
+        &[],
+    );
+    assert_eq!((r.status, r.body.len()), (200, 0));
+    let size = json(&s, &format!("{V4}/getSeriesSize?SeriesInstanceUID={uid}"));
+    assert_eq!(size, serde_json::json!([{}]));
+    // withdrawing every series of a patient removes the patient and its studies
+    let ds = s.data();
+    let p = ds.patients_in("Soft-tissue-Sarcoma")[0].clone();
+    for y in ds.series_in("Soft-tissue-Sarcoma") {
+        if y.patient_id == p.patient_id {
+            s.withdraw_series(&y.series_uid);
+        }
+    }
+    let ds = s.data();
+    assert!(ds.patient("Soft-tissue-Sarcoma", &p.patient_id).is_none());
+    assert!(ds
+        .studies_in("Soft-tissue-Sarcoma")
+        .iter()
+        .all(|st| st.patient_id != p.patient_id));
+    let pts = json(
+        &s,
+        &format!("{V4}/getPatient?Collection=Soft-tissue-Sarcoma"),
+    );
+    assert_eq!(
+        pts.as_array().unwrap().len(),
+        ds.patients_in("Soft-tissue-Sarcoma").len()
+    );
+    // later collections still resolve (ranges moved along)
+    for c in ["TCGA-BLCA", "Bulk-Synthetic"] {
+        assert_eq!(series_rows(&s, c).len(), ds.series_in(c).len());
+    }
+    for y in ds.series() {
+        assert_eq!(ds.find_series(&y.series_uid).unwrap(), y);
+    }
+}
+
+#[test]
+fn control_api_release_change_withdraw() {
+    let s = server();
+    let r = post_json(
+        &s,
+        "/__fake/release",
+        r#"{"collection": "CT COLONOGRAPHY", "count": 3}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let uids: Vec<String> = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(uids.len(), 3);
+    let rows = series_rows(&s, "CT COLONOGRAPHY");
+    assert!(uids.iter().all(|u| rows.contains_key(u)));
+
+    let n = s.data().find_series(&uids[0]).unwrap().image_count;
+    let r = post_json(
+        &s,
+        "/__fake/change",
+        &format!(r#"{{"series": "{}"}}"#, uids[0]),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["image_count"].as_u64(), Some(n + 1));
+    assert_eq!(
+        series_rows(&s, "CT COLONOGRAPHY")[&uids[0]]["ImageCount"].as_u64(),
+        Some(n + 1)
+    );
+
+    let r = post_json(
+        &s,
+        "/__fake/withdraw",
+        &format!(r#"{{"series": "{}"}}"#, uids[1]),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!series_rows(&s, "CT COLONOGRAPHY").contains_key(&uids[1]));
+
+    for (path, body) in [
+        ("/__fake/release", r#"{"collection": "Nope"}"#),
+        ("/__fake/release", r#"{"collection": "Bulk-Synthetic"}"#),
+        ("/__fake/change", r#"{"series": "1.2.3"}"#),
+        ("/__fake/withdraw", r#"{"series": "1.2.3"}"#),
+        ("/__fake/withdraw", r#"{"uid": "1.2.3"}"#),
+    ] {
+        assert_eq!(post_json(&s, path, body).status, 400, "{path} {body}");
+    }
+    // control requests are not logged
+    assert_eq!(s.hits("release") + s.hits("change") + s.hits("withdraw"), 0);
+}
