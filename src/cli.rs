@@ -8,7 +8,10 @@
 //! - dates are ISO `YYYY-MM-DD` and checked here, before any request;
 //! - nothing here runs: `commands` turns these values into requests.
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use std::ffi::OsStr;
+
+use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::catalogue::Api;
 use crate::dates::{parse_date_arg, Date};
@@ -18,7 +21,11 @@ use crate::secret::Secret;
 #[derive(Parser, Debug)]
 #[command(
     name = "tcia",
-    version,
+    // `-V` and `--version`: the version and the built-in server (a test checks it is DEFAULT_SERVER).
+    version = concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (default server https://services.cancerimagingarchive.net)"
+    ),
     about = "Query and download from The Cancer Imaging Archive (NBIA REST APIs)",
     long_about = "Query and download from The Cancer Imaging Archive (NBIA REST APIs).\n\n\
         Data goes to stdout (JSON when piped, a table on a terminal); messages go to stderr.",
@@ -34,6 +41,39 @@ pub struct Cli {
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
+    /// The config file as it was applied to this command line (filled by `config::parse`).
+    #[arg(skip)]
+    pub config: crate::config::Applied,
+}
+
+/// A value parser that accepts any string but offers `hints` to completions and man pages
+/// (`--server nbia|nlst|URL`, `--layout flat|classic|descriptive|TEMPLATE`).
+#[derive(Clone, Debug)]
+pub struct Hinted(pub &'static [&'static str]);
+
+impl TypedValueParser for Hinted {
+    type Value = String;
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(self.0.iter().map(|v| PossibleValue::new(*v))))
+    }
+}
+
+/// `--color`: when to colour the `tcia: error:` / `tcia: warning:` prefixes on stderr.
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ColorChoice {
+    /// When stderr is a terminal, NO_COLOR is unset and TERM is not `dumb`
+    #[default]
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -44,7 +84,9 @@ pub struct GlobalArgs {
         global = true,
         help_heading = "Global options",
         env = "TCIA_SERVER",
-        value_name = "URL|nbia|nlst"
+        value_name = "URL|nbia|nlst",
+        value_parser = Hinted(&["nbia", "nlst"]),
+        hide_possible_values = true
     )]
     pub server: Option<String>,
 
@@ -125,6 +167,40 @@ pub struct GlobalArgs {
         env = "TCIA_ALLOW_HTTP"
     )]
     pub allow_http: bool,
+
+    /// Send every request through this proxy [default: HTTPS_PROXY / HTTP_PROXY, minus NO_PROXY]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "TCIA_PROXY",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub proxy: Option<String>,
+
+    /// Also trust the CA certificates in this PEM file (e.g. an institution's TLS-inspecting proxy)
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "SSL_CERT_FILE",
+        value_name = "FILE"
+    )]
+    pub ca_cert: Option<std::path::PathBuf>,
+
+    /// Colour the error and warning prefixes on stderr
+    #[arg(
+        long,
+        alias = "colour",
+        global = true,
+        help_heading = "Global options",
+        env = "TCIA_COLOR",
+        value_enum,
+        default_value_t = ColorChoice::Auto,
+        value_name = "WHEN"
+    )]
+    pub color: ColorChoice,
 }
 
 #[derive(Subcommand, Debug)]
@@ -316,7 +392,7 @@ pub enum Command {
     #[command(after_help = "Example:\n  tcia verify lidc")]
     Verify(VerifyArgs),
 
-    /// Log in to a server that needs it (OAuth2 password grant); public data needs no login
+    /// Log in to a server that needs it (OAuth2 password grant); public data needs no login [nbia-api/oauth/token]
     #[command(
         after_help = "Examples:\n  tcia login --user alice                 # prompts for the password\n  \
         printf '%s\\n' \"$PASS\" | tcia login --user alice --password-stdin\n  \
@@ -324,12 +400,32 @@ pub enum Command {
     )]
     Login(LoginArgs),
 
-    /// Log out: end the session on the server and delete the cached token
+    /// Log out: end the session on the server and delete the cached token [nbia-api/logout]
+    #[command(after_help = "Examples:\n  tcia logout\n  tcia logout --server nlst")]
     Logout,
 
-    /// Login state
-    #[command(subcommand)]
+    /// Login state (local: reads the token cache)
+    #[command(subcommand, after_help = "Example:\n  tcia auth status")]
     Auth(AuthCommand),
+
+    /// Print a shell completion script to stdout
+    #[command(after_help = "Examples:\n  \
+        tcia completions bash > ~/.local/share/bash-completion/completions/tcia\n  \
+        tcia completions zsh > ~/.zfunc/_tcia")]
+    Completions(CompletionsArgs),
+
+    /// Print the manual page (roff) to stdout: of tcia, or of one subcommand
+    #[command(
+        after_help = "Examples:\n  tcia man | man -l -\n  tcia man download > tcia-download.1"
+    )]
+    Man(ManArgs),
+
+    /// The config file: effective settings and where each came from, or the file's path
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  tcia config show\n  tcia config path"
+    )]
+    Config(ConfigCommand),
 
     /// Write a .tcia manifest for criteria or series UIDs [getManifestForSimpleSearch / getManifestText]
     #[command(
@@ -578,7 +674,8 @@ pub struct DownloadArgs {
     #[command(flatten)]
     pub filters: SeriesFilters,
     /// Directory layout: flat, classic, descriptive, or a template like '%Collection/%PatientID/%Modality-%SeriesInstanceUID'
-    #[arg(long, default_value = "flat", value_name = "LAYOUT")]
+    #[arg(long, default_value = "flat", value_name = "LAYOUT",
+          value_parser = Hinted(&["flat", "classic", "descriptive"]), hide_possible_values = true)]
     pub layout: String,
     /// Keep each series as a verified <layout path>.zip instead of extracting it
     #[arg(long)]
@@ -703,7 +800,32 @@ pub struct LoginArgs {
 #[derive(Subcommand, Debug, Clone)]
 pub enum AuthCommand {
     /// Server, user and token expiry (never the token itself)
+    #[command(after_help = "Examples:\n  tcia auth status\n  tcia auth status --server nlst")]
     Status,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum ConfigCommand {
+    /// Effective settings and where each came from (flag, environment, config file, default)
+    #[command(after_help = "Example:\n  tcia config show --api v1")]
+    Show,
+    /// The config file's path (it need not exist)
+    #[command(after_help = "Example:\n  tcia config path")]
+    Path,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ManArgs {
+    /// A subcommand (e.g. `download`, or `auth status`); none for the main page
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -748,6 +870,50 @@ mod tests {
             Cli::try_parse_from(["tcia", "updated-series", "--since", "2024/01/01"]).unwrap_err();
         assert!(err.to_string().contains("YYYY-MM-DD"), "{err}");
         assert!(Cli::try_parse_from(["tcia", "new-patients", "--since", "2024-01-01"]).is_err());
+    }
+
+    #[test]
+    fn version_names_the_default_server() {
+        let v = Cli::command().get_version().unwrap().to_string();
+        assert!(v.ends_with(&format!(
+            "(default server {})",
+            crate::client::DEFAULT_SERVER
+        )));
+    }
+
+    #[test]
+    fn hinted_values_are_hints_not_limits() {
+        let cli = Cli::try_parse_from([
+            "tcia",
+            "download",
+            "-o",
+            "d",
+            "--layout",
+            "%Collection/%SeriesInstanceUID",
+            "--server",
+            "https://nbia.example.org",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.global.server.as_deref(),
+            Some("https://nbia.example.org")
+        );
+        match cli.command {
+            Command::Download(a) => assert_eq!(a.layout, "%Collection/%SeriesInstanceUID"),
+            other => panic!("{other:?}"),
+        }
+        let cmd = Cli::command();
+        let layout: Vec<_> = cmd
+            .find_subcommand("download")
+            .unwrap()
+            .get_arguments()
+            .find(|a| a.get_id() == "layout")
+            .unwrap()
+            .get_possible_values()
+            .iter()
+            .map(|v| v.get_name().to_string())
+            .collect();
+        assert_eq!(layout, ["flat", "classic", "descriptive"]);
     }
 
     #[test]

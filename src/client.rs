@@ -57,6 +57,43 @@ pub fn resolve_server(s: &str, allow_http: bool) -> Result<Url, Error> {
     Ok(url)
 }
 
+/// `--proxy URL` for every scheme; NO_PROXY still exempts its hosts.
+fn proxy(url: &str) -> Result<reqwest::Proxy, Error> {
+    let parsed = Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+    if parsed.is_none() {
+        return Err(Error::Usage(format!(
+            "invalid --proxy '{}': expected a URL such as http://proxy.example.org:3128",
+            escape_control(url)
+        )));
+    }
+    reqwest::Proxy::all(url)
+        .map(|p| p.no_proxy(reqwest::NoProxy::from_env()))
+        .map_err(|e| Error::Usage(format!("invalid --proxy '{}': {e}", escape_control(url))))
+}
+
+/// The certificates of a `--ca-cert` PEM bundle (at least one).
+fn ca_certs(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, Error> {
+    let shown = path.display();
+    let pem = std::fs::read(path).map_err(|e| {
+        Error::Usage(format!(
+            "--ca-cert {shown} (or SSL_CERT_FILE): cannot read the file: {e}"
+        ))
+    })?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        Error::Usage(format!(
+            "--ca-cert {shown} (or SSL_CERT_FILE): not a PEM certificate bundle: {e}"
+        ))
+    })?;
+    if certs.is_empty() || !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(Error::Usage(format!(
+            "--ca-cert {shown} (or SSL_CERT_FILE): no PEM certificate (-----BEGIN CERTIFICATE-----) in the file"
+        )));
+    }
+    Ok(certs)
+}
+
 const BAD_TOKEN: &str = "the cached token is not a valid HTTP header value; run `tcia login` again";
 
 /// A request, described so it can be sent again on retry.
@@ -108,6 +145,11 @@ pub struct HttpSettings {
     pub retries: u32,
     pub api_key: Option<Secret>,
     pub no_retry_delay: bool,
+    /// `--proxy`: every request through this proxy (NO_PROXY still applies). Without it,
+    /// reqwest reads HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY itself.
+    pub proxy: Option<String>,
+    /// `--ca-cert`: extra trusted CA certificates (a PEM bundle).
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone)]
@@ -123,11 +165,17 @@ impl Client {
     pub fn new(settings: HttpSettings, printer: Printer) -> anyhow::Result<Client> {
         // reqwest is built without a bundled crypto provider; install ring once (a second call is harmless).
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("tcia/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(settings.timeout)
-            .read_timeout(settings.idle_timeout)
-            .build()?;
+            .read_timeout(settings.idle_timeout);
+        if let Some(p) = &settings.proxy {
+            builder = builder.proxy(proxy(p)?);
+        }
+        if let Some(path) = &settings.ca_cert {
+            builder = builder.tls_certs_merge(ca_certs(path)?);
+        }
+        let http = builder.build()?;
         let session = crate::auth::Session::load(&settings.base, http.clone(), printer.clone())
             .map(std::sync::Arc::new);
         Ok(Client {

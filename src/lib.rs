@@ -7,6 +7,7 @@
 //! - [`stream`]: incremental JSON array splitting;
 //! - [`output`]: renderers (json, ndjson, csv, tsv, table);
 //! - [`commands`]: what runs, through one generic query path;
+//! - [`config`]: the config file's defaults, applied before the command line is parsed;
 //! - [`error`], [`printer`], [`env`], [`secret`], [`dates`], [`html`]: supporting pieces.
 
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod catalogue;
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod config;
 pub mod dates;
 pub mod download;
 pub mod env;
@@ -70,6 +72,11 @@ async fn shutdown_signal() {
 /// Print an error as `tcia: error: ...` with its causes, and choose the exit code. A closed
 /// stdout pipe (`| head -1`) is not an error.
 pub fn report(e: &anyhow::Error) -> ExitCode {
+    report_with(e, &printer::Printer::new(false, 0))
+}
+
+/// As `report`, with the prefix coloured as `printer` allows (`--color`).
+pub fn report_with(e: &anyhow::Error, printer: &printer::Printer) -> ExitCode {
     if e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
@@ -81,7 +88,11 @@ pub fn report(e: &anyhow::Error) -> ExitCode {
         .find_map(|c| c.downcast_ref::<Error>())
         .map(Error::exit_code)
         .unwrap_or(error::exit::ERROR);
-    let mut msg = format!("tcia: error: {}", printer::escape_control(&e.to_string()));
+    let mut msg = format!(
+        "{} {}",
+        printer.error_prefix(),
+        printer::escape_control(&e.to_string())
+    );
     for cause in e.chain().skip(1) {
         msg.push_str(&format!(
             "\n  caused by: {}",

@@ -2,11 +2,12 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    match tcia::run(tcia::Cli::parse()) {
+    // `Cli::parse`, with the config file's defaults.
+    let cli = tcia::config::parse();
+    let printer = tcia::printer::Printer::from_global(&cli.global);
+    match tcia::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => tcia::report(&e),
+        Err(e) => tcia::report_with(&e, &printer),
     }
 }

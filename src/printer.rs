@@ -1,7 +1,10 @@
 //! Where messages go: stderr only, filtered by `--quiet` / `--verbose`, with control characters
-//! of server text escaped. Terminal facts are read once, in `Printer::new`.
+//! of server text escaped. Terminal facts (and whether to colour) are read once, in
+//! `Printer::with_color`.
 
 use std::io::{IsTerminal, Write};
+
+use crate::cli::ColorChoice;
 
 #[derive(Clone, Debug)]
 pub struct Printer {
@@ -9,24 +12,70 @@ pub struct Printer {
     pub verbose: u8,
     pub stderr_tty: bool,
     pub stdout_tty: bool,
+    /// Colour the `tcia: error:` / `tcia: warning:` prefixes on stderr.
+    pub color: bool,
 }
 
 impl Printer {
+    /// A printer with `--color auto`.
     pub fn new(quiet: bool, verbose: u8) -> Printer {
+        Printer::with_color(quiet, verbose, ColorChoice::Auto)
+    }
+
+    /// The printer for the global options (`-q`, `-v`, `--color`).
+    pub fn from_global(g: &crate::cli::GlobalArgs) -> Printer {
+        Printer::with_color(g.quiet, g.verbose, g.color)
+    }
+
+    pub fn with_color(quiet: bool, verbose: u8, color: ColorChoice) -> Printer {
         let stdout_tty = std::io::stdout().is_terminal()
             || std::env::var_os(crate::env::TEST_STDOUT_TTY).is_some();
+        let stderr_tty = std::io::stderr().is_terminal();
+        let color = match color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                (stderr_tty || std::env::var_os(crate::env::TEST_STDERR_TTY).is_some())
+                    && std::env::var_os(crate::env::NO_COLOR).is_none_or(|v| v.is_empty())
+                    && std::env::var_os(crate::env::TERM).is_none_or(|t| t != "dumb")
+            }
+        };
         Printer {
             quiet,
             verbose,
-            stderr_tty: std::io::stderr().is_terminal(),
+            stderr_tty,
             stdout_tty,
+            color,
+        }
+    }
+
+    /// `tcia: error:`, in bold red when colour is on.
+    pub fn error_prefix(&self) -> String {
+        self.paint("tcia: error:", console::Style::new().red().bold())
+    }
+
+    /// `tcia: warning:`, in bold yellow when colour is on.
+    pub fn warning_prefix(&self) -> String {
+        self.paint("tcia: warning:", console::Style::new().yellow().bold())
+    }
+
+    fn paint(&self, s: &str, style: console::Style) -> String {
+        if self.color {
+            style.force_styling(true).apply_to(s).to_string()
+        } else {
+            s.to_string()
         }
     }
 
     /// A warning: shown unless `--quiet`.
     pub fn warn(&self, msg: &str) {
         if !self.quiet {
-            let _ = writeln!(std::io::stderr(), "tcia: warning: {}", escape_control(msg));
+            let _ = writeln!(
+                std::io::stderr(),
+                "{} {}",
+                self.warning_prefix(),
+                escape_control(msg)
+            );
         }
     }
 
@@ -65,6 +114,21 @@ pub fn escape_control(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_when_allowed() {
+        let on = Printer::with_color(false, 0, ColorChoice::Always);
+        assert!(
+            on.error_prefix().contains("\x1b["),
+            "{:?}",
+            on.error_prefix()
+        );
+        let off = Printer::with_color(false, 0, ColorChoice::Never);
+        assert_eq!(off.error_prefix(), "tcia: error:");
+        assert_eq!(off.warning_prefix(), "tcia: warning:");
+    }
+
     #[test]
     fn escapes() {
         assert_eq!(super::escape_control("a\nb\x1b[31m"), "a\\nb\\u{1b}[31m");

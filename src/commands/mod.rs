@@ -1,6 +1,7 @@
 //! What runs: the context resolved once from flags, environment and terminal, and one function
 //! per kind of command. Metadata endpoints all go through `query::run`.
 
+pub mod docs;
 pub mod login;
 pub mod metadata;
 pub mod query;
@@ -29,7 +30,7 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(g: &GlobalArgs) -> anyhow::Result<Ctx> {
-        let printer = Printer::new(g.quiet, g.verbose);
+        let printer = Printer::from_global(g);
         let base = resolve_server(g.server.as_deref().unwrap_or(DEFAULT_SERVER), g.allow_http)?;
         if g.api == Api::Legacy && g.api_key.is_none() {
             return Err(usage(
@@ -47,6 +48,8 @@ impl Ctx {
                 None
             },
             no_retry_delay: std::env::var_os(crate::env::TEST_NO_RETRY_DELAY).is_some(),
+            proxy: g.proxy.clone(),
+            ca_cert: g.ca_cert.clone(),
         };
         let format = g.format.unwrap_or(if printer.stdout_tty {
             Format::Table
@@ -88,12 +91,20 @@ impl Ctx {
 
 /// Run the parsed command line.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    crate::config::check(&cli)?;
+    if let Some(p) = &cli.config.path {
+        let what = if cli.config.found { "read" } else { "none at" };
+        Printer::from_global(&cli.global).debug(1, &format!("config file: {what} {}", p.display()));
+    }
     match &cli.command {
-        Command::Download(a) => return crate::download::run(&cli.global, a).await,
-        Command::Sync(a) => return crate::download::sync::run(&cli.global, a).await,
+        Command::Completions(a) => return docs::completions(a.shell),
+        Command::Man(a) => return docs::man(&a.subcommand),
+        Command::Config(c) => return docs::config(&cli.config, c),
+        Command::Download(a) => return crate::download::run(&cli.global, &cli.config, a).await,
+        Command::Sync(a) => return crate::download::sync::run(&cli.global, &cli.config, a).await,
         Command::SingleImage(a) => return crate::download::single_image(&cli.global, a).await,
         Command::Verify(a) => {
-            let printer = Printer::new(cli.global.quiet, cli.global.verbose);
+            let printer = Printer::from_global(&cli.global);
             let dir = a.dir.clone();
             return tokio::task::spawn_blocking(move || {
                 crate::download::verify::run(&dir, &printer)
@@ -219,7 +230,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         | Command::Verify(_)
         | Command::Login(_)
         | Command::Logout
-        | Command::Auth(_) => {
+        | Command::Auth(_)
+        | Command::Completions(_)
+        | Command::Man(_)
+        | Command::Config(_) => {
             unreachable!("handled above")
         }
     };

@@ -7,6 +7,7 @@ pub mod input;
 pub mod layout;
 pub mod meta;
 pub mod report;
+pub mod shard;
 pub mod state;
 pub mod sync;
 pub mod verify;
@@ -24,21 +25,24 @@ use crate::catalogue::{self as cat, Api, Param};
 use crate::cli::{DownloadArgs, GlobalArgs, SingleImageArgs};
 use crate::client::{backoff, Client, HttpSettings, Request};
 use crate::commands::{cart_name, query, Ctx};
+use crate::config::Applied;
 use crate::error::{exit, usage, Error};
 use engine::{FailClass, Failure, Options, Target};
 use layout::Layout;
 use meta::SeriesInfo;
 use report::{human_bytes, human_duration, BarReporter, LineReporter, Reporter};
+use shard::Shard;
 use state::{now_rfc3339, Record, State};
 
 /// Default retries per series (the portal's manifests say 4 too).
 const DEFAULT_RETRIES: u32 = 4;
 
 /// One series to fetch.
-struct Job {
-    info: SeriesInfo,
+#[derive(Clone)]
+pub struct Job {
+    pub info: SeriesInfo,
     /// Final path relative to the output directory (a directory, or a `.zip` file).
-    rel: PathBuf,
+    pub rel: PathBuf,
 }
 
 enum Outcome {
@@ -46,23 +50,47 @@ enum Outcome {
     Failed { uid: String, failure: Failure },
 }
 
-pub async fn run(global: &GlobalArgs, a: &DownloadArgs) -> anyhow::Result<()> {
+/// Everything decided before touching the download directory.
+pub struct Plan {
+    pub ctx: Ctx,
+    pub retries: u32,
+    pub jobs: Vec<Job>,
+    /// Requested UIDs the server does not know.
+    pub unknown: Vec<String>,
+    pub shard: Option<Shard>,
+    pub root: PathBuf,
+}
+
+/// Inputs → UIDs (this shard's) → one metadata lookup → final paths, collisions checked.
+pub async fn plan(global: &GlobalArgs, config: &Applied, a: &DownloadArgs) -> anyhow::Result<Plan> {
     let layout = Layout::parse(&a.layout).map_err(usage)?;
+    let shard = match &a.shard {
+        Some(spec) => {
+            Some(Shard::resolve(spec, a.shards, &|k| std::env::var(k).ok()).map_err(usage)?)
+        }
+        None if a.shards.is_some() => return Err(usage("--shards N goes with --shard auto")),
+        None => None,
+    };
     // Manifests first: they may name the server and the retry count.
     let mut manifests = Vec::new();
     for m in &a.manifest {
         manifests.push(input::read_manifest(m)?);
     }
+    // A manifest knows its server (NLST manifests point at the NLST host) and retry count: it
+    // beats the config file and the defaults, not a flag or an environment variable.
     let mut g = global.clone();
-    if g.server.is_none() {
+    if !config.explicit("server") {
         if let Some(s) = manifests.iter().find_map(|m| m.server()) {
             g.server = Some(s);
         }
     }
-    let retries = global
-        .retries
-        .or_else(|| manifests.iter().find_map(|m| m.retries()))
-        .unwrap_or(DEFAULT_RETRIES);
+    let manifest_retries = manifests.iter().find_map(|m| m.retries());
+    let retries = if config.explicit("retries") {
+        global.retries
+    } else {
+        manifest_retries.or(global.retries)
+    }
+    .unwrap_or(DEFAULT_RETRIES);
     let mut ctx = Ctx::new(&g)?;
     if ctx.api == Api::Legacy {
         return Err(usage(
@@ -82,16 +110,21 @@ pub async fn run(global: &GlobalArgs, a: &DownloadArgs) -> anyhow::Result<()> {
         }
     }
 
-    // 1. What to download, in first-seen order.
-    let (uids, mut infos) = gather(&ctx, a, &manifests).await?;
-    if uids.is_empty() {
+    // What to download, in first-seen order; only this shard's part.
+    let (mut uids, mut infos) = gather(&ctx, a, &manifests).await?;
+    if let Some(sh) = shard {
+        let all = uids.len();
+        uids.retain(|u| sh.contains(u));
         ctx.printer
-            .info("nothing to download: the selection is empty");
-        return Ok(());
+            .info(&format!("shard {sh}: {} of {all} series", uids.len()));
     }
 
-    // 2. Metadata for all of them at once.
-    let looked_up = meta::lookup(&ctx, &uids).await?;
+    // Metadata for all of them at once.
+    let looked_up = if uids.is_empty() {
+        HashMap::new()
+    } else {
+        meta::lookup(&ctx, &uids).await?
+    };
     let mut unknown = Vec::new();
     let mut jobs = Vec::new();
     for uid in &uids {
@@ -116,26 +149,39 @@ pub async fn run(global: &GlobalArgs, a: &DownloadArgs) -> anyhow::Result<()> {
         jobs.push(Job { info, rel });
     }
     layout::check_collisions(jobs.iter().map(|j| (j.info.uid.as_str(), &j.rel))).map_err(usage)?;
+    Ok(Plan {
+        ctx,
+        retries,
+        jobs,
+        unknown,
+        shard,
+        root: a.output.clone(),
+    })
+}
 
-    // 3. Skip what is complete.
-    let root = a.output.clone();
-    let st = State::new(&root);
-    let mut records = st.records();
+/// Split jobs into those to fetch and the UIDs already complete on disk (cheap check, or
+/// re-hashed with `verify`).
+pub fn split_complete(
+    st: &State,
+    records: &BTreeMap<String, Record>,
+    jobs: Vec<Job>,
+    verify: bool,
+    printer: &crate::printer::Printer,
+) -> (Vec<Job>, Vec<String>) {
     let mut skip = Vec::new();
     let mut todo = Vec::new();
     for job in jobs {
         let done = records
             .get(&job.info.uid)
-            .filter(|r| Path::new(&r.path) == job.rel.as_path() || r.path == rel_string(&job.rel))
-            .filter(|r| st.looks_complete(r))
-            .cloned();
+            .filter(|r| r.path == rel_string(&job.rel))
+            .filter(|r| st.looks_complete(r));
         match done {
-            Some(r) if a.verify => {
-                let problems = verify::check_record(&st, &r);
+            Some(r) if verify => {
+                let problems = verify::check_record(st, r);
                 if problems.is_empty() {
                     skip.push(job.info.uid.clone());
                 } else {
-                    ctx.printer.warn(&format!(
+                    printer.warn(&format!(
                         "{} failed re-verification ({}); downloading it again",
                         job.info.uid,
                         problems[0].describe()
@@ -147,63 +193,72 @@ pub async fn run(global: &GlobalArgs, a: &DownloadArgs) -> anyhow::Result<()> {
             None => todo.push(job),
         }
     }
-    let total_bytes: u64 = todo.iter().filter_map(|j| j.info.file_size()).sum();
-    let total_images: u64 = todo.iter().filter_map(|j| j.info.image_count()).sum();
+    (todo, skip)
+}
 
-    if a.dry_run {
-        for j in &todo {
-            ctx.printer.info(&format!(
-                "would download {} ({} images, {}) -> {}",
-                j.info.uid,
-                j.info.image_count().map_or("?".into(), |n| n.to_string()),
-                j.info.file_size().map_or("?".into(), human_bytes),
-                rel_string(&j.rel)
-            ));
-        }
-        for u in &unknown {
-            ctx.printer.warn(&format!("{u}: not found on this server"));
-        }
-        ctx.printer.info(&format!(
-            "dry run: would download {} series ({total_images} images, {}), skip {} already complete{}",
-            todo.len(),
-            human_bytes(total_bytes),
-            skip.len(),
-            if unknown.is_empty() { String::new() } else { format!(", {} not found", unknown.len()) }
-        ));
+pub fn totals(jobs: &[Job]) -> (u64, u64) {
+    (
+        jobs.iter().filter_map(|j| j.info.image_count()).sum(),
+        jobs.iter().filter_map(|j| j.info.file_size()).sum(),
+    )
+}
+
+/// Take the directory: create it, refuse links, lock (per shard), clean staging.
+pub fn take_directory(st: &State) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(&st.root).with_context(|| format!("creating {}", st.root.display()))?;
+    ensure_no_symlink(&st.root, Path::new(state::STATE_DIR))?;
+    let lock = st.lock()?;
+    st.prepare()?;
+    Ok(lock)
+}
+
+pub fn check_space(root: &Path, bytes: u64) -> anyhow::Result<()> {
+    if bytes == 0 {
         return Ok(());
     }
-
-    // 4. Take the directory.
-    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
-    ensure_no_symlink(&root, Path::new(state::STATE_DIR))?;
-    let _lock = st.lock()?;
-    st.prepare()?;
-    if !a.no_space_check && total_bytes > 0 {
-        let free = fs4::available_space(&root)
-            .with_context(|| format!("checking free space on {}", root.display()))?;
-        // Staging lives inside DIR, so a series needs its size once; keep 1% headroom.
-        let need = total_bytes + total_bytes / 100;
-        if need > free {
-            return Err(Error::Failed {
-                message: format!(
-                    "not enough space in {}: {} to download, {} free; free some space or pass --no-space-check",
-                    root.display(),
-                    human_bytes(need),
-                    human_bytes(free)
-                ),
-                code: exit::ERROR,
-            }
-            .into());
+    let free = fs4::available_space(root)
+        .with_context(|| format!("checking free space on {}", root.display()))?;
+    // Staging lives inside DIR, so a series needs its size once; keep 1% headroom.
+    let need = bytes + bytes / 100;
+    if need > free {
+        return Err(Error::Failed {
+            message: format!(
+                "not enough space in {}: {} to download, {} free; free some space or pass --no-space-check",
+                root.display(),
+                human_bytes(need),
+                human_bytes(free)
+            ),
+            code: exit::ERROR,
         }
+        .into());
     }
+    Ok(())
+}
 
-    // 5. Download.
+/// What a run did.
+pub struct Report {
+    pub done: Vec<String>,
+    pub failed: Vec<(String, Failure)>,
+}
+
+/// Download `todo` with `--jobs` in flight; records, metadata.csv and the failed list kept
+/// current; the summary line printed. The directory must be taken.
+pub async fn execute(
+    plan: &Plan,
+    a: &DownloadArgs,
+    st: &State,
+    records: &mut BTreeMap<String, Record>,
+    todo: Vec<Job>,
+    skipped: usize,
+) -> anyhow::Result<Report> {
+    let ctx = &plan.ctx;
     let reporter: Arc<dyn Reporter> =
         if ctx.printer.stderr_tty && !ctx.printer.quiet && ctx.printer.verbose == 0 {
             Arc::new(BarReporter::new())
         } else {
             Arc::new(LineReporter::new(ctx.printer.clone()))
         };
+    let (_, total_bytes) = totals(&todo);
     reporter.begin(todo.len(), total_bytes);
     let opts = Options {
         api: ctx.api,
@@ -214,7 +269,8 @@ pub async fn run(global: &GlobalArgs, a: &DownloadArgs) -> anyhow::Result<()> {
     let no_delay = ctx.client.settings.no_retry_delay;
     let staging = st.staging();
     let mut last_csv = Instant::now();
-    let mut failed: Vec<(String, Failure)> = unknown
+    let mut failed: Vec<(String, Failure)> = plan
+        .unknown
         .iter()
         .map(|u| {
             (
@@ -231,17 +287,17 @@ pub async fn run(global: &GlobalArgs, a: &DownloadArgs) -> anyhow::Result<()> {
     for (u, f) in &failed {
         reporter.series_failed(u, &f.message);
     }
-    let mut done_count = 0usize;
+    let mut done = Vec::new();
     let mut done_bytes = 0u64;
     let mut results = stream::iter(todo)
         .map(|job| {
             process(
                 &ctx.client,
                 opts,
-                &st,
+                st,
                 &staging,
                 job,
-                retries,
+                plan.retries,
                 no_delay,
                 reporter.clone(),
             )
@@ -250,12 +306,12 @@ pub async fn run(global: &GlobalArgs, a: &DownloadArgs) -> anyhow::Result<()> {
     while let Some(outcome) = results.next().await {
         match outcome {
             Outcome::Done(rec) => {
-                done_count += 1;
                 done_bytes += rec.bytes;
                 reporter.series_done(&rec.uid, rec.files.len(), rec.bytes, &rec.path);
+                done.push(rec.uid.clone());
                 records.insert(rec.uid.clone(), *rec);
                 if last_csv.elapsed() > Duration::from_secs(2) {
-                    state::write_metadata_csv(&root, &records)?;
+                    st.write_metadata_csv(records)?;
                     last_csv = Instant::now();
                 }
             }
@@ -266,21 +322,24 @@ pub async fn run(global: &GlobalArgs, a: &DownloadArgs) -> anyhow::Result<()> {
         }
     }
     drop(results);
-    state::write_metadata_csv(&root, &records)?;
+    st.write_metadata_csv(records)?;
     let failed_uids: Vec<String> = failed.iter().map(|(u, _)| u.clone()).collect();
-    state::write_failed(&root, &failed_uids)?;
-
-    // 6. Summary and exit code.
+    st.write_failed(&failed_uids)?;
     let elapsed = started.elapsed();
     let rate = done_bytes as f64 / elapsed.as_secs_f64().max(0.001);
     reporter.summary(&format!(
-        "downloaded {done_count}, skipped {}, failed {}: {} in {} ({}/s)",
-        skip.len(),
+        "downloaded {}, skipped {skipped}, failed {}: {} in {} ({}/s)",
+        done.len(),
         failed.len(),
         human_bytes(done_bytes),
         human_duration(elapsed),
         human_bytes(rate as u64)
     ));
+    Ok(Report { done, failed })
+}
+
+/// The exit status of a run: Ok when nothing failed, else the most telling code.
+pub fn conclude(st: &State, failed: &[(String, Failure)]) -> anyhow::Result<()> {
     if failed.is_empty() {
         return Ok(());
     }
@@ -293,20 +352,74 @@ pub async fn run(global: &GlobalArgs, a: &DownloadArgs) -> anyhow::Result<()> {
     } else {
         exit::ERROR
     };
+    let list = st.failed_path();
     Err(Error::Failed {
         message: format!(
             "{} series failed; their UIDs are in {} (retry with: tcia download -i {} -o {})",
             failed.len(),
-            root.join("failed-series.txt").display(),
-            root.join("failed-series.txt").display(),
-            root.display()
+            list.display(),
+            list.display(),
+            st.root.display()
         ),
         code,
     }
     .into())
 }
 
-fn rel_string(p: &Path) -> String {
+pub async fn run(global: &GlobalArgs, config: &Applied, a: &DownloadArgs) -> anyhow::Result<()> {
+    let plan = plan(global, config, a).await?;
+    if plan.jobs.is_empty() && plan.unknown.is_empty() {
+        plan.ctx
+            .printer
+            .info("nothing to download: the selection is empty");
+        return Ok(());
+    }
+    let st = State::new(&plan.root, plan.shard);
+    let mut records = st.records();
+    let (todo, skip) = split_complete(
+        &st,
+        &records,
+        plan.jobs.clone(),
+        a.verify,
+        &plan.ctx.printer,
+    );
+    let (images, bytes) = totals(&todo);
+    if a.dry_run {
+        let p = &plan.ctx.printer;
+        for j in &todo {
+            p.info(&format!(
+                "would download {} ({} images, {}) -> {}",
+                j.info.uid,
+                j.info.image_count().map_or("?".into(), |n| n.to_string()),
+                j.info.file_size().map_or("?".into(), human_bytes),
+                rel_string(&j.rel)
+            ));
+        }
+        for u in &plan.unknown {
+            p.warn(&format!("{u}: not found on this server"));
+        }
+        p.info(&format!(
+            "dry run: would download {} series ({images} images, {}), skip {} already complete{}",
+            todo.len(),
+            human_bytes(bytes),
+            skip.len(),
+            if plan.unknown.is_empty() {
+                String::new()
+            } else {
+                format!(", {} not found", plan.unknown.len())
+            }
+        ));
+        return Ok(());
+    }
+    let _lock = take_directory(&st)?;
+    if !a.no_space_check {
+        check_space(&st.root, bytes)?;
+    }
+    let report = execute(&plan, a, &st, &mut records, todo, skip.len()).await?;
+    conclude(&st, &report.failed)
+}
+
+pub fn rel_string(p: &Path) -> String {
     p.components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect::<Vec<_>>()
@@ -385,7 +498,7 @@ async fn gather(
 }
 
 /// All rows of a metadata query (used for selections, which are modest in size).
-async fn fetch_rows(
+pub(crate) async fn fetch_rows(
     ctx: &Ctx,
     endpoint: &'static cat::Endpoint,
     params: Vec<(Param, Vec<String>)>,

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
+use super::shard::Shard;
 use crate::fsutil::write_atomically;
 
 pub const STATE_DIR: &str = ".tcia";
@@ -39,26 +40,87 @@ pub struct Record {
     pub fields: BTreeMap<String, String>,
 }
 
-/// The state directory of one download directory.
+/// The state directory of one download directory, as seen by one run (or one shard: each shard
+/// keeps its own lock, staging, metadata and failure files; records are shared).
 pub struct State {
     pub root: PathBuf,
     pub dir: PathBuf,
+    pub shard: Option<Shard>,
 }
 
 impl State {
-    pub fn new(root: &Path) -> State {
+    pub fn new(root: &Path, shard: Option<Shard>) -> State {
         State {
             root: root.to_path_buf(),
             dir: root.join(STATE_DIR),
+            shard,
+        }
+    }
+
+    /// `name` for a whole run, `name-shard-K-of-N` for a shard.
+    fn own(&self, name: &str) -> String {
+        match &self.shard {
+            Some(s) => format!("{name}-{}", s.suffix()),
+            None => name.to_string(),
         }
     }
 
     pub fn staging(&self) -> PathBuf {
-        self.dir.join("staging")
+        self.dir.join(self.own("staging"))
     }
 
     pub fn trash(&self) -> PathBuf {
-        self.dir.join("trash")
+        self.dir.join(self.own("trash"))
+    }
+
+    /// `DIR/failed-series.txt` (or `failed-series-shard-K-of-N.txt`).
+    pub fn failed_path(&self) -> PathBuf {
+        self.root.join(format!("{}.txt", self.own("failed-series")))
+    }
+
+    /// `DIR/metadata.csv` (or `metadata-shard-K-of-N.csv`).
+    pub fn metadata_path(&self) -> PathBuf {
+        self.root.join(format!("{}.csv", self.own("metadata")))
+    }
+
+    /// This run's sync state file.
+    pub fn sync_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.json", self.own("sync")))
+    }
+
+    /// Every sync state file in the directory (all shards').
+    pub fn sync_paths(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(&self.dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        let n = p
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        n.starts_with("sync") && n.ends_with(".json")
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// Rewrite this run's metadata CSV from the records (a shard's: its own series only).
+    pub fn write_metadata_csv(&self, records: &BTreeMap<String, Record>) -> anyhow::Result<()> {
+        let mine: BTreeMap<String, Record> = records
+            .iter()
+            .filter(|(uid, _)| self.shard.is_none_or(|s| s.contains(uid)))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        write_metadata_csv(&self.metadata_path(), &mine)
+    }
+
+    /// Write (or, when nothing failed, remove) this run's failed-series list.
+    pub fn write_failed(&self, failed: &[String]) -> anyhow::Result<()> {
+        write_failed(&self.failed_path(), failed)
     }
 
     fn records_dir(&self) -> PathBuf {
@@ -87,7 +149,7 @@ impl State {
     pub fn lock(&self) -> anyhow::Result<File> {
         fs::create_dir_all(&self.dir)
             .with_context(|| format!("creating {}", self.dir.display()))?;
-        let path = self.dir.join("lock");
+        let path = self.dir.join(self.own("lock"));
         let f = File::options()
             .create(true)
             .truncate(false)
@@ -97,7 +159,8 @@ impl State {
         match f.try_lock() {
             Ok(()) => Ok(f),
             Err(fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(
-                "another tcia download is already running in {} (lock {} is held); wait for it or pick another directory",
+                "another tcia run{} is already running in {} (lock {} is held); wait for it or pick another directory",
+                self.shard.map(|s| format!(" of shard {s}")).unwrap_or_default(),
                 self.root.display(),
                 path.display()
             )),
@@ -177,8 +240,8 @@ pub const METADATA_COLUMNS: &[&str] = &[
     "Downloaded At",
 ];
 
-/// Rewrite DIR/metadata.csv from the records, atomically.
-pub fn write_metadata_csv(root: &Path, records: &BTreeMap<String, Record>) -> anyhow::Result<()> {
+/// Rewrite a metadata CSV from the records, atomically.
+pub fn write_metadata_csv(path: &Path, records: &BTreeMap<String, Record>) -> anyhow::Result<()> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
@@ -214,19 +277,18 @@ pub fn write_metadata_csv(root: &Path, records: &BTreeMap<String, Record>) -> an
         ])?;
     }
     let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
-    write_atomically(&root.join("metadata.csv"), &bytes)
+    write_atomically(path, &bytes)
 }
 
-/// DIR/failed-series.txt: the failed UIDs, ready for `-i`; removed when nothing failed.
-pub fn write_failed(root: &Path, failed: &[String]) -> anyhow::Result<()> {
-    let path = root.join("failed-series.txt");
+/// The failed UIDs, ready for `-i`; the file is removed when nothing failed.
+pub fn write_failed(path: &Path, failed: &[String]) -> anyhow::Result<()> {
     if failed.is_empty() {
-        let _ = fs::remove_file(&path);
+        let _ = fs::remove_file(path);
         return Ok(());
     }
     let mut text = failed.join("\n");
     text.push('\n');
-    write_atomically(&path, text.as_bytes())
+    write_atomically(path, text.as_bytes())
 }
 
 /// Now as RFC 3339 UTC, seconds precision.

@@ -155,7 +155,7 @@ pub fn check_record(st: &State, r: &Record) -> Vec<Problem> {
 /// Check a whole download directory. Problems go to stdout, one per line
 /// (`kind<TAB>series<TAB>path`); the summary to stderr.
 pub fn run(dir: &Path, printer: &Printer) -> anyhow::Result<()> {
-    let st = State::new(dir);
+    let st = State::new(dir, None);
     if !st.dir.is_dir() {
         return Err(Error::Usage(format!(
             "{} is not a tcia download directory (no {} inside)",

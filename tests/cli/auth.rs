@@ -145,6 +145,26 @@ fn login_by_prompt_on_a_terminal() {
         assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&shown));
         shown.extend_from_slice(&buf[..n]);
     }
+    // The prompt is printed just before echo is switched off: wait until the terminal says so.
+    let tty = wait_for_child_tty(child.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let st = std::process::Command::new("stty")
+            .args(["-F", &tty, "-a"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&st.stdout)
+            .split_whitespace()
+            .any(|w| w == "-echo")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "echo never switched off"
+        );
+        std::thread::yield_now();
+    }
     child
         .stdin
         .take()
@@ -158,6 +178,27 @@ fn login_by_prompt_on_a_terminal() {
     assert!(shown.contains("Password for alice"), "{shown}");
     assert!(!shown.contains(PASSWORD), "no echo: {shown}");
     assert!(restricted_rows(&s) > 0);
+}
+
+/// The terminal of the process that `script` started (its only child).
+#[cfg(target_os = "linux")]
+fn wait_for_child_tty(script_pid: u32) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let children =
+            std::fs::read_to_string(format!("/proc/{script_pid}/task/{script_pid}/children"))
+                .unwrap_or_default();
+        if let Some(pid) = children.split_whitespace().next() {
+            if let Ok(t) = std::fs::read_link(format!("/proc/{pid}/fd/0")) {
+                return t.to_string_lossy().into_owned();
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no child under script"
+        );
+        std::thread::yield_now();
+    }
 }
 
 #[test]

@@ -834,3 +834,70 @@ fn a_stalled_connection_hits_the_idle_timeout() {
     assert_eq!(s.hits("getImage"), 2);
     assert_series_intact(&s, &a.series_uid, &dir.join(&a.series_uid), true);
 }
+
+#[test]
+fn a_manifest_beats_the_config_file_but_not_the_environment() {
+    let s = small();
+    let dir0 = tempfile::tempdir().unwrap();
+    let manifest = dir0.path().join("cart.tcia");
+    let uid = s.data().series_in("TCGA-BLCA")[0].series_uid.clone();
+    run(
+        &s,
+        &[
+            "manifest",
+            "--series-uid",
+            &uid,
+            "-o",
+            manifest.to_str().unwrap(),
+        ],
+        0,
+    );
+    // A config file naming another (dead) server: the manifest's server wins over it.
+    std::fs::create_dir_all(config_dir(&s)).unwrap();
+    std::fs::write(
+        config_dir(&s).join("config.toml"),
+        "server = \"http://127.0.0.1:9\"\nretries = 0\n",
+    )
+    .unwrap();
+    let (_t, dir) = out_dir();
+    let out = tcia(&s)
+        .env_remove("TCIA_SERVER")
+        .args([
+            "download",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "-o",
+            dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.join(&uid).is_dir());
+    // The environment beats the manifest.
+    let (_t, dir) = out_dir();
+    let out = tcia(&s)
+        .env("TCIA_SERVER", "http://127.0.0.1:9")
+        .args([
+            "download",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "-o",
+            dir.to_str().unwrap(),
+            "--retries",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(config_dir(&s).join("config.toml")).unwrap();
+}

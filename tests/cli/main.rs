@@ -3,9 +3,11 @@
 
 mod auth;
 mod download;
+mod ecosystem;
 mod errors;
 mod formats;
 mod queries;
+mod sync;
 
 use std::collections::HashMap;
 
@@ -21,6 +23,13 @@ pub fn tcia(server: &FakeServer) -> Command {
         if k.to_string_lossy().starts_with("TCIA_") || k == "COLUMNS" {
             c.env_remove(k);
         }
+    }
+    // Proxies, CA bundles and colour settings of the developer's shell stay out too.
+    for k in tcia::env::PROXY_VARS
+        .iter()
+        .chain(&["SSL_CERT_FILE", "NO_COLOR"])
+    {
+        c.env_remove(k);
     }
     c.env("TCIA_SERVER", server.url());
     // Tokens of this test's server only, never the developer's own.

@@ -1,0 +1,477 @@
+//! The config file `$TCIA_CONFIG_DIR/config.toml`: defaults for a few options, applied once,
+//! before the command line is turned into a `Cli`.
+//!
+//! Each value becomes the clap default of its argument, so the precedence
+//! flag > environment variable > config file > built-in default is clap's own, and every value
+//! is checked by the argument's own value parser. A malformed file, an unknown key or a bad value
+//! is a usage error naming the file and line (exit 2); only `tcia config path` still runs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
+
+use crate::cli::{Cli, Command, ConfigCommand};
+
+/// Which commands a key applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// A global option: every command.
+    Global,
+    /// An option of `download` and `sync`.
+    Download,
+}
+
+/// A key of the config file and the argument it sets.
+#[derive(Debug)]
+pub struct Key {
+    pub name: &'static str,
+    arg: &'static str,
+    scope: Scope,
+    /// What `config show` prints when nothing sets it and clap has no default.
+    unset: &'static str,
+}
+
+const DOWNLOAD_COMMANDS: [&str; 2] = ["download", "sync"];
+
+/// Every key, in the order `tcia config show` prints them.
+pub const KEYS: &[Key] = &[
+    key(
+        "server",
+        "server",
+        Scope::Global,
+        crate::client::DEFAULT_SERVER,
+    ),
+    key("api", "api", Scope::Global, ""),
+    key(
+        "format",
+        "format",
+        Scope::Global,
+        "(table on a terminal, json otherwise)",
+    ),
+    key(
+        "retries",
+        "retries",
+        Scope::Global,
+        "3 (downloads: 4, or a manifest's noOfrRetry)",
+    ),
+    key("timeout", "timeout", Scope::Global, ""),
+    key(
+        "proxy",
+        "proxy",
+        Scope::Global,
+        "(HTTPS_PROXY / HTTP_PROXY, minus NO_PROXY)",
+    ),
+    key(
+        "ca-cert",
+        "ca_cert",
+        Scope::Global,
+        "(the system's trusted certificates)",
+    ),
+    key("color", "color", Scope::Global, ""),
+    key("jobs", "jobs", Scope::Download, ""),
+    key("layout", "layout", Scope::Download, ""),
+    key(
+        "output",
+        "output",
+        Scope::Download,
+        "(none: -o DIR is required)",
+    ),
+];
+
+const fn key(name: &'static str, arg: &'static str, scope: Scope, unset: &'static str) -> Key {
+    Key {
+        name,
+        arg,
+        scope,
+        unset,
+    }
+}
+
+/// The path of the config file: `$TCIA_CONFIG_DIR/config.toml`, by default in the platform's
+/// config directory + `tcia`.
+pub fn path() -> Option<PathBuf> {
+    crate::auth::config_dir().map(|d| d.join("config.toml"))
+}
+
+/// Where an effective setting came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Flag,
+    Env(String),
+    File,
+    Default,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Flag => f.write_str("flag"),
+            Source::Env(v) => write!(f, "env {v}"),
+            Source::File => f.write_str("config file"),
+            Source::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// One line of `tcia config show`.
+#[derive(Clone, Debug)]
+pub struct Setting {
+    pub key: &'static str,
+    /// The value as typed, or `None` when unset.
+    pub value: Option<String>,
+    pub source: Source,
+}
+
+/// The config file as applied to one command line.
+#[derive(Clone, Debug, Default)]
+pub struct Applied {
+    pub path: Option<PathBuf>,
+    /// Whether the file exists.
+    pub found: bool,
+    /// A problem with the file, reported before any command but `tcia config path` runs.
+    pub error: Option<String>,
+    /// Every key's effective value and its origin.
+    pub settings: Vec<Setting>,
+}
+
+impl Applied {
+    /// Where a setting's effective value came from.
+    pub fn source(&self, key: &str) -> Option<&Source> {
+        self.settings
+            .iter()
+            .find(|s| s.key == key)
+            .map(|s| &s.source)
+    }
+
+    /// Whether a setting was given on the command line or in the environment (which beat a
+    /// manifest's own server and retry count; the config file does not).
+    pub fn explicit(&self, key: &str) -> bool {
+        matches!(self.source(key), Some(Source::Flag | Source::Env(_)))
+    }
+}
+
+/// Values read from the file, already checked by their arguments' value parsers.
+#[derive(Debug, Default)]
+struct Loaded {
+    values: Vec<(&'static Key, String)>,
+}
+
+/// Parse the process's command line with the config file's defaults. Clap errors, `--help` and
+/// `--version` end the process here, as `Cli::parse` would.
+pub fn parse() -> Cli {
+    parse_from(std::env::args_os(), path().as_deref()).unwrap_or_else(|e| e.exit())
+}
+
+/// As `parse`, from given arguments and config file (none: no file).
+pub fn parse_from<I, T>(args: I, file: Option<&Path>) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let base = Cli::command();
+    let mut found = false;
+    let loaded = match file {
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(text) => {
+                found = true;
+                load(&text, &base).map_err(|e| format!("{}{e}", p.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Loaded::default()),
+            Err(e) => Err(format!("{}: cannot read: {e}", p.display())),
+        },
+        None => Ok(Loaded::default()),
+    };
+    let (loaded, error) = match loaded {
+        Ok(l) => (l, None),
+        Err(e) => (Loaded::default(), Some(e)),
+    };
+    let mut cmd = apply(&loaded, base.clone());
+    let matches = cmd.try_get_matches_from_mut(args)?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))?;
+    cli.config = Applied {
+        path: file.map(Path::to_path_buf),
+        found,
+        error,
+        settings: settings(&loaded, &base, &matches),
+    };
+    Ok(cli)
+}
+
+/// Fail with the config file's problem, unless the command is `tcia config path`.
+pub fn check(cli: &Cli) -> anyhow::Result<()> {
+    match (&cli.config.error, &cli.command) {
+        (Some(_), Command::Config(ConfigCommand::Path)) | (None, _) => Ok(()),
+        (Some(e), _) => Err(crate::error::usage(e.clone())),
+    }
+}
+
+/// Read `text`: every key must be known and every value valid for its argument.
+/// Errors start with ` line N: ` (the caller puts the path in front).
+fn load(text: &str, cmd: &clap::Command) -> Result<Loaded, String> {
+    use toml::Spanned;
+    let table: BTreeMap<Spanned<String>, Spanned<toml::Value>> =
+        toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+            format!(" line {line}: {}", e.message().trim())
+        })?;
+    let mut entries: Vec<_> = table.into_iter().collect();
+    entries.sort_by_key(|(k, _)| k.span().start);
+    let mut values = Vec::new();
+    for (k, v) in entries {
+        let line = line_of(text, k.span().start);
+        let name = k.get_ref().as_str();
+        let Some(key) = KEYS.iter().find(|key| key.name == name) else {
+            let valid: Vec<_> = KEYS.iter().map(|k| k.name).collect();
+            return Err(format!(
+                " line {line}: unknown key '{name}'; valid keys: {}",
+                valid.join(", ")
+            ));
+        };
+        let value = match v.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            other => {
+                return Err(format!(
+                    " line {line}: {name}: expected a string or a whole number, not {}",
+                    other.type_str()
+                ))
+            }
+        };
+        // Check the value with the argument's own parser, as if typed as `--name=value`.
+        let (_, arg) = find_arg(cmd, key);
+        let long = arg.get_long().expect("config keys are long options");
+        let probe = clap::Command::new("tcia")
+            .no_binary_name(true)
+            .arg(arg.clone().required(false).global(false));
+        if let Err(e) = probe.try_get_matches_from([format!("--{long}={value}")]) {
+            return Err(format!(" line {line}: {name}: {}", clap_message(&e)));
+        }
+        values.push((key, value));
+    }
+    Ok(Loaded { values })
+}
+
+/// The argument a key sets, and the command that owns it.
+fn find_arg<'a>(cmd: &'a clap::Command, key: &Key) -> (&'a clap::Command, &'a clap::Arg) {
+    let owner = match key.scope {
+        Scope::Global => cmd,
+        Scope::Download => cmd
+            .find_subcommand(DOWNLOAD_COMMANDS[0])
+            .expect("download subcommand"),
+    };
+    let arg = owner
+        .get_arguments()
+        .find(|a| a.get_id() == key.arg)
+        .expect("every config key names an argument");
+    (owner, arg)
+}
+
+/// A clap error as one line: without `error: `, the usage and the `--help` hint.
+fn clap_message(e: &clap::Error) -> String {
+    e.to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("For more information") && !l.starts_with("Usage:")
+        })
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Make each value from the file the default of its argument.
+fn apply(loaded: &Loaded, mut cmd: clap::Command) -> clap::Command {
+    for (key, value) in &loaded.values {
+        let set = |a: clap::Arg| a.default_value(value.clone()).required(false);
+        cmd = match key.scope {
+            Scope::Global => cmd.mut_arg(key.arg, set),
+            Scope::Download => DOWNLOAD_COMMANDS.iter().fold(cmd, |c, sub| {
+                c.mut_subcommand(*sub, |s| s.mut_arg(key.arg, set))
+            }),
+        };
+    }
+    cmd
+}
+
+/// Every key's effective value and origin, for `tcia config show`. Global options come from the
+/// matches; download options from their environment variable, the file or the built-in default.
+fn settings(loaded: &Loaded, base: &clap::Command, matches: &ArgMatches) -> Vec<Setting> {
+    let mut leaf = matches;
+    while let Some((_, sub)) = leaf.subcommand() {
+        leaf = sub;
+    }
+    let from_file = |key: &Key| {
+        loaded
+            .values
+            .iter()
+            .find(|(k, _)| k.name == key.name)
+            .map(|(_, v)| v.clone())
+    };
+    KEYS.iter()
+        .map(|key| {
+            let (_, arg) = find_arg(base, key);
+            let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+            let (value, source) = if key.scope == Scope::Global {
+                let value = leaf.get_raw(key.arg).map(|vals| {
+                    vals.map(|v| v.to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                });
+                let source = match leaf.value_source(key.arg) {
+                    Some(ValueSource::CommandLine) => Source::Flag,
+                    Some(ValueSource::EnvVariable) => Source::Env(env.unwrap_or_default()),
+                    _ if from_file(key).is_some() => Source::File,
+                    _ => Source::Default,
+                };
+                (value, source)
+            } else if let Some(v) = env
+                .as_ref()
+                .and_then(|e| std::env::var(e).ok())
+                .filter(|v| !v.is_empty())
+            {
+                (Some(v), Source::Env(env.unwrap_or_default()))
+            } else if let Some(v) = from_file(key) {
+                (Some(v), Source::File)
+            } else {
+                let default = arg
+                    .get_default_values()
+                    .first()
+                    .map(|v| v.to_string_lossy().into_owned());
+                (default, Source::Default)
+            };
+            Setting {
+                key: key.name,
+                value,
+                source,
+            }
+        })
+        .collect()
+}
+
+/// `tcia config show`: one line per key, `key  value  source`. Passwords in proxy URLs are
+/// masked; secrets (API key, passwords, tokens) are not settings and never shown.
+pub fn show(applied: &Applied, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let state = match (&applied.path, applied.found) {
+        (None, _) => "no config directory".to_string(),
+        (Some(p), true) => p.display().to_string(),
+        (Some(p), false) => format!("{} (not found)", p.display()),
+    };
+    writeln!(out, "# config file: {state}")?;
+    let rows: Vec<(String, String, String)> = applied
+        .settings
+        .iter()
+        .map(|s| {
+            let key = KEYS.iter().find(|k| k.name == s.key);
+            let value = match &s.value {
+                Some(v) if s.key == "proxy" => mask_password(v),
+                Some(v) => v.clone(),
+                None => key.map(|k| k.unset).unwrap_or("(not set)").to_string(),
+            };
+            (
+                s.key.to_string(),
+                crate::printer::escape_control(&value),
+                s.source.to_string(),
+            )
+        })
+        .collect();
+    let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let w1 = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
+    for (k, v, src) in rows {
+        writeln!(out, "{k:<w0$}  {v:<w1$}  {src}")?;
+    }
+    Ok(())
+}
+
+fn mask_password(v: &str) -> String {
+    match url::Url::parse(v) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        _ => v.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_file(text: &str, args: &[&str]) -> Result<Cli, clap::Error> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        std::fs::write(&p, text).unwrap();
+        parse_from(args, Some(&p))
+    }
+
+    #[test]
+    fn file_values_are_defaults_below_flags() {
+        let cli = with_file(
+            "format = \"csv\"\nretries = 7\njobs = 9\nlayout = \"classic\"\noutput = \"/data\"\n",
+            &["tcia", "download", "1.2.3"],
+        )
+        .unwrap();
+        assert!(cli.config.error.is_none(), "{:?}", cli.config.error);
+        assert_eq!(cli.global.format, Some(crate::output::Format::Csv));
+        assert_eq!(cli.global.retries, Some(7));
+        match &cli.command {
+            Command::Download(a) => {
+                assert_eq!(a.jobs, 9);
+                assert_eq!(a.layout, "classic");
+                assert_eq!(a.output, PathBuf::from("/data"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = with_file("format = \"csv\"\n", &["tcia", "collections", "-f", "tsv"]).unwrap();
+        assert_eq!(cli.global.format, Some(crate::output::Format::Tsv));
+        let s = cli
+            .config
+            .settings
+            .iter()
+            .find(|s| s.key == "format")
+            .unwrap();
+        assert_eq!(s.source, Source::Flag);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let cli = with_file(
+            "api = \"v1\"\n\nformat = \"xml\"\n",
+            &["tcia", "collections"],
+        )
+        .unwrap();
+        let e = cli.config.error.unwrap();
+        assert!(
+            e.contains("config.toml line 3: format: invalid value 'xml'"),
+            "{e}"
+        );
+        let cli = with_file("api = \"v1\"\nbogus = 1\n", &["tcia", "collections"]).unwrap();
+        let e = cli.config.error.unwrap();
+        assert!(
+            e.contains("line 2: unknown key 'bogus'; valid keys: server, api"),
+            "{e}"
+        );
+        let cli = with_file("api = \"v1\"\nformat = \n", &["tcia", "collections"]).unwrap();
+        assert!(cli.config.error.unwrap().contains("config.toml line 2: "));
+    }
+
+    #[test]
+    fn no_file_no_change() {
+        let cli = parse_from(["tcia", "collections"], None).unwrap();
+        assert!(cli.config.error.is_none());
+        assert_eq!(cli.global.api, crate::catalogue::Api::V4);
+    }
+
+    #[test]
+    fn proxy_passwords_are_masked() {
+        assert_eq!(
+            mask_password("http://u:secret@proxy:3128"),
+            "http://u:****@proxy:3128/"
+        );
+    }
+}
