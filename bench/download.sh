@@ -36,17 +36,7 @@ echo "# big series: $UID_BIG, $SIZE_BIG bytes uncompressed"
 echo "# small series: $(wc -l < "$WORK/small.txt") series, $SIZE_SMALL bytes uncompressed"
 echo "# $(nproc) cores, $(uname -sr), $(date -u +%Y-%m-%d)"
 
-measure() { # name, command...
-  local name=$1; shift
-  local log; log=$(mktemp)
-  /usr/bin/time -v "$@" >/dev/null 2>"$log" || { echo "$name failed:" >&2; tail -5 "$log" >&2; }
-  local wall rss secs
-  wall=$(grep "Elapsed (wall clock)" "$log" | awk '{print $NF}')
-  rss=$(grep "Maximum resident set size" "$log" | awk '{print $NF}')
-  rm -f "$log"
-  secs=$(echo "$wall" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-  echo "$name $secs $rss"
-}
+. bench/lib.sh
 
 results="$WORK/results"
 : > "$results"
@@ -63,14 +53,6 @@ for i in $(seq "$RUNS"); do
   rm -f "$R/x.zip" "$R/y.zip"
 done
 echo
-echo "| case | runs | median wall (s) | median peak RSS (MiB) |"
-echo "|---|---|---|---|"
-for name in big:tcia big:curl+unzip+md5sum big:curl-only small:tcia-jobs8 small:xargs-P8-curl; do
-  walls=$(grep "^$name " "$results" | awk '{print $2}' | sort -n)
-  rsss=$(grep "^$name " "$results" | awk '{print $3}' | sort -n)
-  n=$(echo "$walls" | wc -l); m=$(( (n + 1) / 2 ))
-  w=$(echo "$walls" | sed -n "${m}p"); r=$(echo "$rsss" | sed -n "${m}p")
-  printf '| %s | %d | %.2f | %.1f |\n' "$name" "$n" "$w" "$(awk -v r="$r" 'BEGIN { print r / 1024 }')"
-done
+table "$results" big:tcia big:curl+unzip+md5sum big:curl-only small:tcia-jobs8 small:xargs-P8-curl
 echo
 echo "raw: $(tr '\n' ';' <"$results")"

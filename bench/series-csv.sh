@@ -25,18 +25,7 @@ BYTES=$(curl -s "$ENDPOINT" | wc -c)
 echo "# getSeries Collection=Bulk-Synthetic: $ROWS rows, $BYTES bytes of JSON"
 echo "# $(nproc) cores, $(uname -sr), $(date -u +%Y-%m-%d)"
 
-measure() { # name, command...
-  local name=$1; shift
-  local log; log=$(mktemp)
-  /usr/bin/time -v "$@" >/dev/null 2>"$log"
-  local wall rss
-  wall=$(grep "Elapsed (wall clock)" "$log" | awk '{print $NF}')
-  rss=$(grep "Maximum resident set size" "$log" | awk '{print $NF}')
-  rm -f "$log"
-  # wall is m:ss.ss
-  local secs; secs=$(echo "$wall" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-  echo "$name $secs $rss"
-}
+. bench/lib.sh
 
 results=$(mktemp)
 for i in $(seq "$RUNS"); do
@@ -45,15 +34,7 @@ for i in $(seq "$RUNS"); do
   measure curl+jq sh -c "curl -s '$ENDPOINT' | jq -r '(.[0] | keys_unsorted) as \$k | \$k, (.[] | [.[\$k[]]]) | @csv'" >>"$results"
 done
 echo
-echo "| tool | runs | median wall (s) | median peak RSS (MiB) |"
-echo "|---|---|---|---|"
-for name in tcia curl+jq curl-only; do
-  walls=$(grep "^$name " "$results" | awk '{print $2}' | sort -n)
-  rsss=$(grep "^$name " "$results" | awk '{print $3}' | sort -n)
-  n=$(echo "$walls" | wc -l); m=$(( (n + 1) / 2 ))
-  w=$(echo "$walls" | sed -n "${m}p"); r=$(echo "$rsss" | sed -n "${m}p")
-  printf '| %s | %d | %.2f | %.1f |\n' "$name" "$n" "$w" "$(awk -v r="$r" 'BEGIN { print r / 1024 }')"
-done
+table "$results" tcia curl+jq curl-only
 echo
 echo "raw: $(tr '\n' ';' <"$results")"
 rm -f "$results"

@@ -254,7 +254,7 @@ pub async fn execute(
     let ctx = &plan.ctx;
     let reporter: Arc<dyn Reporter> =
         if ctx.printer.stderr_tty && !ctx.printer.quiet && ctx.printer.verbose == 0 {
-            Arc::new(BarReporter::new())
+            Arc::new(BarReporter::new(ctx.printer.clone()))
         } else {
             Arc::new(LineReporter::new(ctx.printer.clone()))
         };

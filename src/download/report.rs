@@ -86,6 +86,7 @@ impl Reporter for LineReporter {
 
 /// Bars on a terminal: one overall bar and one line per active series.
 pub struct BarReporter {
+    printer: Printer,
     multi: MultiProgress,
     overall: ProgressBar,
     bars: Mutex<HashMap<String, ProgressBar>>,
@@ -93,7 +94,7 @@ pub struct BarReporter {
 }
 
 impl BarReporter {
-    pub fn new() -> Self {
+    pub fn new(printer: Printer) -> Self {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let overall = multi.add(ProgressBar::new(0));
         overall.set_style(
@@ -104,6 +105,7 @@ impl BarReporter {
             .progress_chars("=> "),
         );
         BarReporter {
+            printer,
             multi,
             overall,
             bars: Mutex::new(HashMap::new()),
@@ -113,12 +115,6 @@ impl BarReporter {
 
     fn bars(&self) -> std::sync::MutexGuard<'_, HashMap<String, ProgressBar>> {
         self.bars.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Default for BarReporter {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -159,7 +155,8 @@ impl Reporter for BarReporter {
             pb.set_position(0);
         }
         let _ = self.multi.println(format!(
-            "tcia: warning: retry {attempt} of {uid}: {}",
+            "{} retry {attempt} of {uid}: {}",
+            self.printer.warning_prefix(),
             escape_control(why)
         ));
     }

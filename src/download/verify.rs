@@ -62,6 +62,33 @@ fn md5_of(r: impl Read) -> io::Result<(String, u64)> {
     Ok((format!("{:x}", h.finalize()), n))
 }
 
+/// The problem, if any, with one recorded file given its content's (MD5, size).
+fn compare(
+    r: &Record,
+    f: &super::state::FileRec,
+    got: io::Result<(String, u64)>,
+) -> Option<Problem> {
+    let uid = r.uid.clone();
+    let path = format!("{}/{}", r.path, f.name);
+    match got {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Some(Problem::Missing { uid, path }),
+        Err(e) => Some(Problem::Corrupt {
+            uid,
+            path,
+            detail: e.to_string(),
+        }),
+        Ok((md5, size)) if size == f.size && (f.md5.is_empty() || md5 == f.md5) => None,
+        Ok((md5, size)) => Some(Problem::Corrupt {
+            uid,
+            path,
+            detail: format!(
+                "{size} bytes, MD5 {md5}; recorded {} bytes, MD5 {}",
+                f.size, f.md5
+            ),
+        }),
+    }
+}
+
 /// Every problem with one published series.
 pub fn check_record(st: &State, r: &Record) -> Vec<Problem> {
     let base = st.data_path(r);
@@ -88,55 +115,19 @@ pub fn check_record(st: &State, r: &Record) -> Vec<Problem> {
             }
         };
         for f in &r.files {
-            match archive.by_name(&f.name) {
-                Err(_) => out.push(Problem::Missing {
-                    uid: r.uid.clone(),
-                    path: rel(&f.name),
-                }),
-                Ok(entry) => match md5_of(entry) {
-                    Ok((md5, size)) if size == f.size && (f.md5.is_empty() || md5 == f.md5) => {}
-                    Ok((md5, size)) => out.push(Problem::Corrupt {
-                        uid: r.uid.clone(),
-                        path: rel(&f.name),
-                        detail: format!(
-                            "{size} bytes, MD5 {md5}; recorded {} bytes, MD5 {}",
-                            f.size, f.md5
-                        ),
-                    }),
-                    Err(e) => out.push(Problem::Corrupt {
-                        uid: r.uid.clone(),
-                        path: rel(&f.name),
-                        detail: e.to_string(),
-                    }),
-                },
-            }
+            let content = archive
+                .by_name(&f.name)
+                .map_err(|e| io::Error::new(io::ErrorKind::NotFound, e.to_string()));
+            out.extend(compare(r, f, content.and_then(md5_of)));
         }
         return out;
     }
     for f in &r.files {
-        let p = base.join(&f.name);
-        match fs::File::open(&p) {
-            Err(_) => out.push(Problem::Missing {
-                uid: r.uid.clone(),
-                path: rel(&f.name),
-            }),
-            Ok(file) => match md5_of(file) {
-                Ok((md5, size)) if size == f.size && (f.md5.is_empty() || md5 == f.md5) => {}
-                Ok((md5, size)) => out.push(Problem::Corrupt {
-                    uid: r.uid.clone(),
-                    path: rel(&f.name),
-                    detail: format!(
-                        "{size} bytes, MD5 {md5}; recorded {} bytes, MD5 {}",
-                        f.size, f.md5
-                    ),
-                }),
-                Err(e) => out.push(Problem::Corrupt {
-                    uid: r.uid.clone(),
-                    path: rel(&f.name),
-                    detail: e.to_string(),
-                }),
-            },
-        }
+        out.extend(compare(
+            r,
+            f,
+            fs::File::open(base.join(&f.name)).and_then(md5_of),
+        ));
     }
     if let Ok(rd) = fs::read_dir(&base) {
         for e in rd.flatten() {

@@ -642,10 +642,7 @@ fn a_second_run_on_the_same_directory_is_refused() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while s.hits("getImage") == 0 && std::time::Instant::now() < deadline {
-        std::thread::yield_now();
-    }
+    wait_for_hits(&s, "getImage", 1);
     let (_, err) = dl(&s, &dir, &[&a.series_uid], 1);
     assert!(err.contains("already running"), "{err}");
     first.kill().unwrap();
@@ -686,10 +683,7 @@ fn interrupted_then_resumed() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while s.hits("getImage") < 3 && std::time::Instant::now() < deadline {
-        std::thread::yield_now();
-    }
+    wait_for_hits(&s, "getImage", 3);
     std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

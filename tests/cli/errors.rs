@@ -333,10 +333,7 @@ fn sigint_and_sigterm_exit_130() {
             .spawn()
             .unwrap();
         // Signal once the request has reached the server (polling the hit counter, no fixed sleep).
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while s.hits("getCollectionValues") == 0 && std::time::Instant::now() < deadline {
-            std::thread::yield_now();
-        }
+        wait_for_hits(&s, "getCollectionValues", 1);
         let ok = std::process::Command::new("kill")
             .args([sig, &child.id().to_string()])
             .status()

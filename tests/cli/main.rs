@@ -67,6 +67,18 @@ pub fn json_rows(server: &FakeServer, args: &[&str]) -> Vec<Map<String, Value>> 
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("invalid JSON ({e}): {out}"))
 }
 
+/// Wait (polling, no fixed sleep) until the server has seen `n` requests to `endpoint`.
+pub fn wait_for_hits(server: &FakeServer, endpoint: &str, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while server.hits(endpoint) < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{endpoint} never got {n} requests"
+        );
+        std::thread::yield_now();
+    }
+}
+
 /// The requests the server saw for one endpoint.
 pub fn requests_to(server: &FakeServer, endpoint: &str) -> Vec<RequestRecord> {
     server

@@ -331,10 +331,7 @@ fn the_same_shard_twice_is_locked_out() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while s.hits("getImage") == 0 && std::time::Instant::now() < deadline {
-        std::thread::yield_now();
-    }
+    wait_for_hits(&s, "getImage", 1);
     let (_, err) = run(
         &s,
         &[
