@@ -362,6 +362,15 @@ pub enum Command {
     )]
     Search(SearchArgs),
 
+    /// Write a .tcia manifest for criteria or series UIDs [getManifestForSimpleSearch / getManifestText]
+    #[command(
+        alias = "getManifestForSimpleSearch",
+        alias = "getManifestText",
+        after_help = "Examples:\n  tcia manifest --collection LIDC-IDRI --modality CT -o lidc-ct.tcia\n  \
+            tcia manifest --series-uid 1.2.3 --series-uid 1.2.4 -o two.tcia"
+    )]
+    Manifest(ManifestArgs),
+
     /// Download whole series, verified, into a directory [getImage / getImageWithMD5Hash]
     #[command(
         alias = "getImage",
@@ -426,15 +435,6 @@ pub enum Command {
         after_help = "Examples:\n  tcia config show\n  tcia config path"
     )]
     Config(ConfigCommand),
-
-    /// Write a .tcia manifest for criteria or series UIDs [getManifestForSimpleSearch / getManifestText]
-    #[command(
-        alias = "getManifestForSimpleSearch",
-        alias = "getManifestText",
-        after_help = "Examples:\n  tcia manifest --collection LIDC-IDRI --modality CT -o lidc-ct.tcia\n  \
-            tcia manifest --series-uid 1.2.3 --series-uid 1.2.4 -o two.tcia"
-    )]
-    Manifest(ManifestArgs),
 }
 
 #[derive(Args, Debug, Clone, Default)]

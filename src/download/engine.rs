@@ -205,6 +205,8 @@ pub async fn attempt(
 struct Extracted {
     files: Vec<FileRec>,
     license: Option<String>,
+    /// MD5 of the LICENSE entry, in case md5hashes.csv lists it too.
+    license_md5: Option<String>,
     md5csv: Option<String>,
 }
 
@@ -307,9 +309,16 @@ fn extract(
     let rep = reporter.clone();
     let writer = std::thread::spawn(move || write_entries(wrx, dir, rep, &uid2));
 
-    let read = (|| -> Result<(Option<String>, Option<String>, ChannelReader), ZipError> {
+    type Read = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        ChannelReader,
+    );
+    let read = (|| -> Result<Read, ZipError> {
         let mut z = ZipStream::new(reader);
         let mut license = None;
+        let mut license_md5 = None;
         let mut md5csv = None;
         let mut seen = std::collections::HashSet::new();
         while let Some(e) = z.next_entry()? {
@@ -335,6 +344,7 @@ fn extract(
                     })?;
                     let text = String::from_utf8_lossy(&buf).into_owned();
                     if e.name == "LICENSE" {
+                        license_md5 = Some(format!("{:x}", Md5::digest(&buf)));
                         license = Some(text);
                     } else {
                         md5csv = Some(text);
@@ -366,7 +376,7 @@ fn extract(
                 }
             }
         }
-        Ok((license, md5csv, z.finish()?))
+        Ok((license, license_md5, md5csv, z.finish()?))
     })();
     drop(wtx);
     let written = writer
@@ -380,7 +390,7 @@ fn extract(
             format!("writing {}: {e}", staged.display()),
         )
     })?;
-    let (license, md5csv, reader) = read.map_err(zip_failure)?;
+    let (license, license_md5, md5csv, reader) = read.map_err(zip_failure)?;
     if let Some(mut t) = reader.tee {
         t.flush().map_err(|e| {
             Failure::new(
@@ -393,6 +403,7 @@ fn extract(
     Ok(Extracted {
         files,
         license,
+        license_md5,
         md5csv,
     })
 }
@@ -476,8 +487,21 @@ fn check(
                 Some(_) => {}
             }
         }
+        // A LICENSE row (should a server list it) is checked against the LICENSE entry.
+        if let Some(want) = expected.get("LICENSE") {
+            if !x
+                .license_md5
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case(want))
+            {
+                return Err(integrity(format!(
+                    "MD5 mismatch for LICENSE: expected {want}"
+                )));
+            }
+        }
         if let Some(missing) = expected
             .keys()
+            .filter(|k| **k != "LICENSE")
             .find(|k| !x.files.iter().any(|f| f.name == **k))
         {
             return Err(integrity(format!(
@@ -535,6 +559,46 @@ pub fn remove_any(p: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn extracted(license_row: &str) -> Extracted {
+        Extracted {
+            files: vec![FileRec {
+                name: "a.dcm".into(),
+                size: 3,
+                md5: "aaaa".into(),
+            }],
+            license: Some("text".into()),
+            license_md5: Some("bbbb".into()),
+            md5csv: Some(format!("Filename,MD5Hash\na.dcm,AAAA\n{license_row}")),
+        }
+    }
+
+    #[test]
+    fn a_license_row_is_checked_not_reported_missing() {
+        let opts = Options {
+            api: Api::V4,
+            md5: true,
+            zip: false,
+        };
+        let t = Target {
+            uid: "1.2",
+            image_count: Some(1),
+            file_size: Some(3),
+        };
+        assert!(check(opts, &t, PathBuf::from("x"), extracted("")).is_ok());
+        assert!(check(opts, &t, PathBuf::from("x"), extracted("LICENSE,BBBB\n")).is_ok());
+        let err = check(opts, &t, PathBuf::from("x"), extracted("LICENSE,cccc\n")).unwrap_err();
+        assert!(err.message.contains("LICENSE"), "{}", err.message);
+        let short = Target {
+            uid: "1.2",
+            image_count: Some(2),
+            file_size: Some(3),
+        };
+        assert!(check(opts, &short, PathBuf::from("x"), extracted(""))
+            .unwrap_err()
+            .message
+            .contains("short series"));
+    }
 
     #[test]
     fn md5_rows() {

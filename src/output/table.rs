@@ -6,7 +6,8 @@ use std::io::{self, Write};
 use super::{cell, header_for, project, Columns, Row, RowSink};
 use crate::printer::escape_control;
 
-const MAX_CELL: usize = 48;
+/// Long enough for any DICOM UID (at most 64 characters), so they stay copyable.
+const MAX_CELL: usize = 64;
 
 pub struct TableSink {
     out: Box<dyn Write>,
