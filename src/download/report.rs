@@ -72,7 +72,8 @@ impl Reporter for LineReporter {
     }
     fn series_done(&self, uid: &str, files: usize, bytes: u64, path: &str) {
         self.printer.info(&format!(
-            "done {uid}: {files} files, {} -> {path}",
+            "done {uid}: {files} file{}, {} -> {path}",
+            if files == 1 { "" } else { "s" },
             human_bytes(bytes)
         ));
     }
