@@ -355,6 +355,25 @@ impl Session {
     }
 
     async fn refresh(&self, st: &mut Cached) -> Result<(), Error> {
+        // Another process (a shard, a parallel command) may have refreshed already, and with
+        // single-use refresh tokens ours would then be spent: start from the cache on disk.
+        if let Some(stored) = self.store.load(&st.user) {
+            if stored.access_token != st.access_token {
+                let lifetime = (stored.expires_at - stored.obtained_at).max(1.0);
+                let fresh = now() < stored.expires_at - (lifetime / 4.0).min(60.0);
+                *st = stored;
+                if fresh {
+                    self.printer.debug(
+                        1,
+                        &format!(
+                            "using the token another tcia process refreshed for {}",
+                            st.user
+                        ),
+                    );
+                    return Ok(());
+                }
+            }
+        }
         let grant = Grant {
             token_url: Url::parse(&st.token_url)
                 .map_err(|e| Error::Usage(format!("bad cached token URL: {e}")))?,

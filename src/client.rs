@@ -57,6 +57,24 @@ pub fn resolve_server(s: &str, allow_http: bool) -> Result<Url, Error> {
     Ok(url)
 }
 
+/// Follow redirects on the same host only: credentials (the legacy `api_key` header, a Bearer
+/// token) must not travel to another host, and reqwest strips only some of them.
+fn same_host_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt
+            .previous()
+            .first()
+            .and_then(|u| u.host_str().map(str::to_string));
+        if attempt.previous().len() > 5 {
+            attempt.error("too many redirects")
+        } else if attempt.url().host_str().map(str::to_string) != first {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 /// `--proxy URL` for every scheme; NO_PROXY still exempts its hosts.
 fn proxy(url: &str) -> Result<reqwest::Proxy, Error> {
     let parsed = Url::parse(url)
@@ -65,12 +83,17 @@ fn proxy(url: &str) -> Result<reqwest::Proxy, Error> {
     if parsed.is_none() {
         return Err(Error::Usage(format!(
             "invalid --proxy '{}': expected a URL such as http://proxy.example.org:3128",
-            escape_control(url)
+            escape_control(&crate::config::mask_password(url))
         )));
     }
     reqwest::Proxy::all(url)
         .map(|p| p.no_proxy(reqwest::NoProxy::from_env()))
-        .map_err(|e| Error::Usage(format!("invalid --proxy '{}': {e}", escape_control(url))))
+        .map_err(|e| {
+            Error::Usage(format!(
+                "invalid --proxy '{}': {e}",
+                escape_control(&crate::config::mask_password(url))
+            ))
+        })
 }
 
 /// The certificates of a `--ca-cert` PEM bundle (at least one).
@@ -168,7 +191,8 @@ impl Client {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("tcia/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(settings.timeout)
-            .read_timeout(settings.idle_timeout);
+            .read_timeout(settings.idle_timeout)
+            .redirect(same_host_redirects());
         if let Some(p) = &settings.proxy {
             builder = builder.proxy(proxy(p)?);
         }
@@ -212,12 +236,15 @@ impl Client {
     pub async fn send_with(&self, req: &Request, retries: u32) -> Result<reqwest::Response, Error> {
         let url = self.url_for(req);
         let mut attempt = 0u32;
-        let mut bearer = match &self.session {
-            Some(s) => Some(s.bearer().await?),
-            None => None,
-        };
         let mut auth_retried = false;
+        let mut refreshed: Option<Secret> = None;
         loop {
+            // A fresh look at the token on every attempt: backoff may outlast it.
+            let bearer = match (&self.session, refreshed.take()) {
+                (Some(_), Some(t)) => Some(t),
+                (Some(s), None) => Some(s.bearer().await?),
+                (None, _) => None,
+            };
             let started = Instant::now();
             let outcome = self.send_once(req, &url, bearer.as_ref()).await;
             if let (Ok(resp), Some(session), Some(used)) = (&outcome, &self.session, &bearer) {
@@ -233,7 +260,7 @@ impl Client {
                         ),
                     );
                     auth_retried = true;
-                    bearer = Some(session.after_rejection(used).await?);
+                    refreshed = Some(session.after_rejection(used).await?);
                     continue;
                 }
             }
@@ -273,6 +300,8 @@ impl Client {
                     }
                     (retry_after, err)
                 }
+                // Our own mistakes (a header value that cannot be sent) do not improve with time.
+                Err(err @ Error::Usage(_)) => return Err(err),
                 Err(err) => (None, err),
             };
             if !req.idempotent || attempt >= retries {
@@ -379,17 +408,17 @@ pub fn backoff(attempt: u32) -> Duration {
     half + Duration::from_millis(fastrand::u64(0..=half.as_millis() as u64))
 }
 
-/// Retry-After as seconds or an HTTP date.
+/// Retry-After as seconds or an HTTP date, capped (a server asking for a day is not obeyed).
 pub fn parse_retry_after(v: Option<&reqwest::header::HeaderValue>) -> Option<Duration> {
     let s = v?.to_str().ok()?.trim();
-    if let Ok(secs) = s.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = httpdate::parse_http_date(s).ok()?;
-    Some(
-        when.duration_since(SystemTime::now())
+    let wait = match s.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => httpdate::parse_http_date(s)
+            .ok()?
+            .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO),
-    )
+    };
+    Some(wait.min(RETRY_AFTER_CAP))
 }
 
 /// Build the one-line error for a non-success response: the server's text verbatim (control

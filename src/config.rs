@@ -388,7 +388,7 @@ pub fn show(applied: &Applied, out: &mut dyn std::io::Write) -> std::io::Result<
     Ok(())
 }
 
-fn mask_password(v: &str) -> String {
+pub fn mask_password(v: &str) -> String {
     match url::Url::parse(v) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("****"));

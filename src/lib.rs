@@ -38,12 +38,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(async {
+    let result = rt.block_on(async {
         tokio::select! {
             r = commands::dispatch(cli) => r,
             _ = shutdown_signal() => Err(Error::Interrupted.into()),
         }
-    })
+    });
+    // Do not wait for blocking work (hashing, extracting) that an interrupt left behind.
+    rt.shutdown_background();
+    result
 }
 
 /// Ctrl-C, or SIGTERM on Unix (what `kill`, Slurm and Kubernetes send).

@@ -107,7 +107,13 @@ impl ArraySplitter {
                                         break;
                                     }
                                 }
-                                b',' | b']' if self.depth == 0 => break,
+                                b',' | b']' if self.depth == 0 => {
+                                    if self.state == State::Object {
+                                        // A lone object is the whole document.
+                                        return Err(SplitError::Trailing.into());
+                                    }
+                                    break;
+                                }
                                 _ => {}
                             }
                         }

@@ -2,8 +2,6 @@
 
 use std::io::{BufRead, IsTerminal};
 
-use reqwest::Url;
-
 use super::Ctx;
 use crate::auth::{expires_in, password_login, Grant, Store};
 use crate::cli::LoginArgs;
@@ -15,7 +13,9 @@ const GUEST: &str = "nbia_guest";
 pub async fn login(ctx: &Ctx, a: &LoginArgs) -> anyhow::Result<()> {
     let base = ctx.client.settings.base.clone();
     let token_url = match &a.token_url {
-        Some(u) => Url::parse(u).map_err(|e| usage(format!("--token-url '{u}': {e}")))?,
+        // The same rule as --server: a password never goes over plain http to another host.
+        Some(u) => crate::client::resolve_server(u, ctx.allow_http)
+            .map_err(|e| usage(e.to_string().replace("--server", "--token-url")))?,
         None => base
             .join("nbia-api/oauth/token")
             .map_err(|e| usage(format!("cannot derive the token URL from {base}: {e}")))?,

@@ -26,6 +26,8 @@ pub struct Ctx {
     pub raw: Option<RawFormat>,
     pub fields: Option<Vec<String>>,
     pub width: usize,
+    /// `--allow-http`: plain http to non-loopback hosts.
+    pub allow_http: bool,
 }
 
 impl Ctx {
@@ -80,6 +82,7 @@ impl Ctx {
             raw: g.raw,
             fields,
             width,
+            allow_http: g.allow_http,
         })
     }
 

@@ -131,6 +131,13 @@ pub async fn attempt(
     reporter: Arc<dyn Reporter>,
 ) -> Result<Fetched, Failure> {
     let uid = target.uid.to_string();
+    if !super::input::is_uid(&uid) {
+        return Err(Failure::new(
+            FailClass::Local,
+            false,
+            format!("refusing the series UID {uid:?}: not digits and dots"),
+        ));
+    }
     let staged = if opts.zip {
         staging.join(format!("{uid}.zip"))
     } else {
@@ -234,6 +241,8 @@ struct ChannelReader {
     rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
     cur: Bytes,
     tee: Option<BufWriter<File>>,
+    /// A failure writing the `--zip` copy (disk full): ours, not the network's.
+    tee_error: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Read for ChannelReader {
@@ -252,7 +261,11 @@ impl BufRead for ChannelReader {
             match self.rx.blocking_recv() {
                 Some(Ok(b)) => {
                     if let Some(t) = self.tee.as_mut() {
-                        t.write_all(&b)?;
+                        if let Err(e) = t.write_all(&b) {
+                            *self.tee_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                                Some(e.to_string());
+                            return Err(e);
+                        }
                     }
                     self.cur = b;
                 }
@@ -298,10 +311,12 @@ fn extract(
     } else {
         None
     };
+    let tee_error = Arc::new(std::sync::Mutex::new(None));
     let reader = ChannelReader {
         rx,
         cur: Bytes::new(),
         tee,
+        tee_error: tee_error.clone(),
     };
     let (wtx, wrx) = sync_channel::<Piece>(8);
     let dir = (!zip).then(|| staged.to_path_buf());
@@ -390,6 +405,13 @@ fn extract(
             format!("writing {}: {e}", staged.display()),
         )
     })?;
+    if let Some(e) = tee_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        return Err(Failure::new(
+            FailClass::Local,
+            false,
+            format!("writing {}: {e}", staged.display()),
+        ));
+    }
     let (license, license_md5, md5csv, reader) = read.map_err(zip_failure)?;
     if let Some(mut t) = reader.tee {
         t.flush().map_err(|e| {

@@ -124,18 +124,29 @@ pub fn parse_input(
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     let mut uids = Vec::new();
     let mut infos = HashMap::new();
-    let mut take_row = |row: &Row, uids: &mut Vec<String>| {
-        if let Some(info) = SeriesInfo::from_row(row) {
-            uids.push(info.uid.clone());
-            infos.insert(info.uid.clone(), info);
+    let mut take_row = |row: &Row, uids: &mut Vec<String>| -> anyhow::Result<()> {
+        match SeriesInfo::from_row(row) {
+            Some(info) => {
+                uids.push(info.uid.clone());
+                infos.insert(info.uid.clone(), info);
+            }
+            None => {
+                if let Some(bad) = SeriesInfo::claimed_uid(row).filter(|u| !u.trim().is_empty()) {
+                    return Err(usage(format!(
+                        "{what}: '{}' is not a series instance UID (digits and dots)",
+                        crate::printer::escape_control(&bad)
+                    )));
+                }
+            }
         }
+        Ok(())
     };
     if trimmed.starts_with('[') {
         let v: Value = serde_json::from_str(trimmed)
             .map_err(|e| usage(format!("{what}: invalid JSON: {e}")))?;
         for item in v.as_array().into_iter().flatten() {
             match item {
-                Value::Object(row) => take_row(row, &mut uids),
+                Value::Object(row) => take_row(row, &mut uids)?,
                 Value::String(s) if is_uid(s.trim()) => uids.push(s.trim().to_string()),
                 _ => {}
             }
@@ -147,7 +158,7 @@ pub fn parse_input(
             }
             let row: Row = serde_json::from_str(line)
                 .map_err(|e| usage(format!("{what}: line {}: invalid NDJSON: {e}", i + 1)))?;
-            take_row(&row, &mut uids);
+            take_row(&row, &mut uids)?;
         }
     } else {
         let first = trimmed.lines().next().unwrap_or("");
@@ -168,7 +179,7 @@ pub fn parse_input(
                 for (k, v) in header.iter().zip(rec.iter()) {
                     row.insert(k.to_string(), Value::String(v.to_string()));
                 }
-                take_row(&row, &mut uids);
+                take_row(&row, &mut uids)?;
             }
         } else {
             for (i, line) in trimmed.lines().enumerate() {
@@ -249,5 +260,11 @@ mod tests {
         .unwrap();
         assert_eq!(u, ["1.2.3", "1.2.4"]);
         assert!(parse_input("hello\n", "t").is_err());
+        let err = parse_input("SeriesInstanceUID\n../../home/x\n", "t").unwrap_err();
+        assert!(
+            err.to_string().contains("not a series instance UID"),
+            "{err}"
+        );
+        assert!(parse_input("[{\"SeriesInstanceUID\":\"/etc\"}]", "t").is_err());
     }
 }

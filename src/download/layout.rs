@@ -189,6 +189,52 @@ pub fn sanitize_component(s: &str) -> String {
     out
 }
 
+impl Layout {
+    /// Whether every series is sure to get its own directory (the layout names the series UID).
+    pub fn names_the_series(&self) -> bool {
+        match self {
+            Layout::Flat | Layout::Classic => true,
+            Layout::Descriptive => true,
+            Layout::Template(comps) => comps
+                .iter()
+                .flatten()
+                .any(|p| matches!(p, Piece::Field(f) if f == "SeriesInstanceUID")),
+        }
+    }
+}
+
+/// Paths already published for other series: none of them may be a planned path, inside one, or
+/// contain one (a new layout must not replace or nest into an earlier download).
+pub fn check_existing<'a>(
+    planned: impl Iterator<Item = (&'a str, &'a PathBuf)>,
+    existing: &[(String, String)],
+) -> Result<(), String> {
+    let norm = |p: &str| p.replace('\\', "/").to_lowercase();
+    let existing: Vec<(String, &str)> = existing
+        .iter()
+        .map(|(uid, p)| (norm(p), uid.as_str()))
+        .collect();
+    for (uid, rel) in planned {
+        let mine = norm(&rel.to_string_lossy());
+        for (other_path, other_uid) in &existing {
+            if *other_uid == uid {
+                continue;
+            }
+            let clash = *other_path == mine
+                || other_path.starts_with(&format!("{mine}/"))
+                || mine.starts_with(&format!("{other_path}/"));
+            if clash {
+                return Err(format!(
+                    "series {uid} would go to {}, which clashes with {other_uid} already downloaded at {other_path}; \
+                     use a --layout that names %SeriesInstanceUID, or another directory",
+                    rel.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Two series must never share a directory: report the first collision, case-insensitively
 /// (so the layout also works on macOS and Windows).
 pub fn check_collisions<'a>(
@@ -272,6 +318,24 @@ mod tests {
         assert_eq!(sanitize_component(""), "NA");
         assert_eq!(sanitize_component("x\u{7}y"), "xy");
         assert!(sanitize_component(&"é".repeat(200)).len() <= 120);
+    }
+
+    #[test]
+    fn clashes_with_earlier_downloads() {
+        let existing = vec![("1.1".to_string(), "C/P1/S1/1.1".to_string())];
+        let a = PathBuf::from("C/P1");
+        assert!(check_existing([("1.2", &a)].into_iter(), &existing)
+            .unwrap_err()
+            .contains("1.1"));
+        let b = PathBuf::from("C/P1/S1/1.1/x");
+        assert!(check_existing([("1.3", &b)].into_iter(), &existing).is_err());
+        let same = PathBuf::from("C/P1/S1/1.1");
+        assert!(
+            check_existing([("1.1", &same)].into_iter(), &existing).is_ok(),
+            "its own path"
+        );
+        let other = PathBuf::from("C/P1/S1/1.10");
+        assert!(check_existing([("1.10", &other)].into_iter(), &existing).is_ok());
     }
 
     #[test]

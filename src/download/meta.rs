@@ -105,8 +105,20 @@ impl SeriesInfo {
                 }
             }
         }
-        let uid = fields.get("SeriesInstanceUID")?.clone();
+        let uid = fields.get("SeriesInstanceUID")?.trim().to_string();
+        // The UID names files and directories: anything but digits and dots is refused here,
+        // whichever input or server it came from.
+        if !super::input::is_uid(&uid) {
+            return None;
+        }
         Some(SeriesInfo { uid, fields })
+    }
+
+    /// The UID a row claims, valid or not (for error messages).
+    pub fn claimed_uid(row: &Row) -> Option<String> {
+        row.iter()
+            .find(|(k, _)| canonical(k) == Some("SeriesInstanceUID"))
+            .map(|(_, v)| cell(Some(v)).into_owned())
     }
 
     /// Merge fields known from another source (kept where this one has none).

@@ -71,6 +71,12 @@ pub async fn plan(global: &GlobalArgs, config: &Applied, a: &DownloadArgs) -> an
         None if a.shards.is_some() => return Err(usage("--shards N goes with --shard auto")),
         None => None,
     };
+    if shard.is_some() && !layout.names_the_series() {
+        // Shards run at the same time: only per-series paths keep them from colliding.
+        return Err(usage(
+            "--shard needs a --layout that names %SeriesInstanceUID (or flat, classic, descriptive)",
+        ));
+    }
     // Manifests first: they may name the server and the retry count.
     let mut manifests = Vec::new();
     for m in &a.manifest {
@@ -149,6 +155,17 @@ pub async fn plan(global: &GlobalArgs, config: &Applied, a: &DownloadArgs) -> an
         jobs.push(Job { info, rel });
     }
     layout::check_collisions(jobs.iter().map(|j| (j.info.uid.as_str(), &j.rel))).map_err(usage)?;
+    // Nor replace or nest into what earlier runs (other layouts, other shards) published.
+    let existing: Vec<(String, String)> = State::new(&a.output, None)
+        .records()
+        .into_values()
+        .map(|r| (r.uid, r.path))
+        .collect();
+    layout::check_existing(
+        jobs.iter().map(|j| (j.info.uid.as_str(), &j.rel)),
+        &existing,
+    )
+    .map_err(usage)?;
     Ok(Plan {
         ctx,
         retries,
@@ -204,7 +221,7 @@ pub fn totals(jobs: &[Job]) -> (u64, u64) {
 }
 
 /// Take the directory: create it, refuse links, lock (per shard), clean staging.
-pub fn take_directory(st: &State) -> anyhow::Result<std::fs::File> {
+pub fn take_directory(st: &State) -> anyhow::Result<Vec<std::fs::File>> {
     std::fs::create_dir_all(&st.root).with_context(|| format!("creating {}", st.root.display()))?;
     ensure_no_symlink(&st.root, Path::new(state::STATE_DIR))?;
     let lock = st.lock()?;
@@ -598,7 +615,8 @@ fn publish(st: &State, job: &Job, fetched: engine::Fetched) -> anyhow::Result<Re
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    st.remove_record(&job.info.uid);
+    // The old copy (a changed series) is set aside, the new one moved in, and the old one
+    // deleted; if the move fails, the old copy goes back. Its record stays until replaced.
     let aside = st.trash().join(format!("{}-previous", job.info.uid));
     let had_old = std::fs::symlink_metadata(&dest).is_ok();
     if had_old {
@@ -606,8 +624,12 @@ fn publish(st: &State, job: &Job, fetched: engine::Fetched) -> anyhow::Result<Re
         std::fs::rename(&dest, &aside)
             .with_context(|| format!("moving the previous {} aside", dest.display()))?;
     }
-    std::fs::rename(&fetched.staged, &dest)
-        .with_context(|| format!("moving the series into {}", dest.display()))?;
+    if let Err(e) = std::fs::rename(&fetched.staged, &dest) {
+        if had_old {
+            let _ = std::fs::rename(&aside, &dest);
+        }
+        return Err(e).with_context(|| format!("moving the series into {}", dest.display()));
+    }
     if had_old {
         let _ = engine::remove_any(&aside);
     }
@@ -636,7 +658,7 @@ fn publish(st: &State, job: &Job, fetched: engine::Fetched) -> anyhow::Result<Re
 }
 
 /// Refuse to write through a symbolic link anywhere on the way from `root` to `root/rel`.
-fn ensure_no_symlink(root: &Path, rel: &Path) -> anyhow::Result<()> {
+pub(crate) fn ensure_no_symlink(root: &Path, rel: &Path) -> anyhow::Result<()> {
     let mut p = root.to_path_buf();
     for c in rel.components() {
         p.push(c);

@@ -144,28 +144,62 @@ impl State {
         Ok(())
     }
 
-    /// Take the directory's lock, or fail at once if another run holds it. The lock is held as
-    /// long as the returned file is open.
-    pub fn lock(&self) -> anyhow::Result<File> {
+    /// Take the directory's locks, or fail at once: a whole run holds `lock` exclusively; a
+    /// shard holds `lock` shared (shards run side by side, never beside a whole run) and its own
+    /// `lock-shard-K-of-N` exclusively. The locks are held as long as the files are open.
+    pub fn lock(&self) -> anyhow::Result<Vec<File>> {
         fs::create_dir_all(&self.dir)
             .with_context(|| format!("creating {}", self.dir.display()))?;
-        let path = self.dir.join(self.own("lock"));
-        let f = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        match f.try_lock() {
-            Ok(()) => Ok(f),
-            Err(fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(
-                "another tcia run{} is already running in {} (lock {} is held); wait for it or pick another directory",
-                self.shard.map(|s| format!(" of shard {s}")).unwrap_or_default(),
+        let open = |name: &str| -> anyhow::Result<(File, PathBuf)> {
+            let path = self.dir.join(name);
+            let f = File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            Ok((f, path))
+        };
+        let busy = |path: &Path, who: &str| {
+            anyhow::anyhow!(
+                "another tcia run{who} is already running in {} (lock {} is held); wait for it or pick another directory",
                 self.root.display(),
                 path.display()
-            )),
-            Err(fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+            )
+        };
+        let (dir_lock, dir_path) = open("lock")?;
+        let mut held = Vec::new();
+        match self.shard {
+            None => match dir_lock.try_lock() {
+                Ok(()) => held.push(dir_lock),
+                Err(fs::TryLockError::WouldBlock) => return Err(busy(&dir_path, "")),
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("locking {}", dir_path.display()))
+                }
+            },
+            Some(s) => {
+                match dir_lock.try_lock_shared() {
+                    Ok(()) => held.push(dir_lock),
+                    Err(fs::TryLockError::WouldBlock) => {
+                        return Err(busy(&dir_path, " (not sharded)"))
+                    }
+                    Err(fs::TryLockError::Error(e)) => {
+                        return Err(e).with_context(|| format!("locking {}", dir_path.display()))
+                    }
+                }
+                let (mine, path) = open(&self.own("lock"))?;
+                match mine.try_lock() {
+                    Ok(()) => held.push(mine),
+                    Err(fs::TryLockError::WouldBlock) => {
+                        return Err(busy(&path, &format!(" of shard {s}")))
+                    }
+                    Err(fs::TryLockError::Error(e)) => {
+                        return Err(e).with_context(|| format!("locking {}", path.display()))
+                    }
+                }
+            }
         }
+        Ok(held)
     }
 
     /// Every completion record, by series UID.

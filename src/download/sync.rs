@@ -240,6 +240,21 @@ pub async fn run(
     for job in plan.jobs.clone() {
         let rec = records.get(&job.info.uid);
         let complete = rec.is_some_and(|r| st.looks_complete(r));
+        // --verify: a copy whose files no longer hash as recorded is fetched again.
+        let damaged = match rec {
+            Some(r) if d.verify && complete => super::verify::check_record(&st, r)
+                .first()
+                .map(|p| p.describe()),
+            _ => None,
+        };
+        if let Some(why) = damaged {
+            printer.warn(&format!(
+                "{} failed re-verification ({why}); fetching it again",
+                job.info.uid
+            ));
+            changed.push(job);
+            continue;
+        }
         match classify(&job, prev.series.get(&job.info.uid), rec, complete) {
             Change::New | Change::Missing => new.push(job),
             Change::Changed(why) => {
@@ -305,6 +320,18 @@ pub async fn run(
         printer.info(&format!("sync: {summary}"));
     }
 
+    if a.delete && !gone.is_empty() && plan.jobs.is_empty() {
+        // An empty answer is more often a problem (a typo, an expired login: v2 answers those
+        // with empty results) than a withdrawn collection.
+        return Err(crate::error::Error::Failed {
+            message: format!(
+                "the selection is empty now: refusing to --delete all {} synced series; check the selection and the login",
+                gone.len()
+            ),
+            code: crate::error::exit::ERROR,
+        }
+        .into());
+    }
     let _lock = take_directory(&st)?;
     if !d.no_space_check {
         check_space(&st.root, bytes)?;
@@ -312,18 +339,16 @@ pub async fn run(
     let mut next = prev.clone();
     next.series
         .retain(|u, _| plan.shard.is_none_or(|s| s.contains(u)));
-    if a.delete {
+    let report = execute(&plan, d, &st, &mut records, todo, unchanged.len()).await?;
+    // Delete only after everything else succeeded.
+    if a.delete && report.failed.is_empty() {
         for u in &gone {
             if let Some(r) = records.remove(u) {
-                let path = st.data_path(&r);
-                st.remove_record(u);
-                super::engine::remove_any(&path)
-                    .map_err(|e| anyhow::anyhow!("deleting {}: {e}", path.display()))?;
+                delete_series(&st, &r)?;
             }
             next.series.remove(u);
         }
     }
-    let report = execute(&plan, d, &st, &mut records, todo, unchanged.len()).await?;
     // Remember what each series looked like when it was last fetched or confirmed; failed ones
     // keep their old entry so the next sync tries again.
     let done: std::collections::HashSet<&str> = report.done.iter().map(String::as_str).collect();
@@ -341,6 +366,29 @@ pub async fn run(
     let text = serde_json::to_vec_pretty(&next)?;
     write_atomically(&st.sync_path(), &text)?;
     conclude(&st, &report.failed)
+}
+
+/// Remove a published series that left the selection: its data, then its record. The record's
+/// path must stay inside the directory and not pass through a link.
+fn delete_series(st: &State, r: &Record) -> anyhow::Result<()> {
+    let rel = std::path::Path::new(&r.path);
+    let inside = !r.path.is_empty()
+        && rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !inside {
+        anyhow::bail!(
+            "refusing to delete {}: its recorded path {:?} is not inside the directory",
+            r.uid,
+            r.path
+        );
+    }
+    super::ensure_no_symlink(&st.root, rel)?;
+    let path = st.data_path(r);
+    super::engine::remove_any(&path)
+        .map_err(|e| anyhow::anyhow!("deleting {}: {e}", path.display()))?;
+    st.remove_record(&r.uid);
+    Ok(())
 }
 
 fn selection(d: &crate::cli::DownloadArgs) -> BTreeMap<String, Vec<String>> {

@@ -176,8 +176,8 @@ impl<R: BufRead> ZipStream<R> {
         let mut buf = std::mem::take(&mut self.buf);
         let result = self.copy_entry(e, &mut buf, &mut crc, &mut total, sink);
         self.buf = buf;
-        result?;
-        self.check_trailer(e, crc.finalize(), total)
+        let compressed = result?;
+        self.check_trailer(e, crc.finalize(), total, compressed)
     }
 
     fn copy_entry(
@@ -187,7 +187,7 @@ impl<R: BufRead> ZipStream<R> {
         crc: &mut crc32fast::Hasher,
         total: &mut u64,
         sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
-    ) -> Result<(), ZipError> {
+    ) -> Result<u64, ZipError> {
         match e.method {
             8 => {
                 let mut dec = DeflateDecoder::new(&mut self.r);
@@ -205,7 +205,7 @@ impl<R: BufRead> ZipStream<R> {
                         _ => ZipError::Truncated(err.to_string()),
                     })?;
                     if n == 0 {
-                        break;
+                        return Ok(dec.total_in());
                     }
                     crc.update(&buf[..n]);
                     *total += n as u64;
@@ -225,25 +225,31 @@ impl<R: BufRead> ZipStream<R> {
                     left -= n as u64;
                     sink(&buf[..n]).map_err(ZipError::Sink)?;
                 }
+                Ok(e.compressed)
             }
-            m => {
-                return Err(ZipError::Unsupported {
-                    name: e.name.clone(),
-                    what: format!("compression method {m}"),
-                })
-            }
+            m => Err(ZipError::Unsupported {
+                name: e.name.clone(),
+                what: format!("compression method {m}"),
+            }),
         }
-        Ok(())
     }
 
-    /// Compare what was read with the data descriptor (or the local header).
-    fn check_trailer(&mut self, e: &Entry, got: u32, total: u64) -> Result<u64, ZipError> {
+    /// Compare what was read with the data descriptor (or the local header). Java writes 8-byte
+    /// descriptor sizes for entries of 4 GiB or more even without a ZIP64 local header.
+    fn check_trailer(
+        &mut self,
+        e: &Entry,
+        got: u32,
+        total: u64,
+        compressed: u64,
+    ) -> Result<u64, ZipError> {
         let (want_crc, want_size) = if e.flags & 8 != 0 {
             let mut first = self.u32()?;
             if first == DATA_DESCRIPTOR {
                 first = self.u32()?;
             }
-            let (_c, s) = if e.zip64 {
+            let big = u64::from(u32::MAX);
+            let (_c, s) = if e.zip64 || total >= big || compressed >= big {
                 (self.u64()?, self.u64()?)
             } else {
                 (u64::from(self.u32()?), u64::from(self.u32()?))

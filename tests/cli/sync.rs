@@ -349,3 +349,82 @@ fn the_same_shard_twice_is_locked_out() {
     first.kill().unwrap();
     let _ = first.wait();
 }
+
+#[test]
+fn an_empty_answer_never_deletes_the_mirror() {
+    let s = FakeServer::start();
+    let (_t, dir) = out_dir();
+    sync(&s, &dir, &[], 0);
+    let n = s.data().series_in(COLL).len();
+    // v2 without a login answers every query with an empty result.
+    let err = sync(&s, &dir, &["--api", "v2", "--delete"], 1);
+    assert!(
+        err.contains(&format!("refusing to --delete all {n} synced series")),
+        "{err}"
+    );
+    for x in s.data().series_in(COLL) {
+        assert!(dir.join(&x.series_uid).is_dir());
+    }
+    run(&s, &["verify", dir.to_str().unwrap()], 0);
+}
+
+#[test]
+fn a_whole_run_and_a_shard_never_overlap() {
+    let s = FakeServer::start();
+    let (_t, dir) = out_dir();
+    s.inject(Fault {
+        endpoint: "getImage".into(),
+        times: None,
+        action: FaultAction::Delay { ms: 15_000 },
+    });
+    let mut shard = std::process::Command::new(env!("CARGO_BIN_EXE_tcia"))
+        .args([
+            "download",
+            "--collection",
+            "LIDC-IDRI",
+            "-o",
+            dir.to_str().unwrap(),
+            "--shard",
+            "2/2",
+            "--server",
+            &s.url(),
+        ])
+        .env("TCIA_CONFIG_DIR", config_dir(&s))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_hits(&s, "getImage", 1);
+    // The other shard may run beside it (it only waits on the delayed server)...
+    s.clear_faults();
+    let (_, err) = run(
+        &s,
+        &[
+            "download",
+            "--collection",
+            "LIDC-IDRI",
+            "-o",
+            dir.to_str().unwrap(),
+            "--shard",
+            "1/2",
+        ],
+        0,
+    );
+    assert!(err.contains("failed 0"), "{err}");
+    // ...but a whole, unsharded run may not.
+    let (_, err) = run(
+        &s,
+        &[
+            "sync",
+            "--collection",
+            "LIDC-IDRI",
+            "-o",
+            dir.to_str().unwrap(),
+            "--delete",
+        ],
+        1,
+    );
+    assert!(err.contains("already running"), "{err}");
+    shard.kill().unwrap();
+    let _ = shard.wait();
+}
