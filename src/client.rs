@@ -534,6 +534,12 @@ mod tests {
         assert_eq!(parse_retry_after(Some(&v)), Some(Duration::from_secs(7)));
         let past = reqwest::header::HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");
         assert_eq!(parse_retry_after(Some(&past)), Some(Duration::ZERO));
+        let day = reqwest::header::HeaderValue::from_static("86400");
+        assert_eq!(
+            parse_retry_after(Some(&day)),
+            Some(RETRY_AFTER_CAP),
+            "capped"
+        );
         let junk = reqwest::header::HeaderValue::from_static("soon");
         assert_eq!(parse_retry_after(Some(&junk)), None);
     }

@@ -493,3 +493,27 @@ fn secrets_never_appear_in_output_logs_or_arguments() {
     }
     assert!(!logs.contains("wrong-key"));
 }
+
+#[test]
+fn a_password_never_goes_over_plain_http_to_another_host() {
+    let s = FakeServer::start();
+    let out = tcia(&s)
+        .args([
+            "login",
+            "--user",
+            USER,
+            "--password-stdin",
+            "--token-url",
+            "http://auth.example.org/token",
+        ])
+        .write_stdin(format!("{PASSWORD}\n"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--token-url") && err.contains("--allow-http"),
+        "{err}"
+    );
+    assert_eq!(s.requests().len(), 0);
+}

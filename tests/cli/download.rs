@@ -895,3 +895,52 @@ fn a_manifest_beats_the_config_file_but_not_the_environment() {
     );
     std::fs::remove_file(config_dir(&s).join("config.toml")).unwrap();
 }
+
+#[test]
+fn a_new_layout_never_replaces_an_earlier_download() {
+    let s = small();
+    let a = pick(&s, "LIDC-IDRI");
+    let (_t, dir) = out_dir();
+    dl(&s, &dir, &[&a.series_uid, "--layout", "classic"], 0);
+    let b = s
+        .data()
+        .series_in("LIDC-IDRI")
+        .into_iter()
+        .find(|x| x.patient_id == a.patient_id && x.series_uid != a.series_uid)
+        .unwrap();
+    // `%Collection/%PatientID` is the parent of the classic copy of `a`: refused, nothing touched.
+    let (_, err) = dl(
+        &s,
+        &dir,
+        &[&b.series_uid, "--layout", "%Collection/%PatientID"],
+        2,
+    );
+    assert!(
+        err.contains("clashes with") && err.contains(&a.series_uid),
+        "{err}"
+    );
+    assert_series_intact(
+        &s,
+        &a.series_uid,
+        &dir.join("LIDC-IDRI")
+            .join(&a.patient_id)
+            .join(&a.study_uid)
+            .join(&a.series_uid),
+        true,
+    );
+    run(&s, &["verify", dir.to_str().unwrap()], 0);
+}
+
+#[test]
+fn uids_from_documents_must_be_uids() {
+    let s = small();
+    let (_t, dir) = out_dir();
+    let out = tcia(&s)
+        .args(["download", "-i", "-", "-o", dir.to_str().unwrap()])
+        .write_stdin("SeriesInstanceUID,Modality\n../../../tmp/x,CT\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a series instance UID"));
+    assert!(!dir.exists());
+}
