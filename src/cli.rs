@@ -528,30 +528,11 @@ pub struct NewStudiesArgs {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct SeriesArgs {
-    /// Collection name (repeatable)
-    #[arg(long)]
-    pub collection: Vec<String>,
-    /// Patient ID (repeatable)
-    #[arg(long)]
-    pub patient_id: Vec<String>,
-    /// Study instance UID (repeatable)
-    #[arg(long)]
-    pub study_uid: Vec<String>,
+    #[command(flatten)]
+    pub filters: SeriesFilters,
     /// Series instance UID (repeatable)
     #[arg(long)]
     pub series_uid: Vec<String>,
-    /// Modality, e.g. CT (repeatable)
-    #[arg(long)]
-    pub modality: Vec<String>,
-    /// Body part examined, e.g. CHEST (repeatable)
-    #[arg(long)]
-    pub body_part: Vec<String>,
-    /// Manufacturer (repeatable)
-    #[arg(long)]
-    pub manufacturer: Vec<String>,
-    /// Manufacturer model name (repeatable)
-    #[arg(long)]
-    pub model: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -746,6 +727,20 @@ pub struct SeriesFilters {
 }
 
 impl SeriesFilters {
+    /// The filters as getSeries parameters.
+    pub fn params(&self) -> Vec<(crate::catalogue::Param, Vec<String>)> {
+        use crate::catalogue::Param::*;
+        vec![
+            (Collection, self.collection.clone()),
+            (PatientId, self.patient_id.clone()),
+            (StudyUid, self.study_uid.clone()),
+            (Modality, self.modality.clone()),
+            (BodyPart, self.body_part.clone()),
+            (Manufacturer, self.manufacturer.clone()),
+            (Model, self.model.clone()),
+        ]
+    }
+
     pub fn is_empty(&self) -> bool {
         self.collection.is_empty()
             && self.patient_id.is_empty()
@@ -859,7 +854,7 @@ mod tests {
         ])
         .unwrap();
         match cli.command {
-            Command::Series(s) => assert_eq!(s.modality, vec!["CT", "MR"]),
+            Command::Series(s) => assert_eq!(s.filters.modality, vec!["CT", "MR"]),
             other => panic!("{other:?}"),
         }
     }

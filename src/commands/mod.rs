@@ -178,19 +178,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 (Since, vec![a.since.to_string()]),
             ],
         ),
-        Command::Series(a) => q(
-            &cat::SERIES,
-            vec![
-                (Collection, a.collection),
-                (PatientId, a.patient_id),
-                (StudyUid, a.study_uid),
-                (SeriesUid, a.series_uid),
-                (Modality, a.modality),
-                (BodyPart, a.body_part),
-                (Manufacturer, a.manufacturer),
-                (Model, a.model),
-            ],
-        ),
+        Command::Series(a) => {
+            let mut params = a.filters.params();
+            params.push((SeriesUid, a.series_uid));
+            q(&cat::SERIES, params)
+        }
         Command::UpdatedSeries(a) => q(
             &cat::UPDATED_SERIES,
             vec![(Since, vec![a.since.to_string()])],

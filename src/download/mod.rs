@@ -482,21 +482,7 @@ async fn gather(
         rows_from(rows, &mut uids);
     }
     if !a.filters.is_empty() {
-        let f = &a.filters;
-        let rows = fetch_rows(
-            ctx,
-            &cat::SERIES,
-            vec![
-                (Param::Collection, f.collection.clone()),
-                (Param::PatientId, f.patient_id.clone()),
-                (Param::StudyUid, f.study_uid.clone()),
-                (Param::Modality, f.modality.clone()),
-                (Param::BodyPart, f.body_part.clone()),
-                (Param::Manufacturer, f.manufacturer.clone()),
-                (Param::Model, f.model.clone()),
-            ],
-        )
-        .await?;
+        let rows = fetch_rows(ctx, &cat::SERIES, a.filters.params()).await?;
         rows_from(rows, &mut uids);
     }
     let nothing_given = a.uids.is_empty()

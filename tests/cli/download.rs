@@ -628,20 +628,10 @@ fn a_second_run_on_the_same_directory_is_refused() {
     let a = pick(&s, "LIDC-IDRI");
     s.inject(fault("getImage", None, FaultAction::Delay { ms: 15_000 }));
     let (_t, dir) = out_dir();
-    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_tcia"))
-        .args([
-            "download",
-            &a.series_uid,
-            "-o",
-            dir.to_str().unwrap(),
-            "--server",
-            &s.url(),
-        ])
-        .env("TCIA_TEST_NO_RETRY_DELAY", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = spawn(
+        &s,
+        &["download", &a.series_uid, "-o", dir.to_str().unwrap()],
+    );
     wait_for_hits(&s, "getImage", 1);
     let (_, err) = dl(&s, &dir, &[&a.series_uid], 1);
     assert!(err.contains("already running"), "{err}");
@@ -677,12 +667,7 @@ fn interrupted_then_resumed() {
         s.url(),
     ];
     args.extend(series.iter().map(|x| x.series_uid.clone()));
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tcia"))
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(&s, &args.iter().map(String::as_str).collect::<Vec<_>>());
     wait_for_hits(&s, "getImage", 3);
     std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])

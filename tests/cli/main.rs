@@ -45,6 +45,26 @@ pub fn config_dir(server: &FakeServer) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("tcia-test-config-{}-{port}", std::process::id()))
 }
 
+/// `tcia` started in the background with the environment of [`tcia`] (stdout discarded,
+/// stderr piped), for tests that signal, race or kill it.
+pub fn spawn(server: &FakeServer, args: &[&str]) -> std::process::Child {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tcia"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("TCIA_") {
+            c.env_remove(k);
+        }
+    }
+    c.args(args)
+        .env("TCIA_SERVER", server.url())
+        .env("TCIA_CONFIG_DIR", config_dir(server))
+        .env("TCIA_TEST_NO_RETRY_DELAY", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start tcia")
+}
+
 /// Run and return (stdout, stderr), asserting the exit code.
 pub fn run(server: &FakeServer, args: &[&str], code: i32) -> (String, String) {
     let out = tcia(server).args(args).output().expect("run tcia");

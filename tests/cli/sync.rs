@@ -173,8 +173,9 @@ fn four_shards_in_parallel_fill_one_directory() {
     let coll = "LIDC-IDRI";
     let children: Vec<_> = (1..=4)
         .map(|k| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_tcia"))
-                .args([
+            spawn(
+                &s,
+                &[
                     "download",
                     "--collection",
                     coll,
@@ -182,14 +183,8 @@ fn four_shards_in_parallel_fill_one_directory() {
                     dir.to_str().unwrap(),
                     "--shard",
                     &format!("{k}/4"),
-                    "--server",
-                    &s.url(),
-                ])
-                .env("TCIA_CONFIG_DIR", config_dir(&s))
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
+                ],
+            )
         })
         .collect();
     let mut total_done = 0;
@@ -314,8 +309,9 @@ fn the_same_shard_twice_is_locked_out() {
         times: None,
         action: FaultAction::Delay { ms: 15_000 },
     });
-    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_tcia"))
-        .args([
+    let mut first = spawn(
+        &s,
+        &[
             "download",
             "--collection",
             "LIDC-IDRI",
@@ -323,14 +319,8 @@ fn the_same_shard_twice_is_locked_out() {
             dir.to_str().unwrap(),
             "--shard",
             "1/2",
-            "--server",
-            &s.url(),
-        ])
-        .env("TCIA_CONFIG_DIR", config_dir(&s))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+    );
     wait_for_hits(&s, "getImage", 1);
     let (_, err) = run(
         &s,
@@ -377,8 +367,9 @@ fn a_whole_run_and_a_shard_never_overlap() {
         times: None,
         action: FaultAction::Delay { ms: 15_000 },
     });
-    let mut shard = std::process::Command::new(env!("CARGO_BIN_EXE_tcia"))
-        .args([
+    let mut shard = spawn(
+        &s,
+        &[
             "download",
             "--collection",
             "LIDC-IDRI",
@@ -386,14 +377,8 @@ fn a_whole_run_and_a_shard_never_overlap() {
             dir.to_str().unwrap(),
             "--shard",
             "2/2",
-            "--server",
-            &s.url(),
-        ])
-        .env("TCIA_CONFIG_DIR", config_dir(&s))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+    );
     wait_for_hits(&s, "getImage", 1);
     // The other shard may run beside it (it only waits on the delayed server)...
     s.clear_faults();
