@@ -21,6 +21,7 @@ table() {
   echo "|---|---|---|---|"
   local name walls rsss n m w r
   for name in "$@"; do
+    grep -q "^$name " "$results" || continue
     walls=$(grep "^$name " "$results" | awk '{print $2}' | sort -n)
     rsss=$(grep "^$name " "$results" | awk '{print $3}' | sort -n)
     n=$(echo "$walls" | wc -l); m=$(( (n + 1) / 2 ))
