@@ -56,6 +56,7 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
     let mut sink = output::sink(ctx.format, columns, ctx.stdout(), ctx.width);
     let mut seen: Option<HashSet<u64>> = (combos.len() > 1).then(HashSet::new);
     let mut rows = 0u64;
+    let mut empty_rows = 0u64;
     for query in combos {
         let req = Request::get(path.clone(), query);
         stream_rows(ctx, &req, &mut |row| {
@@ -66,11 +67,20 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
                 }
             }
             rows += 1;
+            if row.is_empty() {
+                empty_rows += 1;
+            }
             sink.row(row).context("writing output")
         })
         .await?;
     }
     sink.finish().context("writing output")?;
+    if rows > 0 && empty_rows == rows && route.columns.len() > 1 {
+        // getSeriesSize answers an unknown series with one row of nothing: say so.
+        ctx.printer.warn(
+            "the server answered with empty rows only: it probably knows no such series or item",
+        );
+    }
     let dropped = sink.dropped_keys();
     if !dropped.is_empty() {
         ctx.printer.warn(&format!(

@@ -371,6 +371,14 @@ fn series_size_and_sop_uids() {
     let size = json_rows(&s, &["series-size", "--series-uid", &series.series_uid]);
     assert_eq!(size[0]["TotalSizeInBytes"], series.file_size);
     assert_eq!(size[0]["ObjectCount"], series.image_count);
+    // An unknown series: the server's one empty row is kept, with a word on stderr.
+    let (out, err) = run(
+        &s,
+        &["series-size", "--series-uid", "1.2.3.4", "--format", "json"],
+        0,
+    );
+    assert_eq!(out, "[\n{}\n]\n");
+    assert!(err.contains("no such series"), "{err}");
     let sops = json_rows(&s, &["sop-uids", "--series-uid", &series.series_uid]);
     let got: Vec<&str> = sops
         .iter()
