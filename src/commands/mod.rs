@@ -32,6 +32,14 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(g: &GlobalArgs) -> anyhow::Result<Ctx> {
+        Ctx::with_idle_timeout(g, std::time::Duration::from_secs(g.timeout))
+    }
+
+    /// As `new`, with a longer read timeout than `--timeout` (downloads: `--idle-timeout`).
+    pub fn with_idle_timeout(
+        g: &GlobalArgs,
+        idle_timeout: std::time::Duration,
+    ) -> anyhow::Result<Ctx> {
         let printer = Printer::from_global(g);
         let base = resolve_server(g.server.as_deref().unwrap_or(DEFAULT_SERVER), g.allow_http)?;
         if g.api == Api::Legacy && g.api_key.is_none() {
@@ -42,7 +50,7 @@ impl Ctx {
         let settings = HttpSettings {
             base,
             timeout: std::time::Duration::from_secs(g.timeout),
-            idle_timeout: std::time::Duration::from_secs(g.timeout),
+            idle_timeout,
             retries: g.retries.unwrap_or(3),
             api_key: if g.api == Api::Legacy {
                 g.api_key.clone()

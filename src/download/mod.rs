@@ -23,7 +23,7 @@ use futures_util::stream::{self, StreamExt};
 
 use crate::catalogue::{self as cat, Api, Param};
 use crate::cli::{DownloadArgs, GlobalArgs, SingleImageArgs};
-use crate::client::{backoff, Client, HttpSettings, Request};
+use crate::client::{backoff, Client, Request};
 use crate::commands::{cart_name, query, Ctx};
 use crate::config::Applied;
 use crate::error::{exit, usage, Error};
@@ -97,17 +97,12 @@ pub async fn plan(global: &GlobalArgs, config: &Applied, a: &DownloadArgs) -> an
         manifest_retries.or(global.retries)
     }
     .unwrap_or(DEFAULT_RETRIES);
-    let mut ctx = Ctx::new(&g)?;
+    let ctx = Ctx::with_idle_timeout(&g, Duration::from_secs(a.idle_timeout))?;
     if ctx.api == Api::Legacy {
         return Err(usage(
             "downloads need --api v4, v1 or v2 (the legacy API has no series metadata lookup)",
         ));
     }
-    let settings = HttpSettings {
-        idle_timeout: Duration::from_secs(a.idle_timeout),
-        ..ctx.client.settings.clone()
-    };
-    ctx.client = Client::new(settings, ctx.printer.clone())?;
     for m in &manifests {
         for line in &m.skipped {
             ctx.printer.warn(&format!(
