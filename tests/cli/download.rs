@@ -626,17 +626,13 @@ fn dry_run_and_space_check() {
 fn a_second_run_on_the_same_directory_is_refused() {
     let s = small();
     let a = pick(&s, "LIDC-IDRI");
-    s.inject(fault("getImage", None, FaultAction::Delay { ms: 15_000 }));
     let (_t, dir) = out_dir();
-    let mut first = spawn(
+    let _first = hold_at_first_image(
         &s,
         &["download", &a.series_uid, "-o", dir.to_str().unwrap()],
     );
-    wait_for_hits(&s, "getImage", 1);
     let (_, err) = dl(&s, &dir, &[&a.series_uid], 1);
     assert!(err.contains("already running"), "{err}");
-    first.kill().unwrap();
-    let _ = first.wait();
 }
 
 #[cfg(unix)]

@@ -65,6 +65,28 @@ pub fn spawn(server: &FakeServer, args: &[&str]) -> std::process::Child {
         .expect("start tcia")
 }
 
+/// A `tcia` run held inside its first getImage request (the server delays it), so a test can
+/// race another run against it; killed when dropped.
+pub struct Held(std::process::Child);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn hold_at_first_image(server: &FakeServer, args: &[&str]) -> Held {
+    server.inject(fake_nbia::Fault {
+        endpoint: "getImage".into(),
+        times: None,
+        action: fake_nbia::FaultAction::Delay { ms: 15_000 },
+    });
+    let child = spawn(server, args);
+    wait_for_hits(server, "getImage", 1);
+    Held(child)
+}
+
 /// Run and return (stdout, stderr), asserting the exit code.
 pub fn run(server: &FakeServer, args: &[&str], code: i32) -> (String, String) {
     let out = tcia(server).args(args).output().expect("run tcia");

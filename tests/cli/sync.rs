@@ -304,12 +304,7 @@ fn shard_auto_reads_the_job_array() {
 fn the_same_shard_twice_is_locked_out() {
     let s = FakeServer::start();
     let (_t, dir) = out_dir();
-    s.inject(Fault {
-        endpoint: "getImage".into(),
-        times: None,
-        action: FaultAction::Delay { ms: 15_000 },
-    });
-    let mut first = spawn(
+    let _first = hold_at_first_image(
         &s,
         &[
             "download",
@@ -321,7 +316,6 @@ fn the_same_shard_twice_is_locked_out() {
             "1/2",
         ],
     );
-    wait_for_hits(&s, "getImage", 1);
     let (_, err) = run(
         &s,
         &[
@@ -336,8 +330,6 @@ fn the_same_shard_twice_is_locked_out() {
         1,
     );
     assert!(err.contains("of shard 1/2 is already running"), "{err}");
-    first.kill().unwrap();
-    let _ = first.wait();
 }
 
 #[test]
@@ -362,12 +354,7 @@ fn an_empty_answer_never_deletes_the_mirror() {
 fn a_whole_run_and_a_shard_never_overlap() {
     let s = FakeServer::start();
     let (_t, dir) = out_dir();
-    s.inject(Fault {
-        endpoint: "getImage".into(),
-        times: None,
-        action: FaultAction::Delay { ms: 15_000 },
-    });
-    let mut shard = spawn(
+    let _shard = hold_at_first_image(
         &s,
         &[
             "download",
@@ -379,7 +366,6 @@ fn a_whole_run_and_a_shard_never_overlap() {
             "2/2",
         ],
     );
-    wait_for_hits(&s, "getImage", 1);
     // The other shard may run beside it (it only waits on the delayed server)...
     s.clear_faults();
     let (_, err) = run(
@@ -410,6 +396,4 @@ fn a_whole_run_and_a_shard_never_overlap() {
         1,
     );
     assert!(err.contains("already running"), "{err}");
-    shard.kill().unwrap();
-    let _ = shard.wait();
 }
