@@ -6,16 +6,19 @@
 //! - global options are `global = true` and each shows its environment variable in `--help`;
 //! - filter flags may be repeated (`--modality CT --modality MR`): one request per value;
 //! - dates are ISO `YYYY-MM-DD` and checked here, before any request;
+//! - every environment variable is named by its constant in `env`;
 //! - nothing here runs: `commands` turns these values into requests.
 
 use std::ffi::OsStr;
 
 use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
-use crate::catalogue::Api;
+use crate::api::catalogue::Api;
 use crate::dates::{parse_date_arg, Date};
+use crate::env;
 use crate::output::{Format, RawFormat};
+pub use crate::printer::ColorChoice;
 use crate::secret::Secret;
 
 #[derive(Parser, Debug)]
@@ -41,9 +44,6 @@ pub struct Cli {
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
-    /// The config file as it was applied to this command line (filled by `config::parse`).
-    #[arg(skip)]
-    pub config: crate::config::Applied,
 }
 
 /// A value parser that accepts any string but offers `hints` to completions and man pages
@@ -66,16 +66,6 @@ impl TypedValueParser for Hinted {
     }
 }
 
-/// `--color`: when to colour the `tcia: error:` / `tcia: warning:` prefixes on stderr.
-#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ColorChoice {
-    /// When stderr is a terminal, NO_COLOR is unset and TERM is not `dumb`
-    #[default]
-    Auto,
-    Always,
-    Never,
-}
-
 #[derive(Args, Debug, Clone)]
 pub struct GlobalArgs {
     /// Server: a base URL, or `nbia` or `nlst` [default: https://services.cancerimagingarchive.net, or a manifest's server]
@@ -83,7 +73,7 @@ pub struct GlobalArgs {
         long,
         global = true,
         help_heading = "Global options",
-        env = "TCIA_SERVER",
+        env = env::SERVER,
         value_name = "URL|nbia|nlst",
         value_parser = Hinted(&["nbia", "nlst"]),
         hide_possible_values = true
@@ -91,7 +81,7 @@ pub struct GlobalArgs {
     pub server: Option<String>,
 
     /// API flavour: v4 (current), v1, v2 (authenticated) or legacy (Bindaas, needs --api-key)
-    #[arg(long, global = true, help_heading = "Global options", env = "TCIA_API", value_enum, default_value_t = Api::V4)]
+    #[arg(long, global = true, help_heading = "Global options", env = env::API, value_enum, default_value_t = Api::V4)]
     pub api: Api,
 
     /// API key for --api legacy, sent as header `api_key` (never printed)
@@ -99,7 +89,7 @@ pub struct GlobalArgs {
         long,
         global = true,
         help_heading = "Global options",
-        env = "TCIA_API_KEY",
+        env = env::API_KEY,
         hide_env_values = true,
         value_name = "KEY"
     )]
@@ -111,7 +101,7 @@ pub struct GlobalArgs {
         short = 'f',
         global = true,
         help_heading = "Global options",
-        env = "TCIA_FORMAT",
+        env = env::FORMAT,
         value_enum
     )]
     pub format: Option<Format>,
@@ -131,7 +121,7 @@ pub struct GlobalArgs {
     pub fields: Vec<String>,
 
     /// Connect and idle-read timeout in seconds
-    #[arg(long, global = true, help_heading = "Global options", env = "TCIA_TIMEOUT", default_value_t = 60, value_name = "SECS",
+    #[arg(long, global = true, help_heading = "Global options", env = env::TIMEOUT, default_value_t = 60, value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
 
@@ -140,7 +130,7 @@ pub struct GlobalArgs {
         long,
         global = true,
         help_heading = "Global options",
-        env = "TCIA_RETRIES",
+        env = env::RETRIES,
         value_name = "N"
     )]
     pub retries: Option<u32>,
@@ -155,7 +145,7 @@ pub struct GlobalArgs {
         long,
         global = true,
         help_heading = "Global options",
-        env = "TCIA_QUIET"
+        env = env::QUIET
     )]
     pub quiet: bool,
 
@@ -164,7 +154,7 @@ pub struct GlobalArgs {
         long,
         global = true,
         help_heading = "Global options",
-        env = "TCIA_ALLOW_HTTP"
+        env = env::ALLOW_HTTP
     )]
     pub allow_http: bool,
 
@@ -173,7 +163,7 @@ pub struct GlobalArgs {
         long,
         global = true,
         help_heading = "Global options",
-        env = "TCIA_PROXY",
+        env = env::PROXY,
         hide_env_values = true,
         value_name = "URL"
     )]
@@ -184,7 +174,7 @@ pub struct GlobalArgs {
         long,
         global = true,
         help_heading = "Global options",
-        env = "SSL_CERT_FILE",
+        env = env::CA_CERT,
         value_name = "FILE"
     )]
     pub ca_cert: Option<std::path::PathBuf>,
@@ -195,7 +185,7 @@ pub struct GlobalArgs {
         alias = "colour",
         global = true,
         help_heading = "Global options",
-        env = "TCIA_COLOR",
+        env = env::COLOR,
         value_enum,
         default_value_t = ColorChoice::Auto,
         value_name = "WHEN"
@@ -641,7 +631,7 @@ pub struct DownloadArgs {
     #[arg(value_name = "UID")]
     pub uids: Vec<String>,
     /// Output directory (created if missing)
-    #[arg(short, long, value_name = "DIR", env = "TCIA_OUTPUT")]
+    #[arg(short, long, value_name = "DIR", env = env::OUTPUT)]
     pub output: std::path::PathBuf,
     /// Read UIDs from a file (`-` = stdin): one per line, or CSV/TSV/JSON/NDJSON with a SeriesInstanceUID column (repeatable)
     #[arg(short, long = "input", value_name = "FILE")]
@@ -662,7 +652,7 @@ pub struct DownloadArgs {
     #[arg(long)]
     pub zip: bool,
     /// Series downloaded at the same time
-    #[arg(short, long, default_value_t = 4, env = "TCIA_JOBS", value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(short, long, default_value_t = 4, env = env::JOBS, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub jobs: u32,
     /// Skip MD5 verification (file counts and sizes are still checked)
     #[arg(long)]
@@ -728,8 +718,8 @@ pub struct SeriesFilters {
 
 impl SeriesFilters {
     /// The filters as getSeries parameters.
-    pub fn params(&self) -> Vec<(crate::catalogue::Param, Vec<String>)> {
-        use crate::catalogue::Param::*;
+    pub fn params(&self) -> Vec<(crate::api::catalogue::Param, Vec<String>)> {
+        use crate::api::catalogue::Param::*;
         vec![
             (Collection, self.collection.clone()),
             (PatientId, self.patient_id.clone()),
@@ -785,7 +775,7 @@ pub struct LoginArgs {
     /// OAuth client secret, for servers that need one (prefer the environment variable)
     #[arg(
         long,
-        env = "TCIA_CLIENT_SECRET",
+        env = env::CLIENT_SECRET,
         hide_env_values = true,
         value_name = "SECRET"
     )]
@@ -872,7 +862,7 @@ mod tests {
         let v = Cli::command().get_version().unwrap().to_string();
         assert!(v.ends_with(&format!(
             "(default server {})",
-            crate::client::DEFAULT_SERVER
+            crate::api::catalogue::DEFAULT_SERVER
         )));
     }
 

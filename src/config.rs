@@ -1,5 +1,5 @@
 //! The config file `$TCIA_CONFIG_DIR/config.toml`: defaults for a few options, applied once,
-//! before the command line is turned into a `Cli`.
+//! before the command line is turned into a `Cli`; the result is an [`Invocation`].
 //!
 //! Each value becomes the clap default of its argument, so the precedence
 //! flag > environment variable > config file > built-in default is clap's own, and every value
@@ -12,7 +12,18 @@ use std::path::{Path, PathBuf};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
+use crate::api::catalogue::DEFAULT_SERVER;
 use crate::cli::{Cli, Command, ConfigCommand};
+use crate::env::Env;
+use crate::secret::mask_url_password;
+use crate::text::escape_control;
+
+/// A parsed command line and the config file as applied to it.
+#[derive(Debug)]
+pub struct Invocation {
+    pub cli: Cli,
+    pub config: Applied,
+}
 
 /// Which commands a key applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +52,7 @@ pub const KEYS: &[Key] = &[
         "server",
         "server",
         Scope::Global,
-        crate::client::DEFAULT_SERVER,
+        DEFAULT_SERVER,
     ),
     key("api", "api", Scope::Global, ""),
     key(
@@ -91,8 +102,8 @@ const fn key(name: &'static str, arg: &'static str, scope: Scope, unset: &'stati
 
 /// The path of the config file: `$TCIA_CONFIG_DIR/config.toml`, by default in the platform's
 /// config directory + `tcia`.
-pub fn path() -> Option<PathBuf> {
-    crate::auth::config_dir().map(|d| d.join("config.toml"))
+pub fn path(env: &Env) -> Option<PathBuf> {
+    env.config_dir.as_ref().map(|d| d.join("config.toml"))
 }
 
 /// Where an effective setting came from.
@@ -160,12 +171,12 @@ struct Loaded {
 
 /// Parse the process's command line with the config file's defaults. Clap errors, `--help` and
 /// `--version` end the process here, as `Cli::parse` would.
-pub fn parse() -> Cli {
-    parse_from(std::env::args_os(), path().as_deref()).unwrap_or_else(|e| e.exit())
+pub fn parse(env: &Env) -> Invocation {
+    parse_from(std::env::args_os(), path(env).as_deref(), env).unwrap_or_else(|e| e.exit())
 }
 
 /// As `parse`, from given arguments and config file (none: no file).
-pub fn parse_from<I, T>(args: I, file: Option<&Path>) -> Result<Cli, clap::Error>
+pub fn parse_from<I, T>(args: I, file: Option<&Path>, env: &Env) -> Result<Invocation, clap::Error>
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
@@ -189,19 +200,19 @@ where
     };
     let mut cmd = apply(&loaded, base.clone());
     let matches = cmd.try_get_matches_from_mut(args)?;
-    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))?;
-    cli.config = Applied {
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))?;
+    let config = Applied {
         path: file.map(Path::to_path_buf),
         found,
         error,
-        settings: settings(&loaded, &base, &matches),
+        settings: settings(&loaded, &base, &matches, env),
     };
-    Ok(cli)
+    Ok(Invocation { cli, config })
 }
 
 /// Fail with the config file's problem, unless the command is `tcia config path`.
-pub fn check(cli: &Cli) -> anyhow::Result<()> {
-    match (&cli.config.error, &cli.command) {
+pub fn check(inv: &Invocation) -> anyhow::Result<()> {
+    match (&inv.config.error, &inv.cli.command) {
         (Some(_), Command::Config(ConfigCommand::Path)) | (None, _) => Ok(()),
         (Some(e), _) => Err(crate::error::usage(e.clone())),
     }
@@ -301,7 +312,12 @@ fn apply(loaded: &Loaded, mut cmd: clap::Command) -> clap::Command {
 
 /// Every key's effective value and origin, for `tcia config show`. Global options come from the
 /// matches; download options from their environment variable, the file or the built-in default.
-fn settings(loaded: &Loaded, base: &clap::Command, matches: &ArgMatches) -> Vec<Setting> {
+fn settings(
+    loaded: &Loaded,
+    base: &clap::Command,
+    matches: &ArgMatches,
+    env_vars: &Env,
+) -> Vec<Setting> {
     let mut leaf = matches;
     while let Some((_, sub)) = leaf.subcommand() {
         leaf = sub;
@@ -332,7 +348,7 @@ fn settings(loaded: &Loaded, base: &clap::Command, matches: &ArgMatches) -> Vec<
                 (value, source)
             } else if let Some(v) = env
                 .as_ref()
-                .and_then(|e| std::env::var(e).ok())
+                .and_then(|e| env_vars.var(e))
                 .filter(|v| !v.is_empty())
             {
                 (Some(v), Source::Env(env.unwrap_or_default()))
@@ -369,13 +385,13 @@ pub fn show(applied: &Applied, out: &mut dyn std::io::Write) -> std::io::Result<
         .map(|s| {
             let key = KEYS.iter().find(|k| k.name == s.key);
             let value = match &s.value {
-                Some(v) if s.key == "proxy" => mask_password(v),
+                Some(v) if s.key == "proxy" => mask_url_password(v),
                 Some(v) => v.clone(),
                 None => key.map(|k| k.unset).unwrap_or("(not set)").to_string(),
             };
             (
                 s.key.to_string(),
-                crate::printer::escape_control(&value),
+                escape_control(&value),
                 s.source.to_string(),
             )
         })
@@ -388,25 +404,32 @@ pub fn show(applied: &Applied, out: &mut dyn std::io::Write) -> std::io::Result<
     Ok(())
 }
 
-pub fn mask_password(v: &str) -> String {
-    match url::Url::parse(v) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("****"));
-            u.to_string()
-        }
-        _ => v.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn with_file(text: &str, args: &[&str]) -> Result<Cli, clap::Error> {
+    /// The parsed command line with its config, as the tests read them.
+    struct Inv {
+        global: crate::cli::GlobalArgs,
+        command: Command,
+        config: Applied,
+    }
+
+    impl From<Invocation> for Inv {
+        fn from(i: Invocation) -> Inv {
+            Inv {
+                global: i.cli.global,
+                command: i.cli.command,
+                config: i.config,
+            }
+        }
+    }
+
+    fn with_file(text: &str, args: &[&str]) -> Result<Inv, clap::Error> {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("config.toml");
         std::fs::write(&p, text).unwrap();
-        parse_from(args, Some(&p))
+        parse_from(args, Some(&p), &Env::default()).map(Inv::from)
     }
 
     #[test]
@@ -462,15 +485,15 @@ mod tests {
 
     #[test]
     fn no_file_no_change() {
-        let cli = parse_from(["tcia", "collections"], None).unwrap();
+        let cli = Inv::from(parse_from(["tcia", "collections"], None, &Env::default()).unwrap());
         assert!(cli.config.error.is_none());
-        assert_eq!(cli.global.api, crate::catalogue::Api::V4);
+        assert_eq!(cli.global.api, crate::api::catalogue::Api::V4);
     }
 
     #[test]
     fn proxy_passwords_are_masked() {
         assert_eq!(
-            mask_password("http://u:secret@proxy:3128"),
+            mask_url_password("http://u:secret@proxy:3128"),
             "http://u:****@proxy:3128/"
         );
     }

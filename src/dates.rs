@@ -1,4 +1,5 @@
-//! Dates: users type ISO `YYYY-MM-DD`; each endpoint and API version wants its own spelling.
+//! Dates: users type ISO `YYYY-MM-DD`; each endpoint and API version wants its own spelling;
+//! servers answer in several (read loosely here); day arithmetic for look-back margins.
 
 use std::fmt;
 
@@ -91,8 +92,93 @@ pub fn parse_date_arg(s: &str) -> Result<Date, String> {
     Date::parse_iso(s)
 }
 
+/// The year, month and day of a date as servers send it: `2015-05-27 17:12:21.0`,
+/// `2015-05-27`, `05-27-2015` or `05/27/2015` (the parts as written, not checked).
+pub fn loose_parts(s: &str) -> Option<(&str, &str, &str)> {
+    let d = s.split_whitespace().next()?;
+    let p: Vec<&str> = d.split(['-', '/']).collect();
+    match p.as_slice() {
+        [y, m, dd] if y.len() == 4 => Some((y, m, dd)),
+        [m, dd, y] if y.len() == 4 => Some((y, m, dd)),
+        _ => None,
+    }
+}
+
+/// A server's date as ISO `YYYY-MM-DD` (see [`loose_parts`]).
+pub fn iso_date(s: &str) -> Option<String> {
+    let (y, m, dd) = loose_parts(s)?;
+    Some(format!("{y}-{m:0>2}-{dd:0>2}"))
+}
+
+/// The day `days` before an ISO date.
+pub fn days_before(iso: &str, days: i64) -> Option<Date> {
+    let d = Date::parse_iso(iso).ok()?;
+    let z = days_from_civil(i64::from(d.year), i64::from(d.month), i64::from(d.day)) - days;
+    let (y, m, dd) = civil_from_days(z);
+    Some(Date {
+        year: u16::try_from(y).ok()?,
+        month: m as u8,
+        day: dd as u8,
+    })
+}
+
+/// Days since 1970-01-01 (proleptic Gregorian; Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn release_dates_to_iso() {
+        use super::iso_date;
+        assert_eq!(
+            iso_date("2015-05-27 17:12:21.0").as_deref(),
+            Some("2015-05-27")
+        );
+        assert_eq!(iso_date("05-27-2015").as_deref(), Some("2015-05-27"));
+        assert_eq!(iso_date("2015-05-27").as_deref(), Some("2015-05-27"));
+        assert_eq!(iso_date("Mon Nov 04 11:45:52 UTC 2013"), None);
+    }
+
+    #[test]
+    fn margins_cross_months_and_years() {
+        use super::days_before;
+        assert_eq!(
+            days_before("2026-03-01", 2).unwrap().to_string(),
+            "2026-02-27"
+        );
+        assert_eq!(
+            days_before("2024-03-01", 2).unwrap().to_string(),
+            "2024-02-28"
+        );
+        assert_eq!(
+            days_before("2026-01-01", 2).unwrap().to_string(),
+            "2025-12-30"
+        );
+        assert_eq!(
+            days_before("2026-11-22", 0).unwrap().to_string(),
+            "2026-11-22"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -1,4 +1,13 @@
-//! Every environment variable `tcia` reads, in one place.
+//! Every environment variable `tcia` reads, and every terminal fact, in one place: their names
+//! (also used by the clap definitions) and [`Env::capture`], the only code that reads them. It
+//! runs once per process; the [`Env`] it returns is passed down.
+#![allow(clippy::disallowed_methods)] // the one module allowed to read the environment
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use crate::secret::Secret;
 
 /// Server base URL or `nbia` / `nlst` (`--server`).
 pub const SERVER: &str = "TCIA_SERVER";
@@ -43,6 +52,17 @@ pub const TEST_NO_RETRY_DELAY: &str = "TCIA_TEST_NO_RETRY_DELAY";
 pub const TEST_STDOUT_TTY: &str = "TCIA_TEST_STDOUT_TTY";
 /// Test hook: colour as if stderr were a terminal (`--color auto`; nothing else changes).
 pub const TEST_STDERR_TTY: &str = "TCIA_TEST_STDERR_TTY";
+/// Output directory of `download` / `sync` (`-o`).
+pub const OUTPUT: &str = "TCIA_OUTPUT";
+/// Series in flight for `download` / `sync` (`--jobs`).
+pub const JOBS: &str = "TCIA_JOBS";
+/// Job-array variables read by `--shard auto`: Slurm, and Kubernetes Indexed Jobs.
+pub const JOB_ARRAY_VARS: [&str; 4] = [
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_MIN",
+    "SLURM_ARRAY_TASK_COUNT",
+    "JOB_COMPLETION_INDEX",
+];
 /// Terminal width override for `--format table`.
 pub const COLUMNS: &str = "COLUMNS";
 /// Directory for the token cache and `config.toml`; default: the platform's config
@@ -54,3 +74,80 @@ pub const USER: &str = "TCIA_USER";
 pub const PASSWORD: &str = "TCIA_PASSWORD";
 /// OAuth client secret, where a server needs one.
 pub const CLIENT_SECRET: &str = "TCIA_CLIENT_SECRET";
+
+/// What the process found around it when it started: terminals, variables, directories.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    /// stdout is a terminal (or the TCIA_TEST_STDOUT_TTY hook is set).
+    pub stdout_tty: bool,
+    /// stderr is a terminal.
+    pub stderr_tty: bool,
+    /// stdin is a terminal (prompts are possible).
+    pub stdin_tty: bool,
+    /// Colour is allowed under `--color auto`: stderr is a terminal (or TCIA_TEST_STDERR_TTY),
+    /// NO_COLOR is unset or empty, TERM is not `dumb`.
+    pub color_auto: bool,
+    /// COLUMNS, else the terminal's width.
+    pub width: Option<usize>,
+    /// TCIA_TEST_NO_RETRY_DELAY: retry delays are reported but not slept.
+    pub no_retry_delay: bool,
+    /// TCIA_CONFIG_DIR, else the platform's config directory + `tcia`.
+    pub config_dir: Option<PathBuf>,
+    /// TCIA_USER (non-empty).
+    pub user: Option<String>,
+    /// TCIA_PASSWORD.
+    pub password: Option<Secret>,
+    /// TCIA_CLIENT_SECRET.
+    pub client_secret: Option<Secret>,
+    /// Other variables tcia consults by name (job arrays, download options), when set.
+    vars: BTreeMap<&'static str, String>,
+}
+
+impl Env {
+    /// Read the environment and the terminals, once.
+    pub fn capture() -> Env {
+        let var = |k: &str| std::env::var(k).ok();
+        let set = |k: &str| std::env::var_os(k).is_some();
+        let stderr_tty = std::io::stderr().is_terminal();
+        let color_auto = (stderr_tty || set(TEST_STDERR_TTY))
+            && std::env::var_os(NO_COLOR).is_none_or(|v| v.is_empty())
+            && std::env::var_os(TERM).is_none_or(|t| t != "dumb");
+        let width = var(COLUMNS).and_then(|c| c.parse().ok()).or_else(|| {
+            console::Term::stdout()
+                .size_checked()
+                .map(|(_, w)| w as usize)
+        });
+        let config_dir = std::env::var_os(CONFIG_DIR)
+            .map(PathBuf::from)
+            .or_else(|| dirs::config_dir().map(|d| d.join("tcia")));
+        let vars = JOB_ARRAY_VARS
+            .iter()
+            .chain(&[OUTPUT, JOBS])
+            .filter_map(|k| var(k).map(|v| (*k, v)))
+            .collect();
+        Env {
+            stdout_tty: std::io::stdout().is_terminal() || set(TEST_STDOUT_TTY),
+            stderr_tty,
+            stdin_tty: std::io::stdin().is_terminal(),
+            color_auto,
+            width,
+            no_retry_delay: set(TEST_NO_RETRY_DELAY),
+            config_dir,
+            user: var(USER).filter(|u| !u.is_empty()),
+            password: var(PASSWORD).map(Secret::new),
+            client_secret: var(CLIENT_SECRET).map(Secret::new),
+            vars,
+        }
+    }
+
+    /// A variable of [`JOB_ARRAY_VARS`], [`OUTPUT`] or [`JOBS`], as captured.
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.vars.get(name).cloned()
+    }
+
+    /// As [`Env::var`], for tests: an environment with exactly these variables.
+    pub fn with_vars(mut self, vars: &[(&'static str, &str)]) -> Env {
+        self.vars = vars.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        self
+    }
+}

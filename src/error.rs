@@ -4,7 +4,6 @@ use std::time::Duration;
 
 /// Exit codes: a small documented table (README "Exit codes").
 pub mod exit {
-    pub const OK: u8 = 0;
     pub const ERROR: u8 = 1;
     pub const USAGE: u8 = 2;
     pub const INTEGRITY: u8 = 3;
@@ -45,9 +44,6 @@ pub enum Error {
     /// The server answered, but not with what the endpoint promises.
     #[error("{url}: {message}")]
     BadResponse { url: String, message: String },
-    /// Downloaded data did not verify.
-    #[error("{0}")]
-    Integrity(String),
     /// Some of the work failed; the details were reported as they happened.
     #[error("{message}")]
     Failed { message: String, code: u8 },
@@ -65,7 +61,6 @@ impl Error {
             Error::Network { .. } | Error::Timeout { .. } | Error::BadResponse { .. } => {
                 exit::HTTP_SERVER
             }
-            Error::Integrity(_) => exit::INTEGRITY,
             Error::Failed { code, .. } => *code,
             Error::Interrupted => exit::INTERRUPTED,
         }

@@ -1,22 +1,26 @@
 //! `tcia`: a client library and CLI for The Cancer Imaging Archive's NBIA REST APIs.
 //!
-//! Map of the crate:
-//! - [`cli`]: what users type (clap definitions only);
-//! - [`catalogue`]: every endpoint, per API version: path, parameter spellings, dates, columns;
-//! - [`client`]: the HTTP layer (reqwest + rustls), retries, error mapping;
-//! - [`stream`]: incremental JSON array splitting;
-//! - [`output`]: renderers (json, ndjson, csv, tsv, table);
-//! - [`commands`]: what runs, through one generic query path;
-//! - [`config`]: the config file's defaults, applied before the command line is parsed;
-//! - [`error`], [`printer`], [`env`], [`secret`], [`dates`], [`html`]: supporting pieces.
+//! Map of the crate, by layer (a module imports only its own layer or lower ones; the test
+//! `tests/layers.rs` checks it):
+//! - binary: `main.rs` (parse, run, report);
+//! - dispatch: this root ([`run`], [`report`]) and [`dispatch`] (one match: command → code);
+//! - commands: [`commands`], what each subcommand does (the metadata queries, series-metadata,
+//!   search and manifest, download, sync, verify, single-image, login, docs);
+//! - context, config, cli: [`context`] (the `Ctx` a command runs in), [`config`] (the config
+//!   file applied to the command line), [`cli`] (clap definitions only);
+//! - services: [`api`] (catalogue, HTTP client, OAuth, metadata rows), [`download`] (the
+//!   engine and its two seams, `Catalog` and `SeriesFetcher`), [`output`] (renderers),
+//!   [`progress`] (bars and lines for the engine's reporter);
+//! - leaves: [`printer`], [`env`] (the only reader of the environment and terminals),
+//!   [`error`], [`secret`], [`dates`], [`text`], [`uid`], [`fsutil`], [`stream`], [`html`].
 
-pub mod auth;
-pub mod catalogue;
+pub mod api;
 pub mod cli;
-pub mod client;
 pub mod commands;
 pub mod config;
+pub mod context;
 pub mod dates;
+pub mod dispatch;
 pub mod download;
 pub mod env;
 pub mod error;
@@ -24,23 +28,28 @@ pub mod fsutil;
 pub mod html;
 pub mod output;
 pub mod printer;
+pub mod progress;
 pub mod secret;
 pub mod stream;
+pub mod text;
+pub mod uid;
 
 use std::process::ExitCode;
 
-pub use cli::Cli;
-pub use error::Error;
+use config::Invocation;
+use env::Env;
+use error::Error;
+use printer::Printer;
 
 /// Run a parsed command line to completion on a tokio runtime; Ctrl-C ends it with `Interrupted`.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+pub fn run(inv: Invocation, env: Env) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     let result = rt.block_on(async {
         tokio::select! {
-            r = commands::dispatch(cli) => r,
+            r = dispatch::dispatch(inv, env) => r,
             _ = shutdown_signal() => Err(Error::Interrupted.into()),
         }
     });
@@ -75,11 +84,11 @@ async fn shutdown_signal() {
 /// Print an error as `tcia: error: ...` with its causes, and choose the exit code. A closed
 /// stdout pipe (`| head -1`) is not an error.
 pub fn report(e: &anyhow::Error) -> ExitCode {
-    report_with(e, &printer::Printer::new(false, 0))
+    report_with(e, &Printer::plain())
 }
 
 /// As `report`, with the prefix coloured as `printer` allows (`--color`).
-pub fn report_with(e: &anyhow::Error, printer: &printer::Printer) -> ExitCode {
+pub fn report_with(e: &anyhow::Error, printer: &Printer) -> ExitCode {
     if e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
@@ -94,12 +103,12 @@ pub fn report_with(e: &anyhow::Error, printer: &printer::Printer) -> ExitCode {
     let mut msg = format!(
         "{} {}",
         printer.error_prefix(),
-        printer::escape_control(&e.to_string())
+        text::escape_control(&e.to_string())
     );
     for cause in e.chain().skip(1) {
         msg.push_str(&format!(
             "\n  caused by: {}",
-            printer::escape_control(&cause.to_string())
+            text::escape_control(&cause.to_string())
         ));
     }
     eprintln!("{msg}");

@@ -1,10 +1,21 @@
 //! Where messages go: stderr only, filtered by `--quiet` / `--verbose`, with control characters
-//! of server text escaped. Terminal facts (and whether to colour) are read once, in
-//! `Printer::with_color`.
+//! of server text escaped and the prefixes coloured when `--color` and the terminal allow. The
+//! terminal facts come from [`Env`], read once at start.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
-use crate::cli::ColorChoice;
+use crate::env::Env;
+use crate::text::escape_control;
+
+/// `--color`: when to colour the `tcia: error:` / `tcia: warning:` prefixes on stderr.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ColorChoice {
+    /// When stderr is a terminal, NO_COLOR is unset and TERM is not `dumb`
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
 
 #[derive(Clone, Debug)]
 pub struct Printer {
@@ -17,36 +28,25 @@ pub struct Printer {
 }
 
 impl Printer {
-    /// A printer with `--color auto`.
-    pub fn new(quiet: bool, verbose: u8) -> Printer {
-        Printer::with_color(quiet, verbose, ColorChoice::Auto)
-    }
-
-    /// The printer for the global options (`-q`, `-v`, `--color`).
-    pub fn from_global(g: &crate::cli::GlobalArgs) -> Printer {
-        Printer::with_color(g.quiet, g.verbose, g.color)
-    }
-
-    pub fn with_color(quiet: bool, verbose: u8, color: ColorChoice) -> Printer {
-        let stdout_tty = std::io::stdout().is_terminal()
-            || std::env::var_os(crate::env::TEST_STDOUT_TTY).is_some();
-        let stderr_tty = std::io::stderr().is_terminal();
+    /// The printer for `-q`, `-v` and `--color`, in the terminals `env` found.
+    pub fn new(quiet: bool, verbose: u8, color: ColorChoice, env: &Env) -> Printer {
         let color = match color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                (stderr_tty || std::env::var_os(crate::env::TEST_STDERR_TTY).is_some())
-                    && std::env::var_os(crate::env::NO_COLOR).is_none_or(|v| v.is_empty())
-                    && std::env::var_os(crate::env::TERM).is_none_or(|t| t != "dumb")
-            }
+            ColorChoice::Auto => env.color_auto,
         };
         Printer {
             quiet,
             verbose,
-            stderr_tty,
-            stdout_tty,
+            stderr_tty: env.stderr_tty,
+            stdout_tty: env.stdout_tty,
             color,
         }
+    }
+
+    /// No colour, no terminals: for errors reported before the command line is known.
+    pub fn plain() -> Printer {
+        Printer::new(false, 0, ColorChoice::Never, &Env::default())
     }
 
     /// `tcia: error:`, in bold red when colour is on.
@@ -94,44 +94,21 @@ impl Printer {
     }
 }
 
-/// Escape control characters (except tab) so server text cannot drive the terminal.
-pub fn escape_control(s: &str) -> String {
-    if !s.chars().any(|c| c.is_control() && c != '\t') {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push('\t'),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn colour_only_when_allowed() {
-        let on = Printer::with_color(false, 0, ColorChoice::Always);
+        let on = Printer::new(false, 0, ColorChoice::Always, &Env::default());
         assert!(
             on.error_prefix().contains("\x1b["),
             "{:?}",
             on.error_prefix()
         );
-        let off = Printer::with_color(false, 0, ColorChoice::Never);
+        let off = Printer::new(false, 0, ColorChoice::Never, &Env::default());
         assert_eq!(off.error_prefix(), "tcia: error:");
         assert_eq!(off.warning_prefix(), "tcia: warning:");
     }
 
-    #[test]
-    fn escapes() {
-        assert_eq!(super::escape_control("a\nb\x1b[31m"), "a\\nb\\u{1b}[31m");
-        assert_eq!(super::escape_control("plain"), "plain");
-    }
 }

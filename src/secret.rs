@@ -1,9 +1,12 @@
-//! Secrets (API keys, later tokens and passwords) in a newtype that never prints its value.
+//! Secrets (API keys, tokens, passwords) in a newtype that never prints its value, and URLs
+//! with their password masked for messages.
 
 use std::fmt;
 
-/// A secret string: `Debug` and `Display` print `(redacted)`.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret string: `Debug` and `Display` print `(redacted)`; serialised as the plain string
+/// (for the 0600 token cache only).
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {
@@ -32,6 +35,17 @@ impl std::str::FromStr for Secret {
     type Err = std::convert::Infallible;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(Secret(s.to_string()))
+    }
+}
+
+/// A URL for messages: its password (`http://user:pass@proxy`) replaced by `****`.
+pub fn mask_url_password(v: &str) -> String {
+    match url::Url::parse(v) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        _ => v.to_string(),
     }
 }
 

@@ -1,10 +1,13 @@
 //! `tcia login`, `tcia logout`, `tcia auth status`.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::BufRead;
 
-use super::Ctx;
-use crate::auth::{expires_in, password_login, Grant, Store};
+use reqwest::Url;
+
+use crate::api::auth::{expires_in, password_login, Grant, Store};
+use crate::api::catalogue::{self as cat, resolve_server};
 use crate::cli::LoginArgs;
+use crate::context::Ctx;
 use crate::error::{usage, Error};
 use crate::secret::Secret;
 
@@ -12,53 +15,9 @@ const GUEST: &str = "nbia_guest";
 
 pub async fn login(ctx: &Ctx, a: &LoginArgs) -> anyhow::Result<()> {
     let base = ctx.client.settings.base.clone();
-    let token_url = match &a.token_url {
-        // The same rule as --server: a password never goes over plain http to another host.
-        Some(u) => crate::client::resolve_server(u, ctx.allow_http)
-            .map_err(|e| usage(e.to_string().replace("--server", "--token-url")))?,
-        None => base
-            .join("nbia-api/oauth/token")
-            .map_err(|e| usage(format!("cannot derive the token URL from {base}: {e}")))?,
-    };
-    let interactive = std::io::stdin().is_terminal();
-    let user = if a.guest {
-        GUEST.to_string()
-    } else if let Some(u) = a.user.clone().or_else(|| {
-        std::env::var(crate::env::USER)
-            .ok()
-            .filter(|u| !u.is_empty())
-    }) {
-        u
-    } else if interactive && !a.password_stdin {
-        eprint!("User for {base}: ");
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
-        line.trim().to_string()
-    } else {
-        return Err(usage(
-            "login: no user: pass --user USER or set TCIA_USER (or --guest)",
-        ));
-    };
-    if user.is_empty() {
-        return Err(usage("login: the user name is empty"));
-    }
-    let password = if a.guest {
-        Secret::new("")
-    } else if a.password_stdin {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
-        Secret::new(line.trim_end_matches(['\n', '\r']))
-    } else if let Ok(p) = std::env::var(crate::env::PASSWORD) {
-        Secret::new(p)
-    } else if interactive {
-        Secret::new(rpassword::prompt_password(format!(
-            "Password for {user} at {base}: "
-        ))?)
-    } else {
-        return Err(usage(
-            "login: no password: use --password-stdin or TCIA_PASSWORD (a prompt needs a terminal)",
-        ));
-    };
+    let token_url = token_url(ctx, a)?;
+    let user = user(ctx, a)?;
+    let password = password(ctx, a, &user)?;
     let grant = Grant {
         token_url,
         client_id: a.client_id.clone(),
@@ -84,7 +43,7 @@ pub async fn login(ctx: &Ctx, a: &LoginArgs) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let store = Store::for_server(&base)
+    let store = Store::for_server(&ctx.creds, &base)
         .ok_or_else(|| anyhow::anyhow!("no configuration directory: set TCIA_CONFIG_DIR"))?;
     store.save(&cached)?;
     ctx.printer.info(&format!(
@@ -98,6 +57,68 @@ pub async fn login(ctx: &Ctx, a: &LoginArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--token-url`, or the server's own `nbia-api/oauth/token`.
+fn token_url(ctx: &Ctx, a: &LoginArgs) -> anyhow::Result<Url> {
+    match &a.token_url {
+        // The same rule as --server: a password never goes over plain http to another host.
+        Some(u) => resolve_server(u, ctx.allow_http)
+            .map_err(|e| usage(e.to_string().replace("--server", "--token-url"))),
+        None => endpoint_url(ctx, &cat::TOKEN),
+    }
+}
+
+/// The URL of a catalogue endpoint on this server.
+fn endpoint_url(ctx: &Ctx, e: &'static cat::Endpoint) -> anyhow::Result<Url> {
+    let route = e.route(ctx.api).map_err(usage)?;
+    let req = crate::api::client::Request::for_method(route.method, route.path.url_path(ctx.api), vec![]);
+    Ok(ctx.client.url_for(&req))
+}
+
+/// `--guest`, `--user`, TCIA_USER, or a prompt on a terminal.
+fn user(ctx: &Ctx, a: &LoginArgs) -> anyhow::Result<String> {
+    let base = &ctx.client.settings.base;
+    let user = if a.guest {
+        GUEST.to_string()
+    } else if let Some(u) = a.user.clone().or_else(|| ctx.creds.user.clone()) {
+        u
+    } else if ctx.env.stdin_tty && !a.password_stdin {
+        eprint!("User for {base}: ");
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim().to_string()
+    } else {
+        return Err(usage(
+            "login: no user: pass --user USER or set TCIA_USER (or --guest)",
+        ));
+    };
+    if user.is_empty() {
+        return Err(usage("login: the user name is empty"));
+    }
+    Ok(user)
+}
+
+/// `--password-stdin`, TCIA_PASSWORD, or a prompt on a terminal (none for `--guest`).
+fn password(ctx: &Ctx, a: &LoginArgs, user: &str) -> anyhow::Result<Secret> {
+    let base = &ctx.client.settings.base;
+    Ok(if a.guest {
+        Secret::new("")
+    } else if a.password_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Secret::new(line.trim_end_matches(['\n', '\r']))
+    } else if let Some(p) = &ctx.creds.password {
+        p.clone()
+    } else if ctx.env.stdin_tty {
+        Secret::new(rpassword::prompt_password(format!(
+            "Password for {user} at {base}: "
+        ))?)
+    } else {
+        return Err(usage(
+            "login: no password: use --password-stdin or TCIA_PASSWORD (a prompt needs a terminal)",
+        ));
+    })
+}
+
 pub async fn logout(ctx: &Ctx) -> anyhow::Result<()> {
     let base = ctx.client.settings.base.clone();
     let Some(session) = &ctx.client.session else {
@@ -107,7 +128,7 @@ pub async fn logout(ctx: &Ctx) -> anyhow::Result<()> {
     let user = session.user().await;
     // Tell the server; a failure there does not keep the token on disk.
     if let Ok(token) = session.bearer().await {
-        let url = base.join("nbia-api/logout").expect("valid path");
+        let url = endpoint_url(ctx, &cat::LOGOUT)?;
         let sent = ctx
             .client
             .http()
@@ -121,7 +142,7 @@ pub async fn logout(ctx: &Ctx) -> anyhow::Result<()> {
             ));
         }
     }
-    if let Some(store) = Store::for_server(&base) {
+    if let Some(store) = Store::for_server(&ctx.creds, &base) {
         store.remove(&user);
     }
     ctx.printer.info(&format!("logged out {user} from {base}"));
@@ -130,7 +151,7 @@ pub async fn logout(ctx: &Ctx) -> anyhow::Result<()> {
 
 pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
     let base = &ctx.client.settings.base;
-    let store = Store::for_server(base);
+    let store = Store::for_server(&ctx.creds, base);
     let cached = store
         .as_ref()
         .and_then(|s| s.current_user().and_then(|u| s.load(&u)));

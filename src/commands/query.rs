@@ -1,5 +1,6 @@
-//! The one generic query path: catalogue route → wire parameters (one request per combination
-//! of repeated filters) → streamed JSON rows → transform → renderer.
+//! The metadata subcommands: each one's endpoint and parameters (`for_command`), then the one
+//! generic query path: catalogue route → wire queries (`api::rows`) → streamed JSON rows →
+//! transform → renderer.
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -8,13 +9,14 @@ use std::io::Write;
 use anyhow::Context as _;
 use serde_json::Value;
 
-use super::Ctx;
-use crate::catalogue::{Api, Endpoint, Param, Route};
-use crate::client::Request;
-use crate::dates::Date;
-use crate::error::{usage, Error};
+use crate::api::catalogue::{self as cat, Api, Endpoint, Param, Route};
+use crate::api::client::Request;
+use crate::api::rows::{requests, stream_rows};
+use crate::cli::Command;
+use crate::context::Ctx;
+use crate::error::usage;
 use crate::output::{self, Columns, Row};
-use crate::stream::ArraySplitter;
+use crate::uid::cart_name;
 
 /// A metadata query as typed: an endpoint and logical parameters.
 pub struct Query {
@@ -37,29 +39,144 @@ pub enum Transform {
     },
 }
 
-pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
-    let route = q.endpoint.route(ctx.api).map_err(usage)?;
-    let combos = plan(ctx.api, q.endpoint, route, &q.params)?;
-    let path = route.path.url_path(ctx.api);
-    if let Some(raw) = ctx.raw {
-        if combos.len() != 1 {
-            return Err(usage(
-                "--raw sends exactly one request: give each filter flag once",
-            ));
+/// The query a metadata subcommand sends; None for commands that are not one query.
+pub fn for_command(command: &Command) -> anyhow::Result<Option<Query>> {
+    use Param::*;
+    let q = |endpoint: &'static Endpoint, params: Vec<(Param, Vec<String>)>| Query {
+        endpoint,
+        params,
+        transform: Transform::None,
+    };
+    let query = match command {
+        Command::Collections => q(&cat::COLLECTIONS, vec![]),
+        Command::Modalities(a) => q(
+            &cat::MODALITIES,
+            vec![(Collection, a.collection.clone()), (BodyPart, a.body_part.clone())],
+        ),
+        Command::BodyParts(a) => q(
+            &cat::BODY_PARTS,
+            vec![(Collection, a.collection.clone()), (Modality, a.modality.clone())],
+        ),
+        Command::Manufacturers(a) => q(
+            &cat::MANUFACTURERS,
+            vec![
+                (Collection, a.collection.clone()),
+                (Modality, a.modality.clone()),
+                (BodyPart, a.body_part.clone()),
+            ],
+        ),
+        Command::Patients(a) => q(
+            &cat::PATIENTS,
+            vec![(Collection, a.collection.clone()), (PatientId, a.patient_id.clone())],
+        ),
+        Command::PatientsByModality(a) => q(
+            &cat::PATIENTS_BY_MODALITY,
+            vec![(Collection, a.collection.clone()), (Modality, a.modality.clone())],
+        ),
+        Command::NewPatients(a) => q(
+            &cat::NEW_PATIENTS,
+            vec![(Collection, a.collection.clone()), (Since, vec![a.since.to_string()])],
+        ),
+        Command::Studies(a) => q(
+            &cat::STUDIES,
+            vec![
+                (Collection, a.collection.clone()),
+                (PatientId, a.patient_id.clone()),
+                (StudyUid, a.study_uid.clone()),
+            ],
+        ),
+        Command::NewStudies(a) => q(
+            &cat::NEW_STUDIES,
+            vec![
+                (Collection, a.collection.clone()),
+                (PatientId, a.patient_id.clone()),
+                (Since, vec![a.since.to_string()]),
+            ],
+        ),
+        other => return Ok(series_query(other)?.or_else(|| counts_query(other))),
+    };
+    Ok(Some(query))
+}
+
+/// Series-level queries (getSeries and the per-series endpoints, carts, descriptions).
+fn series_query(command: &Command) -> anyhow::Result<Option<Query>> {
+    use Param::*;
+    let q = |endpoint: &'static Endpoint, params: Vec<(Param, Vec<String>)>| Query {
+        endpoint,
+        params,
+        transform: Transform::None,
+    };
+    Ok(Some(match command {
+        Command::Series(a) => {
+            let mut params = a.filters.params();
+            params.push((SeriesUid, a.series_uid.clone()));
+            q(&cat::SERIES, params)
         }
-        let mut query = combos.into_iter().next().unwrap_or_default();
-        query.retain(|(k, _)| k != "format");
-        query.push(("format".into(), raw.as_str().into()));
-        return raw_passthrough(ctx, &Request::get(path, query)).await;
+        Command::UpdatedSeries(a) => q(
+            &cat::UPDATED_SERIES,
+            vec![(Since, vec![a.since.to_string()])],
+        ),
+        Command::SeriesSize(a) => q(&cat::SERIES_SIZE, vec![(SeriesUid, a.series_uid.clone())]),
+        Command::SopUids(a) => q(&cat::SOP_UIDS, vec![(SeriesUid, a.series_uid.clone())]),
+        Command::DicomTags(a) => q(&cat::DICOM_TAGS, vec![(SeriesUid, a.series_uid.clone())]),
+        Command::Cart(a) => q(&cat::CART, vec![(CartName, vec![cart_name(&a.name)?])]),
+        Command::Descriptions(a) => Query {
+            endpoint: &cat::DESCRIPTIONS,
+            params: vec![(Collection, a.collection.clone())],
+            transform: Transform::Descriptions { keep_html: a.html },
+        },
+        _ => return Ok(None),
+    }))
+}
+
+/// The four counts endpoints, normalised to `{<key>, Count}`.
+fn counts_query(command: &Command) -> Option<Query> {
+    use Param::*;
+    let (endpoint, key, params): (&'static Endpoint, &'static str, _) = match command {
+        Command::CollectionCounts => (&cat::COLLECTION_COUNTS, "Collection", vec![]),
+        Command::ModalityCounts(a) => (
+            &cat::MODALITY_COUNTS,
+            "Modality",
+            vec![(Collection, a.collection.clone()), (BodyPart, a.body_part.clone())],
+        ),
+        Command::BodyPartCounts(a) => (
+            &cat::BODY_PART_COUNTS,
+            "BodyPartExamined",
+            vec![(Collection, a.collection.clone()), (Modality, a.modality.clone())],
+        ),
+        Command::ManufacturerCounts(a) => (
+            &cat::MANUFACTURER_COUNTS,
+            "Manufacturer",
+            vec![
+                (Collection, a.collection.clone()),
+                (Modality, a.modality.clone()),
+                (BodyPart, a.body_part.clone()),
+            ],
+        ),
+        _ => return None,
+    };
+    Some(Query {
+        endpoint,
+        params,
+        transform: Transform::Counts { key },
+    })
+}
+
+/// Run one metadata query and render its rows.
+pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
+    let (route, reqs) = requests(ctx.api, q.endpoint, &q.params)?;
+    if let Some(raw) = ctx.raw {
+        let [req] = <[Request; 1]>::try_from(reqs).map_err(|_| {
+            usage("--raw sends exactly one request: give each filter flag once")
+        })?;
+        return raw_passthrough(ctx, req, raw).await;
     }
     let columns = columns(ctx, q.endpoint, route)?;
     let mut sink = output::sink(ctx.format, columns, ctx.stdout(), ctx.width);
-    let mut seen: Option<HashSet<u64>> = (combos.len() > 1).then(HashSet::new);
-    let mut rows = 0u64;
-    let mut empty_rows = 0u64;
-    for query in combos {
-        let req = Request::get(path.clone(), query);
-        stream_rows(ctx, &req, &mut |row| {
+    let mut seen: Option<HashSet<u64>> = (reqs.len() > 1).then(HashSet::new);
+    let (mut rows, mut empty_rows) = (0u64, 0u64);
+    for req in reqs {
+        stream_rows(&ctx.client, &req, &mut |row| {
             let row = apply(q.transform, row);
             if let Some(seen) = seen.as_mut() {
                 if !seen.insert(row_hash(&row)) {
@@ -75,13 +192,19 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
         .await?;
     }
     sink.finish().context("writing output")?;
+    let dropped = sink.dropped_keys();
+    notes(ctx, route, rows, empty_rows, &dropped);
+    Ok(())
+}
+
+/// What stderr says after the rows: empty answers, columns left out, the v2 login trap.
+fn notes(ctx: &Ctx, route: &Route, rows: u64, empty_rows: u64, dropped: &[String]) {
     if rows > 0 && empty_rows == rows && route.columns.len() > 1 {
         // getSeriesSize answers an unknown series with one row of nothing: say so.
         ctx.printer.warn(
             "the server answered with empty rows only: it probably knows no such series or item",
         );
     }
-    let dropped = sink.dropped_keys();
     if !dropped.is_empty() {
         ctx.printer.warn(&format!(
             "column(s) {} first appeared after the header was written and are not in this output; use --format json, or --fields",
@@ -97,71 +220,6 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
         );
     }
     ctx.printer.debug(1, &format!("{rows} row(s)"));
-    Ok(())
-}
-
-/// Turn logical parameters into wire query strings: one per combination of repeated values.
-pub fn plan(
-    api: Api,
-    endpoint: &Endpoint,
-    route: &Route,
-    params: &[(Param, Vec<String>)],
-) -> anyhow::Result<Vec<Vec<(String, String)>>> {
-    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
-    for (param, values) in params {
-        if values.is_empty() {
-            continue;
-        }
-        let Some(wire) = route.wire(*param) else {
-            let takes: Vec<&str> = route.params.iter().map(|w| w.param.flag()).collect();
-            return Err(usage(format!(
-                "{} is not accepted by {} with --api {}; it takes {}",
-                param.flag(),
-                endpoint.name,
-                api.as_str(),
-                if takes.is_empty() {
-                    "no filters".to_string()
-                } else {
-                    takes.join(", ")
-                }
-            )));
-        };
-        let mut wire_values = Vec::new();
-        for v in values {
-            let v = v.trim();
-            if v.is_empty() {
-                return Err(usage(format!("{} needs a value", param.flag())));
-            }
-            wire_values.push(match wire.date {
-                Some(fmt) => Date::parse_iso(v).map_err(usage)?.format(fmt),
-                None => v.to_string(),
-            });
-        }
-        let mut seen = HashSet::new();
-        wire_values.retain(|v| seen.insert(v.clone()));
-        combos = combos
-            .into_iter()
-            .flat_map(|c| {
-                wire_values.iter().map(move |v| {
-                    let mut c = c.clone();
-                    c.push((wire.name.to_string(), v.clone()));
-                    c
-                })
-            })
-            .collect();
-    }
-    for req in route.required {
-        let given = params.iter().any(|(p, v)| p == req && !v.is_empty());
-        if !given {
-            return Err(usage(format!("{} requires {}", endpoint.name, req.flag())));
-        }
-    }
-    if api == Api::Legacy {
-        for c in &mut combos {
-            c.push(("format".into(), "json".into()));
-        }
-    }
-    Ok(combos)
 }
 
 /// The renderer's columns: the route's known columns, or `--fields` checked against them.
@@ -189,77 +247,6 @@ pub fn columns(ctx: &Ctx, endpoint: &Endpoint, route: &Route) -> anyhow::Result<
     Ok(Columns {
         known,
         fields: ctx.fields.clone(),
-    })
-}
-
-/// Send a request and hand each row of the JSON array response to `on_row` as it arrives.
-pub async fn stream_rows(
-    ctx: &Ctx,
-    req: &Request,
-    on_row: &mut dyn FnMut(Row) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let url = ctx.client.url_for(req);
-    let mut resp = ctx.client.send(req).await?;
-    reject_html(&resp, &url)?;
-    let mut splitter = ArraySplitter::new();
-    let mut handle = |bytes: &[u8]| -> anyhow::Result<()> { on_row(parse_row(bytes, &url)?) };
-    loop {
-        let chunk = resp.chunk().await.map_err(|e| {
-            ctx.client
-                .transport_error(if req.post { "POST" } else { "GET" }, &url, e)
-        })?;
-        let Some(chunk) = chunk else { break };
-        splitter
-            .feed(&chunk, &mut handle)
-            .map_err(|e| bad_response(&url, e))?;
-    }
-    splitter
-        .finish(&mut handle)
-        .map_err(|e| bad_response(&url, e))?;
-    Ok(())
-}
-
-fn bad_response(url: &reqwest::Url, e: anyhow::Error) -> anyhow::Error {
-    match e.downcast::<crate::stream::SplitError>() {
-        Ok(split) => Error::BadResponse {
-            url: url.to_string(),
-            message: crate::printer::escape_control(&split.to_string()),
-        }
-        .into(),
-        Err(other) => other,
-    }
-}
-
-/// A 200 with an HTML page (a proxy's error page) is an error, not data.
-pub fn reject_html(resp: &reqwest::Response, url: &reqwest::Url) -> Result<(), Error> {
-    let ct = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if ct.contains("text/html") {
-        return Err(Error::BadResponse {
-            url: url.to_string(),
-            message:
-                "the server sent an HTML page instead of data (an outage or a proxy login page?)"
-                    .into(),
-        });
-    }
-    Ok(())
-}
-
-fn parse_row(bytes: &[u8], url: &reqwest::Url) -> anyhow::Result<Row> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| Error::BadResponse {
-        url: url.to_string(),
-        message: format!("invalid JSON in the response: {e}"),
-    })?;
-    Ok(match v {
-        Value::Object(m) => m,
-        other => {
-            let mut m = Row::new();
-            m.insert("value".into(), other);
-            m
-        }
     })
 }
 
@@ -318,15 +305,18 @@ fn row_hash(row: &Row) -> u64 {
     h.finish()
 }
 
-/// `--raw`: the server's bytes, untouched, to stdout.
-async fn raw_passthrough(ctx: &Ctx, req: &Request) -> anyhow::Result<()> {
+/// `--raw`: the server's bytes for `format=<raw>`, untouched, to stdout.
+async fn raw_passthrough(ctx: &Ctx, mut req: Request, raw: output::RawFormat) -> anyhow::Result<()> {
+    req.query.retain(|(k, _)| k != "format");
+    req.query.push(("format".into(), raw.as_str().into()));
+    let req = &req;
     let url = ctx.client.url_for(req);
     let mut resp = ctx.client.send(req).await?;
     let mut out = ctx.stdout();
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|e| ctx.client.transport_error("GET", &url, e))?
+        .map_err(|e| ctx.client.transport_error(req.method(), &url, e))?
     {
         out.write_all(&chunk).context("writing output")?;
     }
@@ -337,88 +327,6 @@ async fn raw_passthrough(ctx: &Ctx, req: &Request) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalogue as cat;
-
-    fn p(v: &[(Param, &[&str])]) -> Vec<(Param, Vec<String>)> {
-        v.iter()
-            .map(|(p, vs)| (*p, vs.iter().map(|s| s.to_string()).collect()))
-            .collect()
-    }
-
-    #[test]
-    fn spelling_and_dates_per_version() {
-        let params = p(&[(Param::Collection, &["X"]), (Param::Since, &["2024-03-07"])]);
-        let v4 = plan(
-            Api::V4,
-            &cat::NEW_PATIENTS,
-            cat::NEW_PATIENTS.route(Api::V4).unwrap(),
-            &params,
-        )
-        .unwrap();
-        assert_eq!(
-            v4,
-            vec![vec![
-                ("Collection".into(), "X".into()),
-                ("fromDate".into(), "03-07-2024".into())
-            ]]
-        );
-        let v1 = plan(
-            Api::V1,
-            &cat::NEW_PATIENTS,
-            cat::NEW_PATIENTS.route(Api::V1).unwrap(),
-            &params,
-        )
-        .unwrap();
-        assert_eq!(
-            v1,
-            vec![vec![
-                ("Collection".into(), "X".into()),
-                ("Date".into(), "2024/03/07".into())
-            ]]
-        );
-        let upd = p(&[(Param::Since, &["2024-03-07"])]);
-        let v1u = plan(
-            Api::V1,
-            &cat::UPDATED_SERIES,
-            cat::UPDATED_SERIES.route(Api::V1).unwrap(),
-            &upd,
-        )
-        .unwrap();
-        assert_eq!(v1u[0][0].1, "07/03/2024");
-    }
-
-    #[test]
-    fn repeated_values_multiply() {
-        let params = p(&[
-            (Param::Collection, &["A", "B"]),
-            (Param::Modality, &["CT", "MR"]),
-        ]);
-        let combos = plan(
-            Api::V4,
-            &cat::SERIES,
-            cat::SERIES.route(Api::V4).unwrap(),
-            &params,
-        )
-        .unwrap();
-        assert_eq!(combos.len(), 4);
-    }
-
-    #[test]
-    fn unsupported_flag_is_usage_error() {
-        let params = p(&[(Param::BodyPart, &["CHEST"])]);
-        let err = plan(
-            Api::Legacy,
-            &cat::SERIES,
-            cat::SERIES.route(Api::Legacy).unwrap(),
-            &params,
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("--body-part is not accepted by getSeries with --api legacy"),
-            "{err}"
-        );
-    }
 
     #[test]
     fn counts_normalised() {

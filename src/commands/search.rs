@@ -4,11 +4,13 @@
 use anyhow::Context as _;
 use serde_json::Value;
 
-use super::query::{columns, reject_html};
-use super::{read_uids, Ctx};
-use crate::catalogue as cat;
+use super::query::columns;
+use crate::api::catalogue as cat;
+use crate::api::client::Request;
+use crate::api::rows::reject_html;
 use crate::cli::{Criteria, ManifestArgs, SearchArgs};
-use crate::client::Request;
+use crate::context::Ctx;
+use crate::uid::read_uid_args;
 use crate::dates::{Date, DateFmt};
 use crate::error::{usage, Error};
 use crate::fsutil::write_atomically;
@@ -143,7 +145,7 @@ async fn search_page(ctx: &Ctx, req: &Request) -> anyhow::Result<(Vec<Row>, Opti
 }
 
 pub async fn manifest(ctx: &Ctx, a: &ManifestArgs) -> anyhow::Result<()> {
-    let uids = read_uids(&a.series_uid)?;
+    let uids = read_uid_args(&a.series_uid, &mut std::io::stdin().lock())?;
     let criteria = criteria_form(&a.criteria)?;
     let include = if a.no_annotations { "false" } else { "true" };
     let req = if !uids.is_empty() {
@@ -188,7 +190,14 @@ pub async fn manifest(ctx: &Ctx, a: &ManifestArgs) -> anyhow::Result<()> {
         url: url.to_string(),
         message: "the response is not a .tcia manifest (no ListOfSeriesToDownload= line)".into(),
     })?;
-    write_atomically(&a.output, text.as_bytes())?;
+    if a.output.as_os_str() == "-" {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes()).context("writing output")?;
+        out.flush().context("writing output")?;
+    } else {
+        write_atomically(&a.output, text.as_bytes())?;
+    }
     if a.output.as_os_str() != "-" {
         ctx.printer
             .info(&format!("wrote {} ({count} series)", a.output.display()));

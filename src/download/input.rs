@@ -36,7 +36,7 @@ impl Manifest {
         let u = url::Url::parse(self.get("downloadServerUrl")?).ok()?;
         let host = u.host_str()?;
         if host.eq_ignore_ascii_case("public.cancerimagingarchive.net") {
-            return Some(crate::client::DEFAULT_SERVER.to_string());
+            return Some(crate::api::catalogue::DEFAULT_SERVER.to_string());
         }
         let mut base = format!("{}://{}", u.scheme(), host);
         if let Some(p) = u.port() {
@@ -51,12 +51,6 @@ impl Manifest {
     }
 }
 
-pub fn is_uid(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && !s.starts_with('.')
-}
 
 /// Parse a manifest leniently: headers before `ListOfSeriesToDownload=`, then UIDs; blank lines,
 /// CR, `#` comments, trailing commas and non-UID lines (such as a `Series ID` header) tolerated.
@@ -78,7 +72,7 @@ pub fn parse_manifest(text: &str) -> Manifest {
                 if k.trim().eq_ignore_ascii_case("ListOfSeriesToDownload") {
                     in_list = true;
                     let v = v.trim().trim_matches(',');
-                    if is_uid(v) {
+                    if crate::uid::is_uid(v) {
                         m.uids.push(v.to_string());
                     }
                 } else {
@@ -89,7 +83,7 @@ pub fn parse_manifest(text: &str) -> Manifest {
         }
         let uid = line.trim_matches(',').trim();
         let uid = uid.split(',').next().unwrap_or("").trim();
-        if is_uid(uid) {
+        if crate::uid::is_uid(uid) {
             m.uids.push(uid.to_string());
         } else if line.contains('=') && !in_list {
             if let Some((k, v)) = line.split_once('=') {
@@ -134,7 +128,7 @@ pub fn parse_input(
                 if let Some(bad) = SeriesInfo::claimed_uid(row).filter(|u| !u.trim().is_empty()) {
                     return Err(usage(format!(
                         "{what}: '{}' is not a series instance UID (digits and dots)",
-                        crate::printer::escape_control(&bad)
+                        crate::text::escape_control(&bad)
                     )));
                 }
             }
@@ -147,7 +141,7 @@ pub fn parse_input(
         for item in v.as_array().into_iter().flatten() {
             match item {
                 Value::Object(row) => take_row(row, &mut uids)?,
-                Value::String(s) if is_uid(s.trim()) => uids.push(s.trim().to_string()),
+                Value::String(s) if crate::uid::is_uid(s.trim()) => uids.push(s.trim().to_string()),
                 _ => {}
             }
         }
@@ -187,11 +181,11 @@ pub fn parse_input(
                 if l.is_empty() || l.starts_with('#') {
                     continue;
                 }
-                if !is_uid(l) {
+                if !crate::uid::is_uid(l) {
                     return Err(usage(format!(
                         "{what}: line {}: '{}' is not a series UID (expected one UID per line, or CSV/TSV/JSON with a SeriesInstanceUID column)",
                         i + 1,
-                        crate::printer::escape_control(l)
+                        crate::text::escape_control(l)
                     )));
                 }
                 uids.push(l.to_string());

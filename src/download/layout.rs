@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::meta::SeriesInfo;
+use super::names::sanitize_component;
 
 /// A parsed `--layout`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,40 +156,6 @@ fn describe(s: &str) -> String {
         .to_string()
 }
 
-pub fn is_reserved_windows_name(stem_upper: &str) -> bool {
-    matches!(stem_upper, "CON" | "PRN" | "AUX" | "NUL")
-        || ((stem_upper.starts_with("COM") || stem_upper.starts_with("LPT"))
-            && stem_upper.len() == 4
-            && stem_upper.as_bytes()[3].is_ascii_digit())
-}
-
-/// One path component, safe on Linux, macOS and Windows: separators and reserved characters
-/// replaced by `_`, control characters dropped, no trailing dots or spaces, no reserved device
-/// names, at most 120 bytes, never empty, `.` or `..`.
-pub fn sanitize_component(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .filter(|c| !c.is_control())
-        .map(|c| match c {
-            '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
-            c => c,
-        })
-        .collect();
-    out = out.trim().trim_end_matches(['.', ' ']).to_string();
-    while out.len() > 120 {
-        out.pop();
-    }
-    out = out.trim_end_matches(['.', ' ']).to_string();
-    if out.is_empty() || out.chars().all(|c| c == '.') {
-        return "NA".to_string();
-    }
-    let stem = out.split('.').next().unwrap_or("").to_ascii_uppercase();
-    if is_reserved_windows_name(&stem) {
-        out.insert(0, '_');
-    }
-    out
-}
-
 impl Layout {
     /// Whether every series is sure to get its own directory (the layout names the series UID).
     pub fn names_the_series(&self) -> bool {
@@ -237,6 +204,14 @@ pub fn check_existing<'a>(
 
 /// Two series must never share a directory: report the first collision, case-insensitively
 /// (so the layout also works on macOS and Windows).
+/// A relative path as records store it: components joined with `/`.
+pub fn rel_string(p: &std::path::Path) -> String {
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 pub fn check_collisions<'a>(
     paths: impl Iterator<Item = (&'a str, &'a PathBuf)>,
 ) -> Result<(), String> {

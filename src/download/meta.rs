@@ -1,15 +1,9 @@
 //! Series metadata for downloads: one normalised record per series (Collection, PatientID,
-//! study fields, ImageCount, FileSize), whichever endpoint and API version it came from.
+//! study fields, ImageCount, FileSize), whichever endpoint, API version or source it came from.
 
 use std::collections::HashMap;
 
-use crate::catalogue::{self as cat, Api};
-use crate::client::Request;
-use crate::commands::metadata::{fetch_csv, fetch_json, BATCH};
-use crate::commands::Ctx;
-use crate::error::usage;
 use crate::output::{cell, Row};
-use futures_util::stream::{self, StreamExt};
 
 /// Field names usable in `--layout` templates (getSeries names).
 pub const TEMPLATE_FIELDS: &[&str] = &[
@@ -108,7 +102,7 @@ impl SeriesInfo {
         let uid = fields.get("SeriesInstanceUID")?.trim().to_string();
         // The UID names files and directories: anything but digits and dots is refused here,
         // whichever input or server it came from.
-        if !super::input::is_uid(&uid) {
+        if !crate::uid::is_uid(&uid) {
             return None;
         }
         Some(SeriesInfo { uid, fields })
@@ -158,12 +152,9 @@ impl SeriesInfo {
     /// `2000-01-01 00:00:00.0`, `2000-01-01`, or `01-01-2000`.
     pub fn study_date_mdy(&self) -> String {
         let d = self.get("StudyDate");
-        let d = d.split_whitespace().next().unwrap_or("");
-        let parts: Vec<&str> = d.split(['-', '/']).collect();
-        match parts.as_slice() {
-            [y, m, dd] if y.len() == 4 => format!("{m}-{dd}-{y}"),
-            [m, dd, y] if y.len() == 4 => format!("{m}-{dd}-{y}"),
-            _ => d.to_string(),
+        match crate::dates::loose_parts(&d) {
+            Some((y, m, dd)) => format!("{m}-{dd}-{y}"),
+            None => d.split_whitespace().next().unwrap_or("").to_string(),
         }
     }
 
@@ -180,37 +171,4 @@ impl SeriesInfo {
             format!("{n}.000000")
         }
     }
-}
-
-/// Look up metadata for every UID: v4 POSTs getSeriesMetadata in batches of 10,000; v1/v2 GET
-/// getSeriesMetaData per series, 8 at a time. UIDs the server does not know are absent.
-pub async fn lookup(ctx: &Ctx, uids: &[String]) -> anyhow::Result<HashMap<String, SeriesInfo>> {
-    let route = cat::SERIES_METADATA.route(ctx.api).map_err(usage)?;
-    let path = route.path.url_path(ctx.api);
-    let mut out = HashMap::new();
-    if ctx.api == Api::V4 {
-        for batch in uids.chunks(BATCH) {
-            let req = Request::post_form(path.clone(), vec![("list".into(), batch.join(","))]);
-            for row in fetch_csv(ctx, &req).await? {
-                if let Some(info) = SeriesInfo::from_row(&row) {
-                    out.insert(info.uid.clone(), info);
-                }
-            }
-        }
-    } else {
-        let mut results = stream::iter(uids.iter().cloned())
-            .map(|uid| {
-                let req = Request::get(path.clone(), vec![("SeriesInstanceUID".into(), uid)]);
-                async move { fetch_json(ctx, &req).await }
-            })
-            .buffer_unordered(8);
-        while let Some(rows) = results.next().await {
-            for row in rows? {
-                if let Some(info) = SeriesInfo::from_row(&row) {
-                    out.insert(info.uid.clone(), info);
-                }
-            }
-        }
-    }
-    Ok(out)
 }

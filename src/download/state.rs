@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use super::shard::Shard;
-use crate::fsutil::write_atomically;
+use crate::fsutil::{write_atomically, write_atomically_with};
 
 pub const STATE_DIR: &str = ".tcia";
 
@@ -67,6 +67,15 @@ impl State {
 
     pub fn staging(&self) -> PathBuf {
         self.dir.join(self.own("staging"))
+    }
+
+    /// Where one series is staged: a directory, or `<uid>.zip` with `--zip`.
+    pub fn staged_path(&self, uid: &str, zip: bool) -> PathBuf {
+        if zip {
+            self.staging().join(format!("{uid}.zip"))
+        } else {
+            self.staging().join(uid)
+        }
     }
 
     pub fn trash(&self) -> PathBuf {
@@ -223,7 +232,7 @@ impl State {
 
     pub fn write_record(&self, r: &Record) -> anyhow::Result<()> {
         let text = serde_json::to_vec_pretty(r)?;
-        crate::fsutil::write_atomically_with(&self.record_path(&r.uid), &text, false)
+        write_atomically_with(&self.record_path(&r.uid), &text, false)
     }
 
     pub fn remove_record(&self, uid: &str) {

@@ -5,6 +5,7 @@
 //!
 //! Entry names are untrusted: [`check_name`] accepts only flat, plain file names.
 
+use super::names::is_plain_file_name;
 use std::io::{self, BufRead, Read};
 
 use flate2::bufread::DeflateDecoder;
@@ -295,24 +296,13 @@ impl<R: BufRead> ZipStream<R> {
     }
 }
 
-/// Accept only a flat, plain file name: no directories, no absolute paths, no `..`, no drive
-/// letters, no backslashes, no control characters, no names Windows reserves.
+/// Accept only a flat, plain file name (see [`is_plain_file_name`]).
 pub fn check_name(name: &str) -> Result<(), ZipError> {
-    let bad = || ZipError::HostileName(name.to_string());
-    if name.is_empty() || name.len() > 255 || name == "." || name == ".." {
-        return Err(bad());
+    if is_plain_file_name(name) {
+        Ok(())
+    } else {
+        Err(ZipError::HostileName(name.to_string()))
     }
-    if name.contains(['/', '\\', ':']) || name.chars().any(|c| c.is_control()) {
-        return Err(bad());
-    }
-    if name.starts_with('.') || name.ends_with(['.', ' ']) {
-        return Err(bad());
-    }
-    let stem = name.split('.').next().unwrap_or("").to_ascii_uppercase();
-    if crate::download::layout::is_reserved_windows_name(&stem) {
-        return Err(bad());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-use super::{cell, header_for, Columns, Row, RowSink};
+use super::row::{cell, header_for, Columns, Row, RowSink};
 
 /// Rows held back to discover unknown keys before the header is fixed.
 const LOOKAHEAD: usize = 1000;

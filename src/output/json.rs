@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::{project, Row, RowSink};
+use super::row::{project, Row, RowSink};
 
 pub struct JsonSink {
     out: Box<dyn Write>,

@@ -1,75 +1,18 @@
 //! Output renderers: rows (JSON objects, key order kept) in, bytes on stdout out. Pure
-//! functions of rows and a writer; no renderer touches the network.
+//! functions of rows and a writer; no renderer touches the network. `row` holds what they
+//! share; this module only picks the renderer for a format.
 
 mod csv;
 mod json;
+mod row;
 mod table;
 
-use std::borrow::Cow;
-use std::io::{self, Write};
-
-use serde_json::{Map, Value};
+use std::io::Write;
 
 pub use self::csv::CsvSink;
 pub use self::json::JsonSink;
+pub use self::row::{cell, header_for, project, Columns, Format, RawFormat, Row, RowSink};
 pub use self::table::TableSink;
-
-pub type Row = Map<String, Value>;
-
-/// `--format`.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// One JSON array of the server's objects (key order kept, absent keys stay absent).
-    Json,
-    /// One JSON object per line.
-    Ndjson,
-    /// RFC 4180 CSV with a header row, always.
-    Csv,
-    /// Tab-separated values; tabs, newlines and backslashes in values escaped as \t \n \\.
-    Tsv,
-    /// Aligned columns for reading on a terminal.
-    Table,
-}
-
-/// `--raw`: the server's own bytes for `format=`.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum RawFormat {
-    Json,
-    Csv,
-    Xml,
-    Html,
-}
-
-impl RawFormat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RawFormat::Json => "json",
-            RawFormat::Csv => "csv",
-            RawFormat::Xml => "xml",
-            RawFormat::Html => "html",
-        }
-    }
-}
-
-/// Which columns to write and in what order.
-#[derive(Clone, Debug, Default)]
-pub struct Columns {
-    /// The endpoint's known columns for the selected API version, in server order.
-    pub known: Vec<String>,
-    /// `--fields`: exactly these columns, in this order.
-    pub fields: Option<Vec<String>>,
-}
-
-/// A destination for rows.
-pub trait RowSink {
-    fn row(&mut self, row: Row) -> io::Result<()>;
-    /// Flush everything; called once, also for zero rows.
-    fn finish(&mut self) -> io::Result<()>;
-    /// Keys seen after a header was fixed, for a warning.
-    fn dropped_keys(&self) -> Vec<String> {
-        Vec::new()
-    }
-}
 
 /// Build the sink for a format.
 pub fn sink(
@@ -87,39 +30,3 @@ pub fn sink(
     }
 }
 
-/// Keep only `fields`, in that order (absent keys stay absent).
-pub fn project(row: Row, fields: &[String]) -> Row {
-    let mut row = row;
-    let mut out = Map::new();
-    for f in fields {
-        if let Some(v) = row.remove(f) {
-            out.insert(f.clone(), v);
-        }
-    }
-    out
-}
-
-/// A value as one text cell: strings as-is, numbers and booleans printed, null empty, nested
-/// values as compact JSON.
-pub fn cell(v: Option<&Value>) -> Cow<'_, str> {
-    match v {
-        None | Some(Value::Null) => Cow::Borrowed(""),
-        Some(Value::String(s)) => Cow::Borrowed(s),
-        Some(Value::Bool(b)) => Cow::Borrowed(if *b { "true" } else { "false" }),
-        Some(Value::Number(n)) => Cow::Owned(n.to_string()),
-        Some(other) => Cow::Owned(other.to_string()),
-    }
-}
-
-/// Column order: known columns, then unknown keys in first-seen order.
-pub fn header_for<'a>(known: &[String], rows: impl Iterator<Item = &'a Row>) -> Vec<String> {
-    let mut cols: Vec<String> = known.to_vec();
-    for r in rows {
-        for k in r.keys() {
-            if !cols.iter().any(|c| c == k) {
-                cols.push(k.clone());
-            }
-        }
-    }
-    cols
-}

@@ -3,8 +3,8 @@
 
 use std::io::{self, Write};
 
-use super::{cell, header_for, project, Columns, Row, RowSink};
-use crate::printer::escape_control;
+use super::row::{cell, header_for, project, Columns, Row, RowSink};
+use crate::text::escape_control;
 
 /// Long enough for any DICOM UID (at most 64 characters), so they stay copyable.
 const MAX_CELL: usize = 64;

@@ -1,8 +1,56 @@
-//! The endpoint catalogue: for every NBIA endpoint and API version, the path, the parameter
-//! spellings, the date formats and the known columns in the server's order. One table, read by
-//! one generic query path (see `commands::query`).
+//! The endpoint catalogue: the servers tcia knows, and for every NBIA endpoint tcia calls and
+//! every API version, the method, the path, the parameter spellings, the date formats and the
+//! known columns in the server's order. Metadata endpoints are read by one generic query path
+//! (`api::rows`); downloads, single images and the OAuth endpoints take their paths from here.
+
+use reqwest::Url;
 
 use crate::dates::DateFmt;
+use crate::error::Error;
+
+pub const DEFAULT_SERVER: &str = "https://services.cancerimagingarchive.net";
+pub const NLST_SERVER: &str = "https://nlst.cancerimagingarchive.net";
+
+/// Resolve `--server`: a URL, or the names `nbia` / `nlst`. Plain http is refused unless the host
+/// is loopback or `allow_http` is set.
+pub fn resolve_server(s: &str, allow_http: bool) -> Result<Url, Error> {
+    let raw = match s.trim() {
+        "nbia" | "tcia" => DEFAULT_SERVER,
+        "nlst" => NLST_SERVER,
+        other => other,
+    };
+    let url = Url::parse(raw).map_err(|e| {
+        Error::Usage(format!(
+            "invalid --server '{s}': {e}; expected a URL such as {DEFAULT_SERVER}, or one of: nbia, nlst"
+        ))
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if !loopback && !allow_http {
+                return Err(Error::Usage(format!(
+                    "refusing plain http:// for --server {s}: use https://, or pass --allow-http if you really mean it"
+                )));
+            }
+        }
+        other => {
+            return Err(Error::Usage(format!(
+                "invalid --server '{s}': scheme '{other}' is not supported; use https:// (or http:// for a local server)"
+            )))
+        }
+    }
+    if url.host().is_none() {
+        return Err(Error::Usage(format!("invalid --server '{s}': no host")));
+    }
+    Ok(url)
+}
+
 
 /// The API flavour selected with `--api`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -80,12 +128,18 @@ pub enum Path {
     Advanced(&'static str),
     /// `/services/v3/TCIA/query/<name>`: the legacy Bindaas API.
     Legacy(&'static str),
+    /// `/<path>` whatever version is selected (the OAuth token and logout endpoints).
+    Root(&'static str),
 }
 
 impl Path {
     pub fn name(self) -> &'static str {
         match self {
-            Path::Versioned(n) | Path::V1Only(n) | Path::Advanced(n) | Path::Legacy(n) => n,
+            Path::Versioned(n)
+            | Path::V1Only(n)
+            | Path::Advanced(n)
+            | Path::Legacy(n)
+            | Path::Root(n) => n,
         }
     }
 
@@ -103,6 +157,7 @@ impl Path {
             Path::V1Only(n) => format!("/nbia-api/services/v1/{n}"),
             Path::Advanced(n) => format!("/nbia-api/services/{n}"),
             Path::Legacy(n) => format!("/services/v3/TCIA/query/{n}"),
+            Path::Root(n) => format!("/{n}"),
         }
     }
 }
@@ -457,7 +512,7 @@ macro_rules! route {
 
 use DateFmt::{DashMdy, SlashDmy, SlashYmd};
 use Method::{Get, Post};
-use Path::{Advanced, Legacy as Lg, V1Only, Versioned};
+use Path::{Advanced, Legacy as Lg, Root, V1Only, Versioned};
 
 pub static COLLECTIONS: Endpoint = Endpoint {
     command: "collections",
@@ -989,6 +1044,74 @@ pub static MANIFEST_TEXT: Endpoint = Endpoint {
     )],
 };
 
+// ---- downloads and sessions: not metadata, but their paths and methods live here too ----
+
+/// A series as one ZIP (v4: `NewFileNames=Yes`, `IncludeMD5=yes`; v1/v2 without MD5s).
+pub static IMAGE: Endpoint = Endpoint {
+    command: "download",
+    name: "getImage",
+    routes: &[route!(
+        MODERN,
+        Versioned("getImage"),
+        Get,
+        [w(SeriesUid, "SeriesInstanceUID")],
+        [SeriesUid],
+        &[]
+    )],
+};
+
+/// v1/v2: a series as one ZIP with md5hashes.csv.
+pub static IMAGE_WITH_MD5: Endpoint = Endpoint {
+    command: "download",
+    name: "getImageWithMD5Hash",
+    routes: &[route!(
+        OLD,
+        Versioned("getImageWithMD5Hash"),
+        Get,
+        [w(SeriesUid, "SeriesInstanceUID")],
+        [SeriesUid],
+        &[]
+    )],
+};
+
+/// One DICOM file.
+pub static SINGLE_IMAGE: Endpoint = Endpoint {
+    command: "single-image",
+    name: "getSingleImage",
+    routes: &[route!(
+        MODERN,
+        Versioned("getSingleImage"),
+        Get,
+        [
+            w(SeriesUid, "SeriesInstanceUID"),
+            w(SopUid, "SOPInstanceUID")
+        ],
+        [SeriesUid, SopUid],
+        &[]
+    )],
+};
+
+/// The OAuth2 token endpoint (password and refresh grants, form-encoded).
+pub static TOKEN: Endpoint = Endpoint {
+    command: "login",
+    name: "oauth/token",
+    routes: &[route!(
+        MODERN,
+        Root("nbia-api/oauth/token"),
+        Post,
+        [],
+        [],
+        &[]
+    )],
+};
+
+/// Ends the server's session for a Bearer token.
+pub static LOGOUT: Endpoint = Endpoint {
+    command: "logout",
+    name: "logout",
+    routes: &[route!(MODERN, Root("nbia-api/logout"), Get, [], [], &[])],
+};
+
 /// Every endpoint, for lookups and documentation.
 pub static ALL: &[&Endpoint] = &[
     &COLLECTIONS,
@@ -1015,11 +1138,31 @@ pub static ALL: &[&Endpoint] = &[
     &SEARCH,
     &MANIFEST_SEARCH,
     &MANIFEST_TEXT,
+    &IMAGE,
+    &IMAGE_WITH_MD5,
+    &SINGLE_IMAGE,
+    &TOKEN,
+    &LOGOUT,
 ];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_names_and_http_policy() {
+        assert_eq!(
+            resolve_server("nlst", false).unwrap().as_str(),
+            "https://nlst.cancerimagingarchive.net/"
+        );
+        assert!(resolve_server("http://127.0.0.1:9", false).is_ok());
+        assert!(resolve_server("http://localhost:9", false).is_ok());
+        assert!(resolve_server("http://example.org", false).is_err());
+        assert!(resolve_server("http://example.org", true).is_ok());
+        assert!(resolve_server("ftp://example.org", true).is_err());
+        assert!(resolve_server("not a url", true).is_err());
+    }
+
 
     #[test]
     fn every_route_requires_only_params_it_declares() {
@@ -1035,6 +1178,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn downloads_and_sessions_are_in_the_catalogue() {
+        let names: Vec<&str> = ALL.iter().map(|e| e.name).collect();
+        for n in ["getImage", "getImageWithMD5Hash", "getSingleImage", "oauth/token", "logout"] {
+            assert!(names.contains(&n), "{n}");
+        }
+        let token = TOKEN.route(Api::V2).unwrap();
+        assert_eq!(token.method, Method::Post);
+        assert_eq!(token.path.url_path(Api::V2), "/nbia-api/oauth/token");
+        assert_eq!(
+            IMAGE_WITH_MD5.route(Api::V1).unwrap().path.url_path(Api::V1),
+            "/nbia-api/services/v1/getImageWithMD5Hash"
+        );
+        assert!(IMAGE_WITH_MD5.route(Api::V4).is_err());
     }
 
     #[test]

@@ -8,16 +8,23 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::meta::SeriesInfo;
-use super::report::human_bytes;
-use super::state::{now_rfc3339, Record, State};
-use super::{
-    check_space, conclude, execute, fetch_rows, plan, rel_string, take_directory, totals, Job,
-};
-use crate::catalogue::{self as cat, Param};
-use crate::cli::{GlobalArgs, SyncArgs};
-use crate::dates::Date;
+use super::download::{fetch, plan, Plan};
+use crate::cli::{DownloadArgs, GlobalArgs, SyncArgs};
+use crate::config::Applied;
+use crate::dates::{days_before, iso_date};
+use crate::download::check::check_record;
+use crate::download::engine::{self, totals, Batch, Job, Report};
+use crate::download::layout::rel_string;
+use crate::download::meta::SeriesInfo;
+use crate::download::nbia_catalog::NbiaCatalog;
+use crate::download::publish::{ensure_no_symlink, remove_any};
+use crate::download::source::Catalog;
+use crate::download::state::{now_rfc3339, Record, State};
+use crate::env::Env;
+use crate::error::{exit, Error};
 use crate::fsutil::write_atomically;
+use crate::printer::Printer;
+use crate::text::human_bytes;
 
 /// Days looked back before the last successful sync, for releases dated late.
 const SAFETY_MARGIN_DAYS: i64 = 2;
@@ -47,18 +54,6 @@ pub struct SyncState {
     pub series: BTreeMap<String, SeenSeries>,
 }
 
-/// Release dates arrive as `2015-05-27 17:12:21.0`, `05-27-2015` or `2015-05-27`: to ISO.
-pub fn iso_date(s: &str) -> Option<String> {
-    let d = s.split_whitespace().next()?;
-    let p: Vec<&str> = d.split(['-', '/']).collect();
-    let (y, m, dd) = match p.as_slice() {
-        [y, m, dd] if y.len() == 4 => (*y, *m, *dd),
-        [m, dd, y] if y.len() == 4 => (*y, *m, *dd),
-        _ => return None,
-    };
-    Some(format!("{y}-{m:0>2}-{dd:0>2}"))
-}
-
 fn seen(info: &SeriesInfo) -> SeenSeries {
     SeenSeries {
         image_count: info.image_count(),
@@ -86,40 +81,6 @@ fn load(st: &State) -> SyncState {
         merged.series.extend(s.series);
     }
     merged
-}
-
-/// The day `days` before an ISO date.
-fn days_before(iso: &str, days: i64) -> Option<Date> {
-    let d = Date::parse_iso(iso).ok()?;
-    let z = days_from_civil(i64::from(d.year), i64::from(d.month), i64::from(d.day)) - days;
-    let (y, m, dd) = civil_from_days(z);
-    Some(Date {
-        year: u16::try_from(y).ok()?,
-        month: m as u8,
-        day: dd as u8,
-    })
-}
-
-/// Days since 1970-01-01 (proleptic Gregorian; Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Classify the selection against what was synced before.
@@ -184,48 +145,95 @@ fn opt(n: Option<u64>) -> String {
     n.map_or("?".into(), |n| n.to_string())
 }
 
+/// The selection sorted against the last sync.
+struct Sorted {
+    new: Vec<Job>,
+    changed: Vec<Job>,
+    unchanged: Vec<String>,
+    /// Synced before, not selected now (this shard's only).
+    gone: Vec<String>,
+}
+
+impl Sorted {
+    fn todo(&self) -> Vec<Job> {
+        self.new.iter().chain(self.changed.iter()).cloned().collect()
+    }
+}
+
 pub async fn run(
     global: &GlobalArgs,
-    config: &crate::config::Applied,
+    config: &Applied,
+    env: &Env,
     a: &SyncArgs,
 ) -> anyhow::Result<()> {
     let d = &a.download;
-    let mut plan = plan(global, config, d).await?;
+    let mut plan = plan(global, config, env, d).await?;
     let st = State::new(&plan.root, plan.shard);
     let prev = load(&st);
     let mut records = st.records();
     let printer = plan.ctx.printer.clone();
+    apply_updates(&mut plan, a, &prev).await?;
+    let sorted = classify_selection(&plan, &st, &prev, &records, d.verify, &printer);
+    if !report_plan(&plan, &sorted, a, &printer) {
+        return Ok(());
+    }
+    if a.delete && !sorted.gone.is_empty() && plan.jobs.is_empty() {
+        // An empty answer is more often a problem (a typo, an expired login: v2 answers those
+        // with empty results) than a withdrawn collection.
+        return Err(Error::Failed {
+            message: format!(
+                "the selection is empty now: refusing to --delete all {} synced series; check the selection and the login",
+                sorted.gone.len()
+            ),
+            code: exit::ERROR,
+        }
+        .into());
+    }
+    let _lock = engine::take_directory(&st)?;
+    let todo = sorted.todo();
+    if !d.no_space_check {
+        engine::check_space(&st.root, totals(&todo).1)?;
+    }
+    let batch = Batch {
+        todo,
+        unknown: plan.unknown.clone(),
+        skipped: sorted.unchanged.len(),
+    };
+    let report = fetch(&plan, d, &st, &mut records, batch).await?;
+    save_sync_state(&plan, &st, prev, &mut records, &sorted, &report, a)?;
+    engine::conclude(&st, &report.failed)
+}
 
-    // What changed on the server since the last successful sync (minus a margin).
+/// What changed on the server since the last successful sync (minus a margin): the update
+/// feed is the fresher source for counts and dates.
+async fn apply_updates(plan: &mut Plan, a: &SyncArgs, prev: &SyncState) -> anyhow::Result<()> {
     let since = a.since.or_else(|| {
         prev.last_success_date
             .as_deref()
             .and_then(|d| days_before(d, SAFETY_MARGIN_DAYS))
     });
-    let mut updated: HashMap<String, SeriesInfo> = HashMap::new();
-    if let Some(since) = since {
-        let rows = fetch_rows(
-            &plan.ctx,
-            &cat::UPDATED_SERIES,
-            vec![(Param::Since, vec![since.to_string()])],
-        )
-        .await?;
-        for row in rows {
-            if let Some(info) = SeriesInfo::from_row(&row) {
-                updated.insert(info.uid.clone(), info);
-            }
-        }
-        printer.debug(
-            1,
-            &format!(
-                "{} series updated on the server since {since}",
-                updated.len()
-            ),
-        );
-    }
+    let Some(since) = since else {
+        return Ok(());
+    };
+    let catalog = NbiaCatalog {
+        client: &plan.ctx.client,
+        api: plan.ctx.api,
+    };
+    let updated: HashMap<String, SeriesInfo> = catalog
+        .updated_since(since)
+        .await?
+        .into_iter()
+        .map(|i| (i.uid.clone(), i))
+        .collect();
+    plan.ctx.printer.debug(
+        1,
+        &format!(
+            "{} series updated on the server since {since}",
+            updated.len()
+        ),
+    );
     for job in &mut plan.jobs {
         if let Some(u) = updated.get(&job.info.uid) {
-            // The update feed is the fresher source for counts and dates.
             for k in ["ImageCount", "DateReleased", "FileSize"] {
                 if let Some(v) = u.fields.get(k) {
                     job.info.fields.insert(k.to_string(), v.clone());
@@ -233,18 +241,27 @@ pub async fn run(
             }
         }
     }
+    Ok(())
+}
 
-    let mut new = Vec::new();
-    let mut changed = Vec::new();
-    let mut unchanged = Vec::new();
-    for job in plan.jobs.clone() {
+/// Sort every selected series into new, changed and unchanged, and find those that left.
+fn classify_selection(
+    plan: &Plan,
+    st: &State,
+    prev: &SyncState,
+    records: &BTreeMap<String, Record>,
+    verify: bool,
+    printer: &Printer,
+) -> Sorted {
+    let (mut new, mut changed, mut unchanged) = (Vec::new(), Vec::new(), Vec::new());
+    for job in plan.jobs.iter().cloned() {
         let rec = records.get(&job.info.uid);
         let complete = rec.is_some_and(|r| st.looks_complete(r));
         // --verify: a copy whose files no longer hash as recorded is fetched again.
         let damaged = match rec {
-            Some(r) if d.verify && complete => super::verify::check_record(&st, r)
-                .first()
-                .map(|p| p.describe()),
+            Some(r) if verify && complete => {
+                check_record(st, r).first().map(|p| p.describe())
+            }
             _ => None,
         };
         if let Some(why) = damaged {
@@ -270,14 +287,24 @@ pub async fn run(
         .map(|j| j.info.uid.as_str())
         .chain(plan.unknown.iter().map(String::as_str))
         .collect();
-    let gone: Vec<String> = prev
+    let gone = prev
         .series
         .keys()
         .filter(|u| plan.shard.is_none_or(|s| s.contains(u)))
         .filter(|u| !selected.contains(u.as_str()))
         .cloned()
         .collect();
-    for u in &gone {
+    Sorted {
+        new,
+        changed,
+        unchanged,
+        gone,
+    }
+}
+
+/// Say what the sync will do; false when it is a dry run (nothing more to do).
+fn report_plan(plan: &Plan, s: &Sorted, a: &SyncArgs, printer: &Printer) -> bool {
+    for u in &s.gone {
         let what = if a.delete {
             "deleting"
         } else {
@@ -285,22 +312,21 @@ pub async fn run(
         };
         printer.info(&format!("left the selection: {u} ({what})"));
     }
-
-    let todo: Vec<Job> = new.iter().chain(changed.iter()).cloned().collect();
+    let todo = s.todo();
     let (images, bytes) = totals(&todo);
     let summary = format!(
         "{} new, {} changed, {} unchanged, {} left the selection{}",
-        new.len(),
-        changed.len(),
-        unchanged.len(),
-        gone.len(),
+        s.new.len(),
+        s.changed.len(),
+        s.unchanged.len(),
+        s.gone.len(),
         if todo.is_empty() {
             String::new()
         } else {
             format!(" ({images} images, {} to fetch)", human_bytes(bytes))
         }
     );
-    if d.dry_run {
+    if a.download.dry_run {
         for j in &todo {
             printer.info(&format!(
                 "would download {} -> {}",
@@ -309,63 +335,56 @@ pub async fn run(
             ));
         }
         printer.info(&format!("dry run: sync would find {summary}"));
-        return Ok(());
+        return false;
     }
-    if todo.is_empty() && gone.is_empty() && plan.unknown.is_empty() {
+    if todo.is_empty() && s.gone.is_empty() && plan.unknown.is_empty() {
         printer.info(&format!(
             "sync: nothing to do, {} series up to date",
-            unchanged.len()
+            s.unchanged.len()
         ));
     } else {
         printer.info(&format!("sync: {summary}"));
     }
+    true
+}
 
-    if a.delete && !gone.is_empty() && plan.jobs.is_empty() {
-        // An empty answer is more often a problem (a typo, an expired login: v2 answers those
-        // with empty results) than a withdrawn collection.
-        return Err(crate::error::Error::Failed {
-            message: format!(
-                "the selection is empty now: refusing to --delete all {} synced series; check the selection and the login",
-                gone.len()
-            ),
-            code: crate::error::exit::ERROR,
-        }
-        .into());
-    }
-    let _lock = take_directory(&st)?;
-    if !d.no_space_check {
-        check_space(&st.root, bytes)?;
-    }
-    let mut next = prev.clone();
+/// Delete what left the selection (only after a clean run), then remember what each series
+/// looked like when it was last fetched or confirmed; failed ones keep their old entry so the
+/// next sync tries again.
+fn save_sync_state(
+    plan: &Plan,
+    st: &State,
+    prev: SyncState,
+    records: &mut BTreeMap<String, Record>,
+    sorted: &Sorted,
+    report: &Report,
+    a: &SyncArgs,
+) -> anyhow::Result<()> {
+    let mut next = prev;
     next.series
         .retain(|u, _| plan.shard.is_none_or(|s| s.contains(u)));
-    let report = execute(&plan, d, &st, &mut records, todo, unchanged.len()).await?;
-    // Delete only after everything else succeeded.
     if a.delete && report.failed.is_empty() {
-        for u in &gone {
+        for u in &sorted.gone {
             if let Some(r) = records.remove(u) {
-                delete_series(&st, &r)?;
+                delete_series(st, &r)?;
             }
             next.series.remove(u);
         }
     }
-    // Remember what each series looked like when it was last fetched or confirmed; failed ones
-    // keep their old entry so the next sync tries again.
     let done: std::collections::HashSet<&str> = report.done.iter().map(String::as_str).collect();
     for job in &plan.jobs {
         let uid = job.info.uid.as_str();
-        if done.contains(uid) || unchanged.iter().any(|u| u == uid) {
+        if done.contains(uid) || sorted.unchanged.iter().any(|u| u == uid) {
             next.series.insert(uid.to_string(), seen(&job.info));
         }
     }
-    next.selection = selection(d);
+    next.selection = selection(&a.download);
     if report.failed.is_empty() {
         next.last_success = Some(now_rfc3339());
         next.last_success_date = next.last_success.as_deref().map(|t| t[..10].to_string());
     }
     let text = serde_json::to_vec_pretty(&next)?;
-    write_atomically(&st.sync_path(), &text)?;
-    conclude(&st, &report.failed)
+    write_atomically(&st.sync_path(), &text)
 }
 
 /// Remove a published series that left the selection: its data, then its record. The record's
@@ -383,15 +402,15 @@ fn delete_series(st: &State, r: &Record) -> anyhow::Result<()> {
             r.path
         );
     }
-    super::ensure_no_symlink(&st.root, rel)?;
+    ensure_no_symlink(&st.root, rel)?;
     let path = st.data_path(r);
-    super::engine::remove_any(&path)
+    remove_any(&path)
         .map_err(|e| anyhow::anyhow!("deleting {}: {e}", path.display()))?;
     st.remove_record(&r.uid);
     Ok(())
 }
 
-fn selection(d: &crate::cli::DownloadArgs) -> BTreeMap<String, Vec<String>> {
+fn selection(d: &DownloadArgs) -> BTreeMap<String, Vec<String>> {
     let f = &d.filters;
     let mut m = BTreeMap::new();
     for (k, v) in [
@@ -416,40 +435,4 @@ fn selection(d: &crate::cli::DownloadArgs) -> BTreeMap<String, Vec<String>> {
         }
     }
     m
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn release_dates_to_iso() {
-        assert_eq!(
-            iso_date("2015-05-27 17:12:21.0").as_deref(),
-            Some("2015-05-27")
-        );
-        assert_eq!(iso_date("05-27-2015").as_deref(), Some("2015-05-27"));
-        assert_eq!(iso_date("2015-05-27").as_deref(), Some("2015-05-27"));
-        assert_eq!(iso_date("Mon Nov 04 11:45:52 UTC 2013"), None);
-    }
-
-    #[test]
-    fn margins_cross_months_and_years() {
-        assert_eq!(
-            days_before("2026-03-01", 2).unwrap().to_string(),
-            "2026-02-27"
-        );
-        assert_eq!(
-            days_before("2024-03-01", 2).unwrap().to_string(),
-            "2024-02-28"
-        );
-        assert_eq!(
-            days_before("2026-01-01", 2).unwrap().to_string(),
-            "2025-12-30"
-        );
-        assert_eq!(
-            days_before("2026-11-22", 0).unwrap().to_string(),
-            "2026-11-22"
-        );
-    }
 }

@@ -1,15 +1,12 @@
-//! `tcia verify DIR`: re-hash every published series against its completion record and report
-//! missing, extra and corrupt files. Exit 0 only when everything is intact.
+//! Re-checking a published series against its completion record: missing, extra and corrupt
+//! files (used by `tcia verify`, and by `download --verify` / `sync --verify` before skipping).
 
 use std::fs;
 use std::io::{self, Read};
-use std::path::Path;
 
 use md5::{Digest, Md5};
 
 use super::state::{Record, State};
-use crate::error::{exit, Error};
-use crate::printer::Printer;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
@@ -37,7 +34,8 @@ impl Problem {
         }
     }
 
-    fn line(&self) -> String {
+    /// `kind<TAB>series<TAB>path`, for stdout.
+    pub fn line(&self) -> String {
         match self {
             Problem::Missing { uid, path } => format!("missing\t{uid}\t{path}"),
             Problem::Corrupt { uid, path, .. } => format!("corrupt\t{uid}\t{path}"),
@@ -143,50 +141,3 @@ pub fn check_record(st: &State, r: &Record) -> Vec<Problem> {
     out
 }
 
-/// Check a whole download directory. Problems go to stdout, one per line
-/// (`kind<TAB>series<TAB>path`); the summary to stderr.
-pub fn run(dir: &Path, printer: &Printer) -> anyhow::Result<()> {
-    let st = State::new(dir, None);
-    if !st.dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "{} is not a tcia download directory (no {} inside)",
-            dir.display(),
-            super::state::STATE_DIR
-        ))
-        .into());
-    }
-    let records = st.records();
-    let mut problems = Vec::new();
-    let (mut files, mut bytes) = (0usize, 0u64);
-    for r in records.values() {
-        files += r.files.len();
-        bytes += r.bytes;
-        problems.extend(check_record(&st, r));
-    }
-    use std::io::Write;
-    let mut out = io::stdout().lock();
-    for p in &problems {
-        writeln!(out, "{}", p.line())?;
-        printer.debug(1, &p.describe());
-    }
-    out.flush()?;
-    let count = |f: fn(&Problem) -> bool| problems.iter().filter(|p| f(p)).count();
-    let summary = format!(
-        "verified {} series ({files} files, {}): {} corrupt, {} missing, {} extra",
-        records.len(),
-        super::report::human_bytes(bytes),
-        count(|p| matches!(p, Problem::Corrupt { .. })),
-        count(|p| matches!(p, Problem::Missing { .. })),
-        count(|p| matches!(p, Problem::Extra { .. })),
-    );
-    if problems.is_empty() {
-        printer.info(&summary);
-        Ok(())
-    } else {
-        Err(Error::Failed {
-            message: summary,
-            code: exit::INTEGRITY,
-        }
-        .into())
-    }
-}

@@ -4,24 +4,28 @@
 //! refresh shared by all concurrent requests, and re-login from TCIA_USER/TCIA_PASSWORD when the
 //! refresh token has expired too. Anonymous use never touches any of this.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::Context as _;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::printer::escape_control;
+use crate::fsutil::{create_private_dir, write_private};
+use crate::printer::Printer;
 use crate::secret::Secret;
+use crate::text::{escape_control, human_duration};
 
-/// Where tokens live: `$TCIA_CONFIG_DIR`, else the platform's config directory + `tcia`.
-pub fn config_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os(crate::env::CONFIG_DIR) {
-        return Some(PathBuf::from(d));
-    }
-    dirs::config_dir().map(|d| d.join("tcia"))
+/// What the environment says about logging in (TCIA_CONFIG_DIR, TCIA_USER, TCIA_PASSWORD,
+/// TCIA_CLIENT_SECRET), as captured at start.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    /// Where tokens live: `$TCIA_CONFIG_DIR`, else the platform's config directory + `tcia`.
+    pub config_dir: Option<PathBuf>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    pub client_secret: Option<Secret>,
 }
 
 /// A file-name-safe key for a server URL (`https_services.cancerimagingarchive.net_443`).
@@ -65,15 +69,15 @@ fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The cached token pair of one (server, user).
-#[derive(Clone, Serialize, Deserialize)]
+/// The cached token pair of one (server, user). `Debug` shows no token (they are [`Secret`]s).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Cached {
     pub server: String,
     pub user: String,
     pub token_url: String,
     pub client_id: String,
-    access_token: String,
-    refresh_token: Option<String>,
+    access_token: Secret,
+    refresh_token: Option<Secret>,
     pub token_type: String,
     /// Unix seconds.
     pub obtained_at: f64,
@@ -81,28 +85,25 @@ pub struct Cached {
     pub refresh_expires_at: Option<f64>,
 }
 
-impl std::fmt::Debug for Cached {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cached")
-            .field("server", &self.server)
-            .field("user", &self.user)
-            .field("access_token", &"(redacted)")
-            .field("refresh_token", &"(redacted)")
-            .field("expires_at", &self.expires_at)
-            .finish()
+impl Cached {
+    /// Whether the access token is good for a while yet: not within min(60 s, a quarter of
+    /// its lifetime) of expiry.
+    pub fn is_fresh(&self, at: f64) -> bool {
+        let lifetime = (self.expires_at - self.obtained_at).max(1.0);
+        at < self.expires_at - (lifetime / 4.0).min(60.0)
     }
 }
 
 /// Keycloak's token answer (extra keys such as `not-before-policy` are ignored).
 #[derive(Deserialize)]
 struct TokenResponse {
-    access_token: String,
+    access_token: Secret,
     #[serde(default)]
     expires_in: Option<f64>,
     #[serde(default)]
     refresh_expires_in: Option<f64>,
     #[serde(default)]
-    refresh_token: Option<String>,
+    refresh_token: Option<Secret>,
     #[serde(default)]
     token_type: Option<String>,
 }
@@ -126,12 +127,19 @@ pub struct Grant {
 /// The cache directory of one server.
 pub struct Store {
     dir: PathBuf,
+    /// TCIA_USER, which picks the user when set.
+    env_user: Option<String>,
 }
 
 impl Store {
-    pub fn for_server(base: &Url) -> Option<Store> {
+    pub fn for_server(creds: &Credentials, base: &Url) -> Option<Store> {
         Some(Store {
-            dir: config_dir()?.join("tokens").join(server_key(base)),
+            dir: creds
+                .config_dir
+                .as_ref()?
+                .join("tokens")
+                .join(server_key(base)),
+            env_user: creds.user.clone(),
         })
     }
 
@@ -145,10 +153,8 @@ impl Store {
 
     /// The user whose token commands use: TCIA_USER, else the last one logged in.
     pub fn current_user(&self) -> Option<String> {
-        if let Ok(u) = std::env::var(crate::env::USER) {
-            if !u.is_empty() {
-                return Some(u);
-            }
+        if let Some(u) = &self.env_user {
+            return Some(u.clone());
         }
         let u = std::fs::read_to_string(self.current_path()).ok()?;
         let u = u.trim().to_string();
@@ -175,39 +181,6 @@ impl Store {
             let _ = std::fs::remove_file(self.current_path());
         }
     }
-}
-
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir)
-        .with_context(|| format!("creating {}", dir.display()))
-}
-
-fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut b = tempfile::Builder::new();
-    b.prefix(".tcia-").suffix(".tmp");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        b.permissions(std::fs::Permissions::from_mode(0o600));
-    }
-    let mut tmp = b
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a file in {}", dir.display()))?;
-    tmp.write_all(data)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }
 
 /// Ask the token endpoint. `form` holds the grant's own fields.
@@ -298,7 +271,9 @@ pub struct Session {
     state: tokio::sync::Mutex<Cached>,
     /// Refreshes made by this process (for diagnostics and tests).
     pub refreshes: AtomicU32,
-    printer: crate::printer::Printer,
+    /// TCIA_USER / TCIA_PASSWORD, for logging in again when the refresh token has expired.
+    env_login: Option<(String, Secret)>,
+    printer: Printer,
 }
 
 impl std::fmt::Debug for Session {
@@ -310,21 +285,21 @@ impl std::fmt::Debug for Session {
 impl Session {
     /// The cached session for `base`, if there is one.
     pub fn load(
+        creds: &Credentials,
         base: &Url,
         http: reqwest::Client,
-        printer: crate::printer::Printer,
+        printer: Printer,
     ) -> Option<Session> {
-        let store = Store::for_server(base)?;
+        let store = Store::for_server(creds, base)?;
         let user = store.current_user()?;
         let cached = store.load(&user)?;
         Some(Session {
             store,
             http,
-            client_secret: std::env::var(crate::env::CLIENT_SECRET)
-                .ok()
-                .map(Secret::new),
+            client_secret: creds.client_secret.clone(),
             state: tokio::sync::Mutex::new(cached),
             refreshes: AtomicU32::new(0),
+            env_login: creds.user.clone().zip(creds.password.clone()),
             printer,
         })
     }
@@ -337,42 +312,26 @@ impl Session {
     /// callers wait on one refresh.
     pub async fn bearer(&self) -> Result<Secret, Error> {
         let mut st = self.state.lock().await;
-        let lifetime = (st.expires_at - st.obtained_at).max(1.0);
-        let margin = (lifetime / 4.0).min(60.0);
-        if now() >= st.expires_at - margin {
+        if !st.is_fresh(now()) {
             self.refresh(&mut st).await?;
         }
-        Ok(Secret::new(st.access_token.clone()))
+        Ok(st.access_token.clone())
     }
 
     /// After a 401/403 with `used`: refresh unless another request already did.
     pub async fn after_rejection(&self, used: &Secret) -> Result<Secret, Error> {
         let mut st = self.state.lock().await;
-        if st.access_token == used.expose() {
+        if st.access_token == *used {
             self.refresh(&mut st).await?;
         }
-        Ok(Secret::new(st.access_token.clone()))
+        Ok(st.access_token.clone())
     }
 
+    /// A new access token: adopt one another process saved, else the refresh grant, else a
+    /// new login from TCIA_USER/TCIA_PASSWORD, else an error saying to log in.
     async fn refresh(&self, st: &mut Cached) -> Result<(), Error> {
-        // Another process (a shard, a parallel command) may have refreshed already, and with
-        // single-use refresh tokens ours would then be spent: start from the cache on disk.
-        if let Some(stored) = self.store.load(&st.user) {
-            if stored.access_token != st.access_token {
-                let lifetime = (stored.expires_at - stored.obtained_at).max(1.0);
-                let fresh = now() < stored.expires_at - (lifetime / 4.0).min(60.0);
-                *st = stored;
-                if fresh {
-                    self.printer.debug(
-                        1,
-                        &format!(
-                            "using the token another tcia process refreshed for {}",
-                            st.user
-                        ),
-                    );
-                    return Ok(());
-                }
-            }
+        if self.adopt_disk_copy(st) {
+            return Ok(());
         }
         let grant = Grant {
             token_url: Url::parse(&st.token_url)
@@ -382,57 +341,14 @@ impl Session {
         };
         let server = Url::parse(&st.server)
             .map_err(|e| Error::Usage(format!("bad cached server URL: {e}")))?;
-        let refresh_ok =
-            st.refresh_token.is_some() && st.refresh_expires_at.is_none_or(|t| now() < t - 1.0);
-        if refresh_ok {
-            let rt = st.refresh_token.clone().unwrap_or_default();
-            match token_request(
-                &self.http,
-                &grant,
-                vec![
-                    ("grant_type", "refresh_token".into()),
-                    ("refresh_token", rt),
-                ],
-            )
-            .await
-            {
-                Ok(t) => {
-                    let mut next = cached_from(&server, &st.user, &grant, t);
-                    if next.refresh_token.is_none() {
-                        next.refresh_token = st.refresh_token.clone();
-                        next.refresh_expires_at = st.refresh_expires_at;
-                    }
-                    *st = next;
-                    self.refreshes.fetch_add(1, Ordering::Relaxed);
-                    self.printer.debug(
-                        1,
-                        &format!(
-                            "refreshed the access token for {} at {}",
-                            st.user, st.server
-                        ),
-                    );
-                    let _ = self.store.save(st);
-                    return Ok(());
-                }
-                Err(Error::Http { status, .. }) if status == 400 || status == 401 => {}
-                Err(e) => return Err(e),
-            }
+        if let Some(next) = self.refresh_grant(st, &server, &grant).await? {
+            *st = next;
+            self.refreshed(st, format!("refreshed the access token for {} at {}", st.user, st.server));
+            return Ok(());
         }
-        // The refresh token is gone too: log in again from the environment, or say what to do.
-        let env_user = std::env::var(crate::env::USER)
-            .ok()
-            .filter(|u| *u == st.user);
-        let env_pass = std::env::var(crate::env::PASSWORD).ok();
-        if let (Some(user), Some(pass)) = (env_user, env_pass) {
-            let fresh =
-                password_login(&self.http, &server, &grant, &user, &Secret::new(pass)).await?;
+        if let Some(fresh) = self.relogin_from_env(st, &server, &grant).await? {
             *st = fresh;
-            self.refreshes.fetch_add(1, Ordering::Relaxed);
-            self.printer.debug(
-                1,
-                &format!("logged in again as {user} (TCIA_USER/TCIA_PASSWORD)"),
-            );
-            let _ = self.store.save(st);
+            self.refreshed(st, format!("logged in again as {} (TCIA_USER/TCIA_PASSWORD)", st.user));
             return Ok(());
         }
         Err(Error::Http {
@@ -446,6 +362,82 @@ impl Session {
             retry_after: None,
         })
     }
+
+    /// Another process (a shard, a parallel command) may have refreshed already, and with
+    /// single-use refresh tokens ours would then be spent: start from the cache on disk.
+    /// True when its token is fresh and was adopted as it is.
+    fn adopt_disk_copy(&self, st: &mut Cached) -> bool {
+        let Some(stored) = self.store.load(&st.user) else {
+            return false;
+        };
+        if stored.access_token == st.access_token {
+            return false;
+        }
+        let fresh = stored.is_fresh(now());
+        *st = stored;
+        if fresh {
+            self.printer.debug(
+                1,
+                &format!("using the token another tcia process refreshed for {}", st.user),
+            );
+        }
+        fresh
+    }
+
+    /// The refresh-token grant; None when there is no usable refresh token or the server
+    /// refused it (400/401).
+    async fn refresh_grant(
+        &self,
+        st: &Cached,
+        server: &Url,
+        grant: &Grant,
+    ) -> Result<Option<Cached>, Error> {
+        let Some(rt) = st
+            .refresh_token
+            .clone()
+            .filter(|_| st.refresh_expires_at.is_none_or(|t| now() < t - 1.0))
+        else {
+            return Ok(None);
+        };
+        let form = vec![
+            ("grant_type", "refresh_token".into()),
+            ("refresh_token", rt.expose().to_string()),
+        ];
+        match token_request(&self.http, grant, form).await {
+            Ok(t) => {
+                let mut next = cached_from(server, &st.user, grant, t);
+                if next.refresh_token.is_none() {
+                    next.refresh_token = st.refresh_token.clone();
+                    next.refresh_expires_at = st.refresh_expires_at;
+                }
+                Ok(Some(next))
+            }
+            Err(Error::Http { status, .. }) if status == 400 || status == 401 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The password grant again, when TCIA_USER names this session's user and TCIA_PASSWORD
+    /// is set.
+    async fn relogin_from_env(
+        &self,
+        st: &Cached,
+        server: &Url,
+        grant: &Grant,
+    ) -> Result<Option<Cached>, Error> {
+        match &self.env_login {
+            Some((user, pass)) if *user == st.user => {
+                Ok(Some(password_login(&self.http, server, grant, user, pass).await?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn refreshed(&self, st: &Cached, what: String) {
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
+        self.printer.debug(1, &what);
+        let _ = self.store.save(st);
+    }
 }
 
 /// "1h59m", "12m", "40s", or "expired".
@@ -454,7 +446,7 @@ pub fn expires_in(at: f64) -> String {
     if left <= 0.0 {
         return "expired".into();
     }
-    crate::download::report::human_duration(Duration::from_secs_f64(left))
+    human_duration(Duration::from_secs_f64(left))
 }
 
 #[cfg(test)]
@@ -475,8 +467,8 @@ mod tests {
             user: "u".into(),
             token_url: "t".into(),
             client_id: "NBIA".into(),
-            access_token: "SECRET-A".into(),
-            refresh_token: Some("SECRET-R".into()),
+            access_token: Secret::new("SECRET-A"),
+            refresh_token: Some(Secret::new("SECRET-R")),
             token_type: "Bearer".into(),
             obtained_at: 0.0,
             expires_at: 0.0,

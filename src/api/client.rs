@@ -5,57 +5,18 @@ use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::{StatusCode, Url};
 
+use super::auth::Session;
+use super::catalogue::Method;
 use crate::error::Error;
-use crate::printer::{escape_control, Printer};
-use crate::secret::Secret;
-
-pub const DEFAULT_SERVER: &str = "https://services.cancerimagingarchive.net";
-pub const NLST_SERVER: &str = "https://nlst.cancerimagingarchive.net";
+use crate::html::{html_title, looks_like_html};
+use crate::printer::Printer;
+use crate::secret::{mask_url_password, Secret};
+use crate::text::escape_control;
 
 /// Longest wait honoured from a Retry-After header.
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(120);
 /// Longest computed backoff.
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
-
-/// Resolve `--server`: a URL, or the names `nbia` / `nlst`. Plain http is refused unless the host
-/// is loopback or `allow_http` is set.
-pub fn resolve_server(s: &str, allow_http: bool) -> Result<Url, Error> {
-    let raw = match s.trim() {
-        "nbia" | "tcia" => DEFAULT_SERVER,
-        "nlst" => NLST_SERVER,
-        other => other,
-    };
-    let url = Url::parse(raw).map_err(|e| {
-        Error::Usage(format!(
-            "invalid --server '{s}': {e}; expected a URL such as {DEFAULT_SERVER}, or one of: nbia, nlst"
-        ))
-    })?;
-    match url.scheme() {
-        "https" => {}
-        "http" => {
-            let loopback = match url.host() {
-                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                None => false,
-            };
-            if !loopback && !allow_http {
-                return Err(Error::Usage(format!(
-                    "refusing plain http:// for --server {s}: use https://, or pass --allow-http if you really mean it"
-                )));
-            }
-        }
-        other => {
-            return Err(Error::Usage(format!(
-                "invalid --server '{s}': scheme '{other}' is not supported; use https:// (or http:// for a local server)"
-            )))
-        }
-    }
-    if url.host().is_none() {
-        return Err(Error::Usage(format!("invalid --server '{s}': no host")));
-    }
-    Ok(url)
-}
 
 /// Follow redirects on the same host only: credentials (the legacy `api_key` header, a Bearer
 /// token) must not travel to another host, and reqwest strips only some of them.
@@ -83,7 +44,7 @@ fn proxy(url: &str) -> Result<reqwest::Proxy, Error> {
     if parsed.is_none() {
         return Err(Error::Usage(format!(
             "invalid --proxy '{}': expected a URL such as http://proxy.example.org:3128",
-            escape_control(&crate::config::mask_password(url))
+            escape_control(&mask_url_password(url))
         )));
     }
     reqwest::Proxy::all(url)
@@ -91,7 +52,7 @@ fn proxy(url: &str) -> Result<reqwest::Proxy, Error> {
         .map_err(|e| {
             Error::Usage(format!(
                 "invalid --proxy '{}': {e}",
-                escape_control(&crate::config::mask_password(url))
+                escape_control(&mask_url_password(url))
             ))
         })
 }
@@ -122,40 +83,51 @@ const BAD_TOKEN: &str = "the cached token is not a valid HTTP header value; run 
 /// A request, described so it can be sent again on retry.
 #[derive(Clone, Debug)]
 pub struct Request {
-    pub post: bool,
+    pub method: Method,
     pub path: String,
     pub query: Vec<(String, String)>,
     pub form: Option<Vec<(String, String)>>,
-    /// Whether sending it twice is harmless (all NBIA queries are reads).
-    pub idempotent: bool,
 }
 
 impl Request {
     pub fn get(path: impl Into<String>, query: Vec<(String, String)>) -> Request {
         Request {
-            post: false,
+            method: Method::Get,
             path: path.into(),
             query,
             form: None,
-            idempotent: true,
         }
     }
     pub fn post_form(path: impl Into<String>, form: Vec<(String, String)>) -> Request {
         Request {
-            post: true,
+            method: Method::Post,
             path: path.into(),
             query: Vec::new(),
             form: Some(form),
-            idempotent: true,
         }
     }
-    fn method(&self) -> &'static str {
-        if self.post {
-            "POST"
-        } else {
-            "GET"
+    /// A request as a catalogue route sends it: GET with a query string, or POST with a form.
+    pub fn for_method(method: Method, path: String, pairs: Vec<(String, String)>) -> Request {
+        match method {
+            Method::Get => Request::get(path, pairs),
+            Method::Post => Request::post_form(path, pairs),
         }
     }
+    /// `GET` or `POST`, for requests and messages.
+    pub fn method(&self) -> &'static str {
+        match self.method {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// Whether a response declares itself an HTML page (an error or proxy page, never data).
+pub fn is_html(headers: &reqwest::header::HeaderMap) -> bool {
+    headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("html"))
 }
 
 /// Settings for the HTTP layer.
@@ -180,8 +152,8 @@ pub struct Client {
     http: reqwest::Client,
     pub settings: HttpSettings,
     printer: Printer,
-    /// A logged-in session for this server, when `tcia login` left one.
-    pub session: Option<std::sync::Arc<crate::auth::Session>>,
+    /// A logged-in session for this server, when `tcia login` left one (see [`Client::with_session`]).
+    pub session: Option<std::sync::Arc<Session>>,
 }
 
 impl Client {
@@ -199,15 +171,18 @@ impl Client {
         if let Some(path) = &settings.ca_cert {
             builder = builder.tls_certs_merge(ca_certs(path)?);
         }
-        let http = builder.build()?;
-        let session = crate::auth::Session::load(&settings.base, http.clone(), printer.clone())
-            .map(std::sync::Arc::new);
         Ok(Client {
-            http,
+            http: builder.build()?,
             settings,
             printer,
-            session,
+            session: None,
         })
+    }
+
+    /// Send this session's Bearer token with every request (and refresh it as needed).
+    pub fn with_session(mut self, session: Option<Session>) -> Client {
+        self.session = session.map(std::sync::Arc::new);
+        self
     }
 
     /// The underlying reqwest client (shared connection pool).
@@ -304,7 +279,7 @@ impl Client {
                 Err(err @ Error::Usage(_)) => return Err(err),
                 Err(err) => (None, err),
             };
-            if !req.idempotent || attempt >= retries {
+            if attempt >= retries {
                 if attempt > 0 {
                     self.printer
                         .debug(1, &format!("giving up after {} attempts", attempt + 1));
@@ -333,10 +308,9 @@ impl Client {
         bearer: Option<&Secret>,
     ) -> Result<reqwest::Response, Error> {
         self.printer.debug(2, &format!("{} {}", req.method(), url));
-        let mut rb = if req.post {
-            self.http.post(url.clone())
-        } else {
-            self.http.get(url.clone())
+        let mut rb = match req.method {
+            Method::Post => self.http.post(url.clone()),
+            Method::Get => self.http.get(url.clone()),
         };
         if let Some(form) = &req.form {
             rb = rb.form(form);
@@ -430,12 +404,7 @@ async fn http_error(
     retry_after: Option<Duration>,
 ) -> Error {
     let status = resp.status();
-    let is_html = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.contains("html"))
-        .unwrap_or(false);
+    let is_html = is_html(resp.headers());
     let body = read_capped(resp, 64 * 1024).await;
     let text = String::from_utf8_lossy(&body);
     let mut message = if is_html || looks_like_html(&text) {
@@ -485,48 +454,9 @@ async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Vec<u8> {
     out
 }
 
-fn looks_like_html(t: &str) -> bool {
-    let head = t
-        .trim_start()
-        .get(..64)
-        .unwrap_or(t.trim_start())
-        .to_ascii_lowercase();
-    head.starts_with("<!doctype html") || head.starts_with("<html")
-}
-
-fn html_title(t: &str) -> Option<String> {
-    let lower = t.to_ascii_lowercase();
-    let (open, close) = if let Some(i) = lower.find("<title>") {
-        (i + 7, lower[i..].find("</title>").map(|j| i + j)?)
-    } else {
-        let i = lower.find("<h1>")?;
-        (i + 4, lower[i..].find("</h1>").map(|j| i + j)?)
-    };
-    let title = t
-        .get(open..close)?
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    (!title.is_empty()).then_some(title)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn server_names_and_http_policy() {
-        assert_eq!(
-            resolve_server("nlst", false).unwrap().as_str(),
-            "https://nlst.cancerimagingarchive.net/"
-        );
-        assert!(resolve_server("http://127.0.0.1:9", false).is_ok());
-        assert!(resolve_server("http://localhost:9", false).is_ok());
-        assert!(resolve_server("http://example.org", false).is_err());
-        assert!(resolve_server("http://example.org", true).is_ok());
-        assert!(resolve_server("ftp://example.org", true).is_err());
-        assert!(resolve_server("not a url", true).is_err());
-    }
 
     #[test]
     fn retry_after_forms() {
@@ -546,17 +476,21 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        for a in 1..20 {
-            let b = backoff(a);
-            assert!(b <= BACKOFF_CAP, "{a}: {b:?}");
+        // Attempt a waits between half of 0.5 s * 2^a and all of it (full jitter): every
+        // delay of a later attempt is at least every delay of an earlier one, up to the cap.
+        let samples = |a: u32| (0..50).map(move |_| backoff(a)).collect::<Vec<_>>();
+        for a in 1..6 {
+            let ceiling = Duration::from_millis(500 << a);
+            let this = samples(a);
+            let next = samples(a + 1);
+            assert!(this.iter().all(|d| *d >= ceiling / 2 && *d <= ceiling), "{a}: {this:?}");
+            let (max_this, min_next) = (this.iter().max().unwrap(), next.iter().min().unwrap());
+            assert!(min_next >= max_this, "{a}: {min_next:?} < {max_this:?}");
+            assert!(next.iter().sum::<Duration>() > this.iter().sum::<Duration>() * 3 / 2);
         }
-        assert!(backoff(1) >= Duration::from_millis(500));
-    }
-
-    #[test]
-    fn html_titles() {
-        let page = "<html><head><title>502 Bad Gateway</title></head><body>x</body></html>";
-        assert_eq!(html_title(page).as_deref(), Some("502 Bad Gateway"));
-        assert!(looks_like_html(page));
+        for a in 6..20 {
+            let b = backoff(a);
+            assert!(b <= BACKOFF_CAP && b >= BACKOFF_CAP / 2, "{a}: {b:?}");
+        }
     }
 }

@@ -1,0 +1,107 @@
+//! getSeriesMetadata, the one copy: v4 POSTs the UIDs in batches of at most 10,000 and answers
+//! with CSV; v1/v2 GET getSeriesMetaData once per UID (several at a time, answers kept in input
+//! order) and answer with JSON.
+
+use futures_util::stream::{self, StreamExt};
+use serde_json::Value;
+
+use super::catalogue::{self as cat, Api};
+use super::client::{Client, Request};
+use super::rows::reject_html;
+use crate::error::{usage, Error};
+use crate::output::Row;
+
+/// UIDs per POST (the server's documented comfortable maximum).
+pub const BATCH: usize = 10_000;
+/// Concurrent per-UID requests on v1/v2.
+const IN_FLIGHT: usize = 8;
+
+/// Fetch metadata for `uids`, handing rows to `on_rows` as they come: per batch on v4 (with
+/// `None`), per UID on v1/v2 (with `Some(uid)`, also when the server knows none).
+pub async fn for_each(
+    client: &Client,
+    api: Api,
+    uids: &[String],
+    on_rows: &mut dyn FnMut(Option<&str>, Vec<Row>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let route = cat::SERIES_METADATA.route(api).map_err(usage)?;
+    let path = route.path.url_path(api);
+    if api == Api::V4 {
+        for batch in uids.chunks(BATCH) {
+            let req = Request::post_form(path.clone(), vec![("list".into(), batch.join(","))]);
+            on_rows(None, fetch_csv(client, &req).await?)?;
+        }
+        return Ok(());
+    }
+    let mut results = stream::iter(uids.iter().cloned())
+        .map(|uid| {
+            let req = Request::get(
+                path.clone(),
+                vec![("SeriesInstanceUID".into(), uid.clone())],
+            );
+            async move { (uid, fetch_json(client, &req).await) }
+        })
+        .buffered(IN_FLIGHT);
+    while let Some((uid, rows)) = results.next().await {
+        on_rows(Some(&uid), rows?)?;
+    }
+    Ok(())
+}
+
+async fn body(client: &Client, req: &Request) -> anyhow::Result<(reqwest::Url, u16, Vec<u8>)> {
+    let url = client.url_for(req);
+    let resp = client.send(req).await?;
+    reject_html(&resp, &url)?;
+    let status = resp.status().as_u16();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| client.transport_error(req.method(), &url, e))?;
+    Ok((url, status, bytes.to_vec()))
+}
+
+/// v4: a quoted CSV document, one row per series; every value stays a string.
+async fn fetch_csv(client: &Client, req: &Request) -> anyhow::Result<Vec<Row>> {
+    let (url, _, bytes) = body(client, req).await?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(bytes.as_slice());
+    let bad = |e: csv::Error| Error::BadResponse {
+        url: url.to_string(),
+        message: format!("invalid CSV in the response: {e}"),
+    };
+    let header = rdr.headers().map_err(bad)?.clone();
+    let mut rows = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(bad)?;
+        let mut row = Row::new();
+        for (k, v) in header.iter().zip(rec.iter()) {
+            row.insert(k.to_string(), Value::String(v.to_string()));
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// v1/v2: a one-element JSON array (sometimes a bare object); 204 or an empty body for unknown.
+async fn fetch_json(client: &Client, req: &Request) -> anyhow::Result<Vec<Row>> {
+    let (url, status, bytes) = body(client, req).await?;
+    if status == 204 || bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(Vec::new());
+    }
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| Error::BadResponse {
+        url: url.to_string(),
+        message: format!("invalid JSON in the response: {e}"),
+    })?;
+    Ok(match v {
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|i| match i {
+                Value::Object(m) => Some(m),
+                _ => None,
+            })
+            .collect(),
+        Value::Object(m) => vec![m],
+        _ => Vec::new(),
+    })
+}

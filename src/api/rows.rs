@@ -1,0 +1,270 @@
+//! Metadata rows from the server: logical parameters turned into wire queries (one per
+//! combination of repeated filters), and JSON array responses split into rows as they arrive.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::catalogue::{Api, Endpoint, Param, Route};
+use super::client::{is_html, Client, Request};
+use crate::dates::Date;
+use crate::error::{usage, Error};
+use crate::output::Row;
+use crate::stream::{ArraySplitter, SplitError};
+use crate::text::escape_control;
+
+/// Turn logical parameters into wire query strings: one per combination of repeated values.
+pub fn plan(
+    api: Api,
+    endpoint: &Endpoint,
+    route: &Route,
+    params: &[(Param, Vec<String>)],
+) -> anyhow::Result<Vec<Vec<(String, String)>>> {
+    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for (param, values) in params {
+        if values.is_empty() {
+            continue;
+        }
+        let Some(wire) = route.wire(*param) else {
+            return Err(not_accepted(api, endpoint, route, *param));
+        };
+        let mut wire_values = Vec::new();
+        for v in values {
+            let v = v.trim();
+            if v.is_empty() {
+                return Err(usage(format!("{} needs a value", param.flag())));
+            }
+            wire_values.push(match wire.date {
+                Some(fmt) => Date::parse_iso(v).map_err(usage)?.format(fmt),
+                None => v.to_string(),
+            });
+        }
+        let mut seen = HashSet::new();
+        wire_values.retain(|v| seen.insert(v.clone()));
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                wire_values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.push((wire.name.to_string(), v.clone()));
+                    c
+                })
+            })
+            .collect();
+    }
+    for req in route.required {
+        let given = params.iter().any(|(p, v)| p == req && !v.is_empty());
+        if !given {
+            return Err(usage(format!("{} requires {}", endpoint.name, req.flag())));
+        }
+    }
+    if api == Api::Legacy {
+        for c in &mut combos {
+            c.push(("format".into(), "json".into()));
+        }
+    }
+    Ok(combos)
+}
+
+fn not_accepted(api: Api, endpoint: &Endpoint, route: &Route, param: Param) -> anyhow::Error {
+    let takes: Vec<&str> = route.params.iter().map(|w| w.param.flag()).collect();
+    usage(format!(
+        "{} is not accepted by {} with --api {}; it takes {}",
+        param.flag(),
+        endpoint.name,
+        api.as_str(),
+        if takes.is_empty() {
+            "no filters".to_string()
+        } else {
+            takes.join(", ")
+        }
+    ))
+}
+
+/// The requests for an endpoint and its parameters under `api`, with the route's method.
+pub fn requests(
+    api: Api,
+    endpoint: &'static Endpoint,
+    params: &[(Param, Vec<String>)],
+) -> anyhow::Result<(&'static Route, Vec<Request>)> {
+    let route = endpoint.route(api).map_err(usage)?;
+    let path = route.path.url_path(api);
+    let reqs = plan(api, endpoint, route, params)?
+        .into_iter()
+        .map(|q| Request::for_method(route.method, path.clone(), q))
+        .collect();
+    Ok((route, reqs))
+}
+
+/// Send a request and hand each row of the JSON array response to `on_row` as it arrives.
+pub async fn stream_rows(
+    client: &Client,
+    req: &Request,
+    on_row: &mut dyn FnMut(Row) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let url = client.url_for(req);
+    let mut resp = client.send(req).await?;
+    reject_html(&resp, &url)?;
+    let mut splitter = ArraySplitter::new();
+    let mut handle = |bytes: &[u8]| -> anyhow::Result<()> { on_row(parse_row(bytes, &url)?) };
+    loop {
+        let chunk = resp
+            .chunk()
+            .await
+            .map_err(|e| client.transport_error(req.method(), &url, e))?;
+        let Some(chunk) = chunk else { break };
+        splitter
+            .feed(&chunk, &mut handle)
+            .map_err(|e| bad_response(&url, e))?;
+    }
+    splitter
+        .finish(&mut handle)
+        .map_err(|e| bad_response(&url, e))?;
+    Ok(())
+}
+
+/// All rows of a metadata query (for selections, which are modest in size).
+pub async fn fetch_rows(
+    client: &Client,
+    api: Api,
+    endpoint: &'static Endpoint,
+    params: Vec<(Param, Vec<String>)>,
+) -> anyhow::Result<Vec<Row>> {
+    let (_, reqs) = requests(api, endpoint, &params)?;
+    let mut rows = Vec::new();
+    for req in reqs {
+        stream_rows(client, &req, &mut |r| {
+            rows.push(r);
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(rows)
+}
+
+fn bad_response(url: &reqwest::Url, e: anyhow::Error) -> anyhow::Error {
+    match e.downcast::<SplitError>() {
+        Ok(split) => Error::BadResponse {
+            url: url.to_string(),
+            message: escape_control(&split.to_string()),
+        }
+        .into(),
+        Err(other) => other,
+    }
+}
+
+/// A 200 with an HTML page (a proxy's error page) is an error, not data.
+pub fn reject_html(resp: &reqwest::Response, url: &reqwest::Url) -> Result<(), Error> {
+    if is_html(resp.headers()) {
+        return Err(Error::BadResponse {
+            url: url.to_string(),
+            message:
+                "the server sent an HTML page instead of data (an outage or a proxy login page?)"
+                    .into(),
+        });
+    }
+    Ok(())
+}
+
+fn parse_row(bytes: &[u8], url: &reqwest::Url) -> anyhow::Result<Row> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| Error::BadResponse {
+        url: url.to_string(),
+        message: format!("invalid JSON in the response: {e}"),
+    })?;
+    Ok(match v {
+        Value::Object(m) => m,
+        other => {
+            let mut m = Row::new();
+            m.insert("value".into(), other);
+            m
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::catalogue as cat;
+
+    fn p(v: &[(Param, &[&str])]) -> Vec<(Param, Vec<String>)> {
+        v.iter()
+            .map(|(p, vs)| (*p, vs.iter().map(|s| s.to_string()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn spelling_and_dates_per_version() {
+        let params = p(&[(Param::Collection, &["X"]), (Param::Since, &["2024-03-07"])]);
+        let v4 = plan(
+            Api::V4,
+            &cat::NEW_PATIENTS,
+            cat::NEW_PATIENTS.route(Api::V4).unwrap(),
+            &params,
+        )
+        .unwrap();
+        assert_eq!(
+            v4,
+            vec![vec![
+                ("Collection".into(), "X".into()),
+                ("fromDate".into(), "03-07-2024".into())
+            ]]
+        );
+        let v1 = plan(
+            Api::V1,
+            &cat::NEW_PATIENTS,
+            cat::NEW_PATIENTS.route(Api::V1).unwrap(),
+            &params,
+        )
+        .unwrap();
+        assert_eq!(
+            v1,
+            vec![vec![
+                ("Collection".into(), "X".into()),
+                ("Date".into(), "2024/03/07".into())
+            ]]
+        );
+        let upd = p(&[(Param::Since, &["2024-03-07"])]);
+        let v1u = plan(
+            Api::V1,
+            &cat::UPDATED_SERIES,
+            cat::UPDATED_SERIES.route(Api::V1).unwrap(),
+            &upd,
+        )
+        .unwrap();
+        assert_eq!(v1u[0][0].1, "07/03/2024");
+    }
+
+    #[test]
+    fn repeated_values_multiply() {
+        let params = p(&[
+            (Param::Collection, &["A", "B"]),
+            (Param::Modality, &["CT", "MR"]),
+        ]);
+        let combos = plan(
+            Api::V4,
+            &cat::SERIES,
+            cat::SERIES.route(Api::V4).unwrap(),
+            &params,
+        )
+        .unwrap();
+        assert_eq!(combos.len(), 4);
+    }
+
+    #[test]
+    fn unsupported_flag_is_usage_error() {
+        let params = p(&[(Param::BodyPart, &["CHEST"])]);
+        let err = plan(
+            Api::Legacy,
+            &cat::SERIES,
+            cat::SERIES.route(Api::Legacy).unwrap(),
+            &params,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--body-part is not accepted by getSeries with --api legacy"),
+            "{err}"
+        );
+    }
+
+}

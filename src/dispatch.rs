@@ -1,0 +1,49 @@
+//! One match from the parsed command line to the command that runs it.
+
+use crate::cli::{AuthCommand, Command};
+use crate::commands::{
+    docs, download, login, query, search, series_metadata, single_image, sync, verify,
+};
+use crate::config::{check, Invocation};
+use crate::context::{printer, Ctx};
+use crate::env::Env;
+use crate::uid::read_uid_args;
+
+/// Run the parsed command line.
+pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
+    check(&inv)?;
+    let Invocation { cli, config } = inv;
+    let g = &cli.global;
+    if let Some(p) = &config.path {
+        let what = if config.found { "read" } else { "none at" };
+        printer(g, &env).debug(1, &format!("config file: {what} {}", p.display()));
+    }
+    match &cli.command {
+        Command::Completions(a) => docs::completions(a.shell),
+        Command::Man(a) => docs::man(&a.subcommand),
+        Command::Config(c) => docs::config(&config, c),
+        Command::Download(a) => download::run(g, &config, &env, a).await,
+        Command::Sync(a) => sync::run(g, &config, &env, a).await,
+        Command::Verify(a) => {
+            let (printer, dir) = (printer(g, &env), a.dir.clone());
+            tokio::task::spawn_blocking(move || verify::run(&dir, &printer)).await?
+        }
+        Command::SingleImage(a) => single_image::run(&Ctx::new(g, &env)?, a).await,
+        Command::Login(a) => login::login(&Ctx::new(g, &env)?, a).await,
+        Command::Logout => login::logout(&Ctx::new(g, &env)?).await,
+        Command::Auth(AuthCommand::Status) => login::status(&Ctx::new(g, &env)?).await,
+        Command::SeriesMetadata(a) => {
+            let ctx = Ctx::new(g, &env)?;
+            let uids = read_uid_args(&a.uids, &mut std::io::stdin().lock())?;
+            series_metadata::run(&ctx, &uids).await
+        }
+        Command::Search(a) => search::search(&Ctx::new(g, &env)?, a).await,
+        Command::Manifest(a) => search::manifest(&Ctx::new(g, &env)?, a).await,
+        other => {
+            let ctx = Ctx::new(g, &env)?;
+            let q = query::for_command(other)?
+                .expect("every other command is one metadata query");
+            query::run(&ctx, q).await
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The live NBIA server as a [`Catalog`]: getSeries for filters, getContentsByName for carts,
+//! getSeriesMetadata for UIDs, getUpdatedSeries for changes.
+
+use std::collections::HashMap;
+
+use super::meta::SeriesInfo;
+use super::source::{Catalog, Filters};
+use crate::api::catalogue::{self as cat, Api, Param};
+use crate::api::client::Client;
+use crate::api::{metadata, rows};
+use crate::dates::Date;
+use crate::output::Row;
+
+pub struct NbiaCatalog<'a> {
+    pub client: &'a Client,
+    pub api: Api,
+}
+
+fn infos(rows: Vec<Row>) -> Vec<SeriesInfo> {
+    rows.iter().filter_map(SeriesInfo::from_row).collect()
+}
+
+impl Catalog for NbiaCatalog<'_> {
+    async fn select(&self, filters: Filters) -> anyhow::Result<Vec<SeriesInfo>> {
+        Ok(infos(
+            rows::fetch_rows(self.client, self.api, &cat::SERIES, filters).await?,
+        ))
+    }
+
+    async fn cart(&self, name: &str) -> anyhow::Result<Vec<SeriesInfo>> {
+        let params = vec![(Param::CartName, vec![name.to_string()])];
+        Ok(infos(
+            rows::fetch_rows(self.client, self.api, &cat::CART, params).await?,
+        ))
+    }
+
+    async fn lookup(&self, uids: &[String]) -> anyhow::Result<HashMap<String, SeriesInfo>> {
+        let mut out = HashMap::new();
+        if uids.is_empty() {
+            return Ok(out);
+        }
+        metadata::for_each(self.client, self.api, uids, &mut |_, rows| {
+            for info in infos(rows) {
+                out.insert(info.uid.clone(), info);
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    async fn updated_since(&self, since: Date) -> anyhow::Result<Vec<SeriesInfo>> {
+        let params = vec![(Param::Since, vec![since.to_string()])];
+        Ok(infos(
+            rows::fetch_rows(self.client, self.api, &cat::UPDATED_SERIES, params).await?,
+        ))
+    }
+}
