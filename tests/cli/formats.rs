@@ -281,9 +281,8 @@ fn a_closed_pipe_ends_quietly() {
         bulk_series: 20_000,
         ..Config::default()
     });
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tcia"))
-        .args(["series", "--format", "csv", "--server", &s.url()])
-        .env_remove("TCIA_FORMAT")
+    let mut child = tcia_std(&s)
+        .args(["series", "--format", "csv"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
