@@ -125,12 +125,7 @@ fn login_from_the_environment_and_as_guest() {
 fn login_by_prompt_on_a_terminal() {
     let s = FakeServer::start();
     // `script` gives tcia a pseudo-terminal; the password is typed into it.
-    let cmd = format!("{} login --user {USER}", env!("CARGO_BIN_EXE_tcia"));
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .env("TCIA_SERVER", s.url())
-        .env("TCIA_CONFIG_DIR", config_dir(&s))
-        .env_remove("TCIA_PASSWORD")
+    let mut child = on_pty(&s, &["login", "--user", USER])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -411,10 +406,8 @@ fn secrets_never_appear_in_output_logs_or_arguments() {
         ..Config::default()
     });
     // The process arguments of a running login hold no password.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tcia"))
+    let mut child = tcia_std(&s)
         .args(["login", "--user", USER, "--password-stdin", "-vvv"])
-        .env("TCIA_SERVER", s.url())
-        .env("TCIA_CONFIG_DIR", config_dir(&s))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -55,6 +55,26 @@ fn fault(endpoint: &str, times: Option<u32>, action: FaultAction) -> Fault {
     }
 }
 
+/// Terminal output with its control sequences (`ESC [ ... letter`) taken out.
+fn without_escapes(t: &str) -> String {
+    let mut out = String::new();
+    let mut chars = t.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn out_dir() -> (tempfile::TempDir, PathBuf) {
     let t = tempfile::tempdir().unwrap();
     let p = t.path().join("out");
@@ -105,7 +125,79 @@ fn uids_as_arguments_flat_layout_with_license_and_metadata_csv() {
     assert!(err.contains(&format!("done {}", a.series_uid)), "{err}");
     assert!(err.contains("downloaded 2, skipped 0, failed 0: "), "{err}");
     assert!(!err.contains('\u{1b}'), "no escape codes in logs");
+    assert!(!err.contains(" series ["), "no progress bar in logs: {err}");
     assert!(!dir.join("failed-series.txt").exists());
+}
+
+/// With stderr on a terminal the progress bars are drawn (an overall bar counting series, redrawn
+/// in place), instead of the one-line-per-series log of a pipe; the download itself is the same.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_terminal_shows_progress_bars() {
+    let s = small();
+    let (a, b) = (pick(&s, "LIDC-IDRI"), pick(&s, "TCGA-BLCA"));
+    let (_t, dir) = out_dir();
+    // Each series' ZIP comes in small pieces, so the bars have progress to draw.
+    s.inject(fault(
+        "getImage",
+        None,
+        FaultAction::Drip {
+            chunk: 2048,
+            interval_ms: 5,
+        },
+    ));
+    let mut child = on_pty(
+        &s,
+        &[
+            "download",
+            "-o",
+            dir.to_str().unwrap(),
+            &a.series_uid,
+            &b.series_uid,
+        ],
+    )
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Keep script's stdin open until tcia is done (its end would be typed into the terminal).
+    let stdin = child.stdin.take();
+    let mut shown = Vec::new();
+    std::io::Read::read_to_end(&mut child.stdout.take().unwrap(), &mut shown).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&shown);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{shown}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_series_intact(&s, &a.series_uid, &dir.join(&a.series_uid), true);
+    assert_series_intact(&s, &b.series_uid, &dir.join(&b.series_uid), true);
+    // Redrawn in place (cursor up, erase line), styled.
+    assert!(shown.contains("\u{1b}[2K"), "drawn in place: {shown:?}");
+    assert!(shown.contains("\u{1b}[1A"), "drawn in place: {shown:?}");
+    // The overall bar, `1/2 series [=====>    ] 60.00 KiB/112.00 KiB ...`, seen filling up.
+    let text = without_escapes(&shown);
+    assert!(text.contains("0/2 series [ "), "{text:?}");
+    assert!(text.contains(" series [="), "{text:?}");
+    let total = a.file_size + b.file_size;
+    assert!(total < 1 << 20, "small enough to be shown in KiB");
+    let total = format!("/{:.2} KiB", total as f64 / 1024.0);
+    assert!(
+        text.contains(&total),
+        "the bar knows the total {total}: {text:?}"
+    );
+    assert!(
+        text.contains("downloaded 2, skipped 0, failed 0: "),
+        "{text:?}"
+    );
+    assert!(
+        !shown.contains(&format!("done {}", a.series_uid)),
+        "no log lines on a terminal: {shown:?}"
+    );
 }
 
 #[test]

@@ -249,7 +249,7 @@ fn every_readme_example_parses() {
 }
 
 #[test]
-fn every_help_example_parses_and_names_its_endpoint() {
+fn every_help_example_parses() {
     let mut cmd = Cli::command();
     cmd.build();
     let mut n = 0;
@@ -272,20 +272,95 @@ fn every_help_example_parses_and_names_its_endpoint() {
         }
     }
     assert!(n > 40);
-    // The endpoint each NBIA command calls is in its one-line help.
-    for (name, endpoint) in [
-        ("series", "[getSeries]"),
-        ("collections", "[getCollectionValues]"),
-        ("logout", "[nbia-api/logout]"),
-    ] {
-        let about = cmd
-            .find_subcommand(name)
-            .unwrap()
-            .get_about()
-            .unwrap()
-            .to_string();
-        assert!(about.contains(endpoint), "{name}: {about}");
+}
+
+/// Commands that call no NBIA endpoint at all: no endpoint in their help, no endpoint alias.
+const LOCAL_COMMANDS: [&str; 6] = ["verify", "auth", "completions", "man", "config", "help"];
+/// Commands that call something other than one endpoint (several, or the OAuth endpoints):
+/// they name it in their one-line help, but have no endpoint alias.
+const NOT_ONE_ENDPOINT: [&str; 3] = ["sync", "login", "logout"];
+
+/// `(name, one-line help)` of every subcommand, as `tcia --help` lists them.
+fn listed_commands(s: &FakeServer) -> Vec<(String, String)> {
+    let (help, _) = run(s, &["--help"], 0);
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut lines = help
+        .lines()
+        .skip_while(|l| l.trim_end() != "Commands:")
+        .skip(1);
+    for line in lines.by_ref().take_while(|l| !l.trim().is_empty()) {
+        let indent = line.len() - line.trim_start().len();
+        match out.last_mut() {
+            // A help text that did not fit on its line goes on, indented further.
+            Some((_, about)) if indent > 2 => {
+                about.push(' ');
+                about.push_str(line.trim());
+            }
+            _ => {
+                assert_eq!(indent, 2, "unexpected line in the command list: {line:?}");
+                let (name, about) = line.trim().split_once(' ').unwrap_or((line.trim(), ""));
+                out.push((name.to_string(), about.trim().to_string()));
+            }
+        }
     }
+    out
+}
+
+/// Every command that calls one NBIA endpoint names it (`[getSeries]`) at the end of its
+/// one-line help and answers to that name (`tcia getSeries` = `tcia series`); every other
+/// command is in an explicit list. A new command with neither fails here.
+#[test]
+fn every_command_answers_to_the_endpoint_it_names() {
+    let s = FakeServer::start();
+    let commands = listed_commands(&s);
+    let names: Vec<&str> = commands.iter().map(|(n, _)| n.as_str()).collect();
+    for exempt in LOCAL_COMMANDS.iter().chain(&NOT_ONE_ENDPOINT) {
+        assert!(names.contains(exempt), "no command {exempt}: {names:?}");
+    }
+    let mut aliased = 0;
+    for (name, about) in &commands {
+        if LOCAL_COMMANDS.contains(&name.as_str()) {
+            continue;
+        }
+        let named = about
+            .strip_suffix(']')
+            .and_then(|a| a.rsplit_once('['))
+            .map(|(_, inner)| inner)
+            .unwrap_or_else(|| {
+                panic!("tcia {name}: its help names no endpoint ([endpoint]): {about:?}")
+            });
+        if NOT_ONE_ENDPOINT.contains(&name.as_str()) {
+            continue;
+        }
+        // `[v4: getSeriesMetadata; v1/v2: getSeriesMetaData]`, `[getContentsByName, v1]`.
+        let endpoints: Vec<&str> = named
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .filter(|w| !(w.starts_with('v') && w[1..].chars().all(|c| c.is_ascii_digit())))
+            .collect();
+        assert!(
+            !endpoints.is_empty(),
+            "tcia {name}: no endpoint in [{named}]"
+        );
+        let (own, _) = run(&s, &[name, "--help"], 0);
+        for endpoint in endpoints {
+            let out = tcia(&s).args([endpoint, "--help"]).output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "tcia {name} names [{named}] but `tcia {endpoint}` is not a command: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                own,
+                "tcia {endpoint} is another command than tcia {name}"
+            );
+            aliased += 1;
+        }
+    }
+    assert!(aliased >= 25, "only {aliased} endpoint aliases: {names:?}");
+    assert!(s.requests().is_empty(), "--help sends nothing");
 }
 
 #[test]

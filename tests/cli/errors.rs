@@ -326,8 +326,8 @@ fn sigint_and_sigterm_exit_130() {
             None,
             FaultAction::Delay { ms: 20_000 },
         ));
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_tcia"))
-            .args(["collections", "--server", &s.url()])
+        let child = tcia_std(&s)
+            .arg("collections")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

@@ -281,9 +281,8 @@ fn a_closed_pipe_ends_quietly() {
         bulk_series: 20_000,
         ..Config::default()
     });
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tcia"))
-        .args(["series", "--format", "csv", "--server", &s.url()])
-        .env_remove("TCIA_FORMAT")
+    let mut child = tcia_std(&s)
+        .args(["series", "--format", "csv"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -299,22 +298,74 @@ fn a_closed_pipe_ends_quietly() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
 
+/// A large answer is written row by row while it arrives: the first row reaches tcia's stdout
+/// while the server is provably still sending the body.
 #[test]
 fn large_responses_stream() {
     let s = FakeServer::start_with(Config {
         bulk_series: 5_000,
         ..Config::default()
     });
-    let (out, _) = run(
-        &s,
-        &[
-            "series",
-            "--collection",
-            "Bulk-Synthetic",
-            "--format",
-            "ndjson",
-        ],
-        0,
+    let select = ["series", "--collection", "Bulk-Synthetic"];
+    let (all, _) = run(&s, &[&select[..], &["--format", "ndjson"]].concat(), 0);
+    assert_eq!(all.lines().count(), 5_000);
+    // The size of the server's body for that request (the same query, passed through).
+    let (raw, _) = run(&s, &[&select[..], &["--raw", "json"]].concat(), 0);
+    let body = raw.len();
+    let (mut plain, mut passed) = match &requests_to(&s, "getSeries")[..] {
+        [a, b] => (query_of(a), query_of(b)),
+        other => panic!("two getSeries requests: {other:?}"),
+    };
+    // JSON is getSeries' default format: asking for it explicitly gives the same body.
+    assert_eq!(plain.remove("format").as_deref().unwrap_or("json"), "json");
+    assert_eq!(passed.remove("format").as_deref(), Some("json"));
+    assert_eq!(plain, passed, "the same request");
+
+    // Now the server drips that body: CHUNK bytes, each after a pause of INTERVAL_MS, so by
+    // `t` after tcia started it has sent at most t / INTERVAL_MS chunks, and the whole body
+    // takes at least body / CHUNK * INTERVAL_MS (several seconds, which the test never waits).
+    const CHUNK: usize = 4096;
+    const INTERVAL_MS: u64 = 10;
+    let min_send = std::time::Duration::from_millis((body / CHUNK) as u64 * INTERVAL_MS);
+    assert!(
+        min_send >= std::time::Duration::from_secs(4),
+        "a {body}-byte body leaves too little margin ({min_send:?})"
     );
-    assert_eq!(out.lines().count(), 5_000);
+    s.inject(fake_nbia::Fault::new(
+        "getSeries",
+        Some(1),
+        fake_nbia::FaultAction::Drip {
+            chunk: CHUNK,
+            interval_ms: INTERVAL_MS,
+        },
+    ));
+    let started = std::time::Instant::now();
+    let mut child = tcia_std(&s)
+        .args(select)
+        .args(["--format", "ndjson"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let elapsed = started.elapsed();
+    let still_running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        first.trim_end(),
+        all.lines().next().unwrap(),
+        "the first row, whole"
+    );
+    let sent_at_most = elapsed.as_millis() as usize / INTERVAL_MS as usize * CHUNK;
+    assert!(
+        sent_at_most < body,
+        "the first row came {elapsed:?} after the start, when the server could have sent \
+         {sent_at_most} of {body} bytes: not before the end of the body"
+    );
+    assert!(still_running, "tcia was still reading the answer");
 }
