@@ -48,12 +48,7 @@ const DOWNLOAD_COMMANDS: [&str; 2] = ["download", "sync"];
 
 /// Every key, in the order `tcia config show` prints them.
 pub const KEYS: &[Key] = &[
-    key(
-        "server",
-        "server",
-        Scope::Global,
-        DEFAULT_SERVER,
-    ),
+    key("server", "server", Scope::Global, DEFAULT_SERVER),
     key("api", "api", Scope::Global, ""),
     key(
         "format",

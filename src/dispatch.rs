@@ -41,8 +41,7 @@ pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
         Command::Manifest(a) => search::manifest(&Ctx::new(g, &env)?, a).await,
         other => {
             let ctx = Ctx::new(g, &env)?;
-            let q = query::for_command(other)?
-                .expect("every other command is one metadata query");
+            let q = query::for_command(other)?.expect("every other command is one metadata query");
             query::run(&ctx, q).await
         }
     }

@@ -110,5 +110,4 @@ mod tests {
         assert_eq!(off.error_prefix(), "tcia: error:");
         assert_eq!(off.warning_prefix(), "tcia: warning:");
     }
-
 }

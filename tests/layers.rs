@@ -88,10 +88,18 @@ fn modules(root: &Path) -> BTreeMap<Module, PathBuf> {
 
 /// The source without comments, string literals and test modules.
 fn code_of(text: &str) -> String {
+    // The first `#[cfg(test)]` whose next line opens a module (`mod`, `pub mod`, `pub(crate) mod`).
     let cut = text
-        .find("#[cfg(test)]\nmod ")
-        .or_else(|| text.find("#[cfg(test)]\npub mod "))
-        .unwrap_or(text.len());
+        .match_indices("#[cfg(test)]")
+        .find(|(i, m)| {
+            let next = text[i + m.len()..]
+                .trim_start()
+                .lines()
+                .next()
+                .unwrap_or("");
+            next.starts_with("mod ") || next.contains(" mod ")
+        })
+        .map_or(text.len(), |(i, _)| i);
     let text = &text[..cut];
     let b = text.as_bytes();
     let mut out = String::with_capacity(text.len());
@@ -208,9 +216,7 @@ fn find_word(s: &str, w: &str) -> Option<usize> {
     while let Some(p) = s[from..].find(w) {
         let at = from + p;
         let before = at == 0 || !(b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'_');
-        let after = b
-            .get(at + w.len())
-            .is_none_or(|c| c.is_ascii_whitespace());
+        let after = b.get(at + w.len()).is_none_or(|c| c.is_ascii_whitespace());
         if before && after {
             return Some(at);
         }

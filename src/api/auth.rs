@@ -343,12 +343,21 @@ impl Session {
             .map_err(|e| Error::Usage(format!("bad cached server URL: {e}")))?;
         if let Some(next) = self.refresh_grant(st, &server, &grant).await? {
             *st = next;
-            self.refreshed(st, format!("refreshed the access token for {} at {}", st.user, st.server));
+            self.refreshed(
+                st,
+                format!(
+                    "refreshed the access token for {} at {}",
+                    st.user, st.server
+                ),
+            );
             return Ok(());
         }
         if let Some(fresh) = self.relogin_from_env(st, &server, &grant).await? {
             *st = fresh;
-            self.refreshed(st, format!("logged in again as {} (TCIA_USER/TCIA_PASSWORD)", st.user));
+            self.refreshed(
+                st,
+                format!("logged in again as {} (TCIA_USER/TCIA_PASSWORD)", st.user),
+            );
             return Ok(());
         }
         Err(Error::Http {
@@ -378,7 +387,10 @@ impl Session {
         if fresh {
             self.printer.debug(
                 1,
-                &format!("using the token another tcia process refreshed for {}", st.user),
+                &format!(
+                    "using the token another tcia process refreshed for {}",
+                    st.user
+                ),
             );
         }
         fresh
@@ -426,9 +438,9 @@ impl Session {
         grant: &Grant,
     ) -> Result<Option<Cached>, Error> {
         match &self.env_login {
-            Some((user, pass)) if *user == st.user => {
-                Ok(Some(password_login(&self.http, server, grant, user, pass).await?))
-            }
+            Some((user, pass)) if *user == st.user => Ok(Some(
+                password_login(&self.http, server, grant, user, pass).await?,
+            )),
             _ => Ok(None),
         }
     }

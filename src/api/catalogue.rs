@@ -51,7 +51,6 @@ pub fn resolve_server(s: &str, allow_http: bool) -> Result<Url, Error> {
     Ok(url)
 }
 
-
 /// The API flavour selected with `--api`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Api {
@@ -1163,7 +1162,6 @@ mod tests {
         assert!(resolve_server("not a url", true).is_err());
     }
 
-
     #[test]
     fn every_route_requires_only_params_it_declares() {
         for e in ALL {
@@ -1183,14 +1181,24 @@ mod tests {
     #[test]
     fn downloads_and_sessions_are_in_the_catalogue() {
         let names: Vec<&str> = ALL.iter().map(|e| e.name).collect();
-        for n in ["getImage", "getImageWithMD5Hash", "getSingleImage", "oauth/token", "logout"] {
+        for n in [
+            "getImage",
+            "getImageWithMD5Hash",
+            "getSingleImage",
+            "oauth/token",
+            "logout",
+        ] {
             assert!(names.contains(&n), "{n}");
         }
         let token = TOKEN.route(Api::V2).unwrap();
         assert_eq!(token.method, Method::Post);
         assert_eq!(token.path.url_path(Api::V2), "/nbia-api/oauth/token");
         assert_eq!(
-            IMAGE_WITH_MD5.route(Api::V1).unwrap().path.url_path(Api::V1),
+            IMAGE_WITH_MD5
+                .route(Api::V1)
+                .unwrap()
+                .path
+                .url_path(Api::V1),
             "/nbia-api/services/v1/getImageWithMD5Hash"
         );
         assert!(IMAGE_WITH_MD5.route(Api::V4).is_err());

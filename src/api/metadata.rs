@@ -16,13 +16,16 @@ pub const BATCH: usize = 10_000;
 /// Concurrent per-UID requests on v1/v2.
 const IN_FLIGHT: usize = 8;
 
+/// What receives the rows of one batch (v4, `None`) or one UID (v1/v2).
+pub type OnRows<'a> = dyn FnMut(Option<&str>, Vec<Row>) -> anyhow::Result<()> + 'a;
+
 /// Fetch metadata for `uids`, handing rows to `on_rows` as they come: per batch on v4 (with
 /// `None`), per UID on v1/v2 (with `Some(uid)`, also when the server knows none).
 pub async fn for_each(
     client: &Client,
     api: Api,
     uids: &[String],
-    on_rows: &mut dyn FnMut(Option<&str>, Vec<Row>) -> anyhow::Result<()>,
+    on_rows: &mut OnRows<'_>,
 ) -> anyhow::Result<()> {
     let route = cat::SERIES_METADATA.route(api).map_err(usage)?;
     let path = route.path.url_path(api);

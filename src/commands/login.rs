@@ -70,7 +70,8 @@ fn token_url(ctx: &Ctx, a: &LoginArgs) -> anyhow::Result<Url> {
 /// The URL of a catalogue endpoint on this server.
 fn endpoint_url(ctx: &Ctx, e: &'static cat::Endpoint) -> anyhow::Result<Url> {
     let route = e.route(ctx.api).map_err(usage)?;
-    let req = crate::api::client::Request::for_method(route.method, route.path.url_path(ctx.api), vec![]);
+    let req =
+        crate::api::client::Request::for_method(route.method, route.path.url_path(ctx.api), vec![]);
     Ok(ctx.client.url_for(&req))
 }
 

@@ -51,11 +51,17 @@ pub fn for_command(command: &Command) -> anyhow::Result<Option<Query>> {
         Command::Collections => q(&cat::COLLECTIONS, vec![]),
         Command::Modalities(a) => q(
             &cat::MODALITIES,
-            vec![(Collection, a.collection.clone()), (BodyPart, a.body_part.clone())],
+            vec![
+                (Collection, a.collection.clone()),
+                (BodyPart, a.body_part.clone()),
+            ],
         ),
         Command::BodyParts(a) => q(
             &cat::BODY_PARTS,
-            vec![(Collection, a.collection.clone()), (Modality, a.modality.clone())],
+            vec![
+                (Collection, a.collection.clone()),
+                (Modality, a.modality.clone()),
+            ],
         ),
         Command::Manufacturers(a) => q(
             &cat::MANUFACTURERS,
@@ -67,15 +73,24 @@ pub fn for_command(command: &Command) -> anyhow::Result<Option<Query>> {
         ),
         Command::Patients(a) => q(
             &cat::PATIENTS,
-            vec![(Collection, a.collection.clone()), (PatientId, a.patient_id.clone())],
+            vec![
+                (Collection, a.collection.clone()),
+                (PatientId, a.patient_id.clone()),
+            ],
         ),
         Command::PatientsByModality(a) => q(
             &cat::PATIENTS_BY_MODALITY,
-            vec![(Collection, a.collection.clone()), (Modality, a.modality.clone())],
+            vec![
+                (Collection, a.collection.clone()),
+                (Modality, a.modality.clone()),
+            ],
         ),
         Command::NewPatients(a) => q(
             &cat::NEW_PATIENTS,
-            vec![(Collection, a.collection.clone()), (Since, vec![a.since.to_string()])],
+            vec![
+                (Collection, a.collection.clone()),
+                (Since, vec![a.since.to_string()]),
+            ],
         ),
         Command::Studies(a) => q(
             &cat::STUDIES,
@@ -137,12 +152,18 @@ fn counts_query(command: &Command) -> Option<Query> {
         Command::ModalityCounts(a) => (
             &cat::MODALITY_COUNTS,
             "Modality",
-            vec![(Collection, a.collection.clone()), (BodyPart, a.body_part.clone())],
+            vec![
+                (Collection, a.collection.clone()),
+                (BodyPart, a.body_part.clone()),
+            ],
         ),
         Command::BodyPartCounts(a) => (
             &cat::BODY_PART_COUNTS,
             "BodyPartExamined",
-            vec![(Collection, a.collection.clone()), (Modality, a.modality.clone())],
+            vec![
+                (Collection, a.collection.clone()),
+                (Modality, a.modality.clone()),
+            ],
         ),
         Command::ManufacturerCounts(a) => (
             &cat::MANUFACTURER_COUNTS,
@@ -166,9 +187,8 @@ fn counts_query(command: &Command) -> Option<Query> {
 pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
     let (route, reqs) = requests(ctx.api, q.endpoint, &q.params)?;
     if let Some(raw) = ctx.raw {
-        let [req] = <[Request; 1]>::try_from(reqs).map_err(|_| {
-            usage("--raw sends exactly one request: give each filter flag once")
-        })?;
+        let [req] = <[Request; 1]>::try_from(reqs)
+            .map_err(|_| usage("--raw sends exactly one request: give each filter flag once"))?;
         return raw_passthrough(ctx, req, raw).await;
     }
     let columns = columns(ctx, q.endpoint, route)?;
@@ -306,7 +326,11 @@ fn row_hash(row: &Row) -> u64 {
 }
 
 /// `--raw`: the server's bytes for `format=<raw>`, untouched, to stdout.
-async fn raw_passthrough(ctx: &Ctx, mut req: Request, raw: output::RawFormat) -> anyhow::Result<()> {
+async fn raw_passthrough(
+    ctx: &Ctx,
+    mut req: Request,
+    raw: output::RawFormat,
+) -> anyhow::Result<()> {
     req.query.retain(|(k, _)| k != "format");
     req.query.push(("format".into(), raw.as_str().into()));
     let req = &req;

@@ -10,11 +10,11 @@ use crate::api::client::Request;
 use crate::api::rows::reject_html;
 use crate::cli::{Criteria, ManifestArgs, SearchArgs};
 use crate::context::Ctx;
-use crate::uid::read_uid_args;
 use crate::dates::{Date, DateFmt};
 use crate::error::{usage, Error};
 use crate::fsutil::write_atomically;
 use crate::output::{self, Row};
+use crate::uid::read_uid_args;
 
 /// The criteria as the portal's form fields: `criteriaTypeN` / `valueN` pairs.
 pub fn criteria_form(c: &Criteria) -> anyhow::Result<Vec<(String, String)>> {

@@ -156,7 +156,11 @@ struct Sorted {
 
 impl Sorted {
     fn todo(&self) -> Vec<Job> {
-        self.new.iter().chain(self.changed.iter()).cloned().collect()
+        self.new
+            .iter()
+            .chain(self.changed.iter())
+            .cloned()
+            .collect()
     }
 }
 
@@ -259,9 +263,7 @@ fn classify_selection(
         let complete = rec.is_some_and(|r| st.looks_complete(r));
         // --verify: a copy whose files no longer hash as recorded is fetched again.
         let damaged = match rec {
-            Some(r) if verify && complete => {
-                check_record(st, r).first().map(|p| p.describe())
-            }
+            Some(r) if verify && complete => check_record(st, r).first().map(|p| p.describe()),
             _ => None,
         };
         if let Some(why) = damaged {
@@ -404,8 +406,7 @@ fn delete_series(st: &State, r: &Record) -> anyhow::Result<()> {
     }
     ensure_no_symlink(&st.root, rel)?;
     let path = st.data_path(r);
-    remove_any(&path)
-        .map_err(|e| anyhow::anyhow!("deleting {}: {e}", path.display()))?;
+    remove_any(&path).map_err(|e| anyhow::anyhow!("deleting {}: {e}", path.display()))?;
     st.remove_record(&r.uid);
     Ok(())
 }

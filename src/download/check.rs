@@ -140,4 +140,3 @@ pub fn check_record(st: &State, r: &Record) -> Vec<Problem> {
     }
     out
 }
-

@@ -198,14 +198,12 @@ async fn process<F: SeriesFetcher>(
             Ok(()) => fetcher
                 .fetch(&target, &staged, reporter.clone())
                 .await
-                .and_then(|x| {
-                    verify_staged(&target, staged.clone(), x, fetcher.checks_digests())
-                }),
+                .and_then(|x| verify_staged(&target, staged.clone(), x, fetcher.checks_digests())),
             Err(f) => Err(f),
         };
         match result {
             Ok(fetched) => {
-                let published = publish(st, &job, fetched);
+                let published = publish(st, &job.info, &job.rel, fetched);
                 let _ = remove_any(&staged);
                 return match published {
                     Ok(rec) => Outcome::Done(Box::new(rec)),

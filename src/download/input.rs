@@ -51,7 +51,6 @@ impl Manifest {
     }
 }
 
-
 /// Parse a manifest leniently: headers before `ListOfSeriesToDownload=`, then UIDs; blank lines,
 /// CR, `#` comments, trailing commas and non-UID lines (such as a `Series ID` header) tolerated.
 pub fn parse_manifest(text: &str) -> Manifest {

@@ -55,8 +55,7 @@ impl SeriesFetcher for NbiaZip<'_> {
         }
         let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(32);
         let (path, uid, zip) = (staged.to_path_buf(), target.uid.to_string(), self.zip);
-        let pipeline =
-            tokio::task::spawn_blocking(move || extract(rx, &path, zip, reporter, &uid));
+        let pipeline = tokio::task::spawn_blocking(move || extract(rx, &path, zip, reporter, &uid));
         loop {
             match resp.chunk().await {
                 Ok(Some(c)) => {
@@ -259,7 +258,8 @@ fn extract(
     reporter: Arc<dyn Reporter>,
     uid: &str,
 ) -> Result<Extracted, Failure> {
-    let writing = |e: &dyn std::fmt::Display| Failure::local(format!("writing {}: {e}", staged.display()));
+    let writing =
+        |e: &dyn std::fmt::Display| Failure::local(format!("writing {}: {e}", staged.display()));
     let tee = if zip {
         let f = File::create(staged)
             .map_err(|e| Failure::local(format!("creating {}: {e}", staged.display())))?;

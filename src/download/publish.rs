@@ -8,8 +8,8 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::engine::Job;
 use super::layout::rel_string;
+use super::meta::SeriesInfo;
 use super::names::sanitize_component;
 use super::source::Fetched;
 use super::state::{now_rfc3339, Record, State};
@@ -17,21 +17,26 @@ use crate::fsutil::write_atomically;
 
 /// Move a verified series from staging to its final place in one rename (an older copy is set
 /// aside first and removed after), write the collection's LICENSE, then the completion record.
-pub fn publish(st: &State, job: &Job, fetched: Fetched) -> anyhow::Result<Record> {
-    ensure_no_symlink(&st.root, &job.rel)?;
-    let dest = st.root.join(&job.rel);
+pub fn publish(
+    st: &State,
+    info: &SeriesInfo,
+    rel: &Path,
+    fetched: Fetched,
+) -> anyhow::Result<Record> {
+    ensure_no_symlink(&st.root, rel)?;
+    let dest = st.root.join(rel);
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    swap_in(st, &job.info.uid, &fetched.staged, &dest)?;
+    swap_in(st, &info.uid, &fetched.staged, &dest)?;
     if let Some(text) = &fetched.license {
-        write_license(st, &job.info.get("Collection"), text)?;
+        write_license(st, &info.get("Collection"), text)?;
     }
-    let fields: BTreeMap<String, String> = job.info.fields.clone().into_iter().collect();
+    let fields: BTreeMap<String, String> = info.fields.clone().into_iter().collect();
     let rec = Record {
-        uid: job.info.uid.clone(),
-        path: rel_string(&job.rel),
+        uid: info.uid.clone(),
+        path: rel_string(rel),
         zip: fetched.staged.extension().is_some_and(|e| e == "zip"),
         files: fetched.files,
         bytes: fetched.bytes,

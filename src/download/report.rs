@@ -14,4 +14,3 @@ pub trait Reporter: Send + Sync {
     /// Shown even with `--quiet`.
     fn summary(&self, line: &str);
 }
-

@@ -240,7 +240,12 @@ mod tests {
             image_count: Some(2),
             ..t
         };
-        let err = verify_staged(&short, PathBuf::from("x"), staged(&[("a.dcm", "aaaa")]), true);
+        let err = verify_staged(
+            &short,
+            PathBuf::from("x"),
+            staged(&[("a.dcm", "aaaa")]),
+            true,
+        );
         assert!(err.unwrap_err().message.contains("short series"));
     }
 }

@@ -29,4 +29,3 @@ pub fn sink(
         Format::Table => Box::new(TableSink::new(out, columns, width)),
     }
 }
-

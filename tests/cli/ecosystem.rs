@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use clap::{CommandFactory, Parser};
 use fake_nbia::FakeServer;
-use tcia::Cli;
+use tcia::cli::Cli;
 
 use super::*;
 
@@ -369,7 +369,7 @@ fn version_names_the_default_server() {
     let expected = format!(
         "tcia {} (default server {})\n",
         env!("CARGO_PKG_VERSION"),
-        tcia::client::DEFAULT_SERVER
+        tcia::api::catalogue::DEFAULT_SERVER
     );
     for flag in ["--version", "-V"] {
         let (out, _) = run(&s, &[flag], 0);

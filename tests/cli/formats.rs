@@ -17,7 +17,7 @@ fn csv_header_is_the_known_columns_in_server_order() {
     );
     let mut rdr = csv::Reader::from_reader(csv.as_bytes());
     let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
-    let known: Vec<String> = tcia::catalogue::SERIES_V4
+    let known: Vec<String> = tcia::api::catalogue::SERIES_V4
         .iter()
         .map(|s| s.to_string())
         .collect();
@@ -102,7 +102,10 @@ fn empty_results_are_still_valid_output() {
         ],
         0,
     );
-    assert_eq!(out, format!("{}\r\n", tcia::catalogue::SERIES_V4.join(",")));
+    assert_eq!(
+        out,
+        format!("{}\r\n", tcia::api::catalogue::SERIES_V4.join(","))
+    );
     let (out, _) = run(
         &s,
         &[
