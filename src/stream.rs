@@ -51,19 +51,7 @@ impl ArraySplitter {
             let c = chunk[i];
             match self.state {
                 State::Start => {
-                    if c == b'[' {
-                        self.state = State::Between;
-                    } else if c == b'{' {
-                        self.state = State::Object;
-                        self.buf.push(c);
-                        self.depth = 1;
-                    } else if c == 0xEF || c == 0xBB || c == 0xBF || c.is_ascii_whitespace() {
-                        // whitespace or a UTF-8 byte-order mark
-                    } else {
-                        let rest = String::from_utf8_lossy(&chunk[i..chunk.len().min(i + 80)])
-                            .into_owned();
-                        return Err(SplitError::NotJson(rest).into());
-                    }
+                    self.start(c, &chunk[i..])?;
                     i += 1;
                 }
                 State::Between => {
@@ -76,61 +64,10 @@ impl ArraySplitter {
                     i += 1;
                 }
                 State::Element | State::Object => {
-                    // Fast path: copy a run of bytes that cannot change the state.
                     let start = i;
-                    while i < chunk.len() {
-                        let b = chunk[i];
-                        if self.in_str {
-                            if self.esc {
-                                self.esc = false;
-                            } else if b == b'\\' {
-                                self.esc = true;
-                            } else if b == b'"' {
-                                self.in_str = false;
-                            } else {
-                                // Most bytes are inside strings: jump to the next quote or escape.
-                                match memchr::memchr2(b'"', b'\\', &chunk[i..]) {
-                                    Some(n) => i += n,
-                                    None => i = chunk.len(),
-                                }
-                                continue;
-                            }
-                        } else {
-                            match b {
-                                b'"' => self.in_str = true,
-                                b'{' | b'[' => self.depth += 1,
-                                b'}' | b']' if self.depth > 0 => {
-                                    self.depth -= 1;
-                                    if self.depth == 0 && self.state == State::Element && b == b'}'
-                                    {
-                                        i += 1;
-                                        break;
-                                    }
-                                }
-                                b',' | b']' if self.depth == 0 => {
-                                    if self.state == State::Object {
-                                        // A lone object is the whole document.
-                                        return Err(SplitError::Trailing.into());
-                                    }
-                                    break;
-                                }
-                                _ => {}
-                            }
-                        }
-                        i += 1;
-                    }
+                    i = self.scan(chunk, i)?;
                     self.buf.extend_from_slice(&chunk[start..i]);
-                    if self.state == State::Element && self.depth == 0 && !self.in_str {
-                        let done = i < chunk.len() || self.buf.last() == Some(&b'}');
-                        if done && !self.buf.is_empty() {
-                            let text = trim_ascii(&self.buf);
-                            if !text.is_empty() {
-                                on_elem(text)?;
-                            }
-                            self.buf.clear();
-                            self.state = State::Between;
-                        }
-                    }
+                    self.emit_if_complete(i < chunk.len(), &mut on_elem)?;
                 }
                 State::Done => {
                     if !c.is_ascii_whitespace() {
@@ -138,6 +75,88 @@ impl ArraySplitter {
                     }
                     i += 1;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// The document's first significant byte: `[`, or `{` for a lone object.
+    fn start(&mut self, c: u8, rest: &[u8]) -> Result<(), SplitError> {
+        if c == b'[' {
+            self.state = State::Between;
+        } else if c == b'{' {
+            self.state = State::Object;
+            self.buf.push(c);
+            self.depth = 1;
+        } else if !(c == 0xEF || c == 0xBB || c == 0xBF || c.is_ascii_whitespace()) {
+            // (whitespace and a UTF-8 byte-order mark are skipped)
+            let shown = String::from_utf8_lossy(&rest[..rest.len().min(80)]).into_owned();
+            return Err(SplitError::NotJson(shown));
+        }
+        Ok(())
+    }
+
+    /// Inside an element: skip over bytes that cannot end it (the fast path), tracking strings
+    /// and nesting. Returns where the element ends in `chunk`, or the chunk's end.
+    fn scan(&mut self, chunk: &[u8], mut i: usize) -> Result<usize, SplitError> {
+        while i < chunk.len() {
+            let b = chunk[i];
+            if self.in_str {
+                if self.esc {
+                    self.esc = false;
+                } else if b == b'\\' {
+                    self.esc = true;
+                } else if b == b'"' {
+                    self.in_str = false;
+                } else {
+                    // Most bytes are inside strings: jump to the next quote or escape.
+                    match memchr::memchr2(b'"', b'\\', &chunk[i..]) {
+                        Some(n) => i += n,
+                        None => i = chunk.len(),
+                    }
+                    continue;
+                }
+            } else {
+                match b {
+                    b'"' => self.in_str = true,
+                    b'{' | b'[' => self.depth += 1,
+                    b'}' | b']' if self.depth > 0 => {
+                        self.depth -= 1;
+                        if self.depth == 0 && self.state == State::Element && b == b'}' {
+                            return Ok(i + 1);
+                        }
+                    }
+                    b',' | b']' if self.depth == 0 => {
+                        if self.state == State::Object {
+                            // A lone object is the whole document.
+                            return Err(SplitError::Trailing);
+                        }
+                        return Ok(i);
+                    }
+                    _ => {}
+                }
+            }
+            i += 1;
+        }
+        Ok(i)
+    }
+
+    /// Hand over the buffered element once it is complete (`ended`: the scan stopped before the
+    /// chunk's end, at the element's last byte or at a separator).
+    fn emit_if_complete<E: From<SplitError>>(
+        &mut self,
+        ended: bool,
+        on_elem: &mut impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if self.state == State::Element && self.depth == 0 && !self.in_str {
+            let done = ended || self.buf.last() == Some(&b'}');
+            if done && !self.buf.is_empty() {
+                let text = trim_ascii(&self.buf);
+                if !text.is_empty() {
+                    on_elem(text)?;
+                }
+                self.buf.clear();
+                self.state = State::Between;
             }
         }
         Ok(())

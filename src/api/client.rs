@@ -130,6 +130,20 @@ pub fn is_html(headers: &reqwest::header::HeaderMap) -> bool {
         .is_some_and(|v| v.contains("html"))
 }
 
+/// What one attempt came to.
+enum Attempt {
+    Done(reqwest::Response),
+    Retry {
+        retry_after: Option<Duration>,
+        err: Error,
+    },
+    Fatal(Error),
+}
+
+fn is_auth_rejection(s: StatusCode) -> bool {
+    s == StatusCode::UNAUTHORIZED || s == StatusCode::FORBIDDEN
+}
+
 /// Settings for the HTTP layer.
 #[derive(Clone, Debug)]
 pub struct HttpSettings {
@@ -222,62 +236,17 @@ impl Client {
             };
             let started = Instant::now();
             let outcome = self.send_once(req, &url, bearer.as_ref()).await;
-            if let (Ok(resp), Some(session), Some(used)) = (&outcome, &self.session, &bearer) {
-                let s = resp.status();
-                if (s == StatusCode::UNAUTHORIZED || s == StatusCode::FORBIDDEN) && !auth_retried {
-                    self.printer.debug(
-                        1,
-                        &format!(
-                            "{} {} -> {}: refreshing the token",
-                            req.method(),
-                            url,
-                            s.as_u16()
-                        ),
-                    );
+            if let (Ok(resp), Some(used)) = (&outcome, &bearer) {
+                if !auth_retried && is_auth_rejection(resp.status()) {
                     auth_retried = true;
-                    refreshed = Some(session.after_rejection(used).await?);
+                    refreshed = Some(self.refresh_after(req, &url, resp.status(), used).await?);
                     continue;
                 }
             }
-            let (retry_after, err) = match outcome {
-                Ok(resp) if resp.status().is_success() => {
-                    self.printer.debug(
-                        1,
-                        &format!(
-                            "{} {} -> {} ({} ms)",
-                            req.method(),
-                            url,
-                            resp.status().as_u16(),
-                            started.elapsed().as_millis()
-                        ),
-                    );
-                    return Ok(resp);
-                }
-                Ok(resp) => {
-                    let status = resp.status();
-                    let retry_after =
-                        parse_retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
-                    self.printer.debug(
-                        1,
-                        &format!(
-                            "{} {} -> {} ({} ms)",
-                            req.method(),
-                            url,
-                            status.as_u16(),
-                            started.elapsed().as_millis()
-                        ),
-                    );
-                    let err = http_error(req.method(), &url, resp, retry_after).await;
-                    let retryable =
-                        status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
-                    if !retryable {
-                        return Err(err);
-                    }
-                    (retry_after, err)
-                }
-                // Our own mistakes (a header value that cannot be sent) do not improve with time.
-                Err(err @ Error::Usage(_)) => return Err(err),
-                Err(err) => (None, err),
+            let (retry_after, err) = match self.judge(req, &url, outcome, started).await {
+                Attempt::Done(resp) => return Ok(resp),
+                Attempt::Fatal(err) => return Err(err),
+                Attempt::Retry { retry_after, err } => (retry_after, err),
             };
             if attempt >= retries {
                 if attempt > 0 {
@@ -287,17 +256,94 @@ impl Client {
                 return Err(err);
             }
             attempt += 1;
-            let (delay, why) = match retry_after {
-                Some(d) => (d.min(RETRY_AFTER_CAP), "Retry-After"),
-                None => (backoff(attempt), "backoff"),
-            };
-            self.printer.warn(&format!(
-                "{err}; retry {attempt}/{retries} in {:.1}s ({why})",
-                delay.as_secs_f64()
-            ));
-            if !self.settings.no_retry_delay {
-                tokio::time::sleep(delay).await;
+            self.wait_before_retry(&err, attempt, retries, retry_after)
+                .await;
+        }
+    }
+
+    /// After a 401/403 with `used`: a new token from the session (one refresh shared by all).
+    async fn refresh_after(
+        &self,
+        req: &Request,
+        url: &Url,
+        status: StatusCode,
+        used: &Secret,
+    ) -> Result<Secret, Error> {
+        self.printer.debug(
+            1,
+            &format!(
+                "{} {} -> {}: refreshing the token",
+                req.method(),
+                url,
+                status.as_u16()
+            ),
+        );
+        match &self.session {
+            Some(session) => session.after_rejection(used).await,
+            None => Ok(used.clone()),
+        }
+    }
+
+    /// What one attempt's outcome means: success, an error worth retrying, or a final error.
+    async fn judge(
+        &self,
+        req: &Request,
+        url: &Url,
+        outcome: Result<reqwest::Response, Error>,
+        started: Instant,
+    ) -> Attempt {
+        let resp = match outcome {
+            Ok(resp) => resp,
+            // Our own mistakes (a header value that cannot be sent) do not improve with time.
+            Err(err @ Error::Usage(_)) => return Attempt::Fatal(err),
+            Err(err) => {
+                return Attempt::Retry {
+                    retry_after: None,
+                    err,
+                }
             }
+        };
+        let status = resp.status();
+        self.printer.debug(
+            1,
+            &format!(
+                "{} {} -> {} ({} ms)",
+                req.method(),
+                url,
+                status.as_u16(),
+                started.elapsed().as_millis()
+            ),
+        );
+        if status.is_success() {
+            return Attempt::Done(resp);
+        }
+        let retry_after = parse_retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
+        let err = http_error(req.method(), url, resp, retry_after).await;
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            Attempt::Retry { retry_after, err }
+        } else {
+            Attempt::Fatal(err)
+        }
+    }
+
+    /// Say why and how long, then wait (Retry-After, capped; else backoff with jitter).
+    async fn wait_before_retry(
+        &self,
+        err: &Error,
+        attempt: u32,
+        retries: u32,
+        retry_after: Option<Duration>,
+    ) {
+        let (delay, why) = match retry_after {
+            Some(d) => (d.min(RETRY_AFTER_CAP), "Retry-After"),
+            None => (backoff(attempt), "backoff"),
+        };
+        self.printer.warn(&format!(
+            "{err}; retry {attempt}/{retries} in {:.1}s ({why})",
+            delay.as_secs_f64()
+        ));
+        if !self.settings.no_retry_delay {
+            tokio::time::sleep(delay).await;
         }
     }
 

@@ -71,6 +71,24 @@ pub fn for_command(command: &Command) -> anyhow::Result<Option<Query>> {
                 (BodyPart, a.body_part.clone()),
             ],
         ),
+        other => {
+            return Ok(patient_query(other)
+                .or(series_query(other)?)
+                .or_else(|| counts_query(other)))
+        }
+    };
+    Ok(Some(query))
+}
+
+/// Patient- and study-level queries.
+fn patient_query(command: &Command) -> Option<Query> {
+    use Param::*;
+    let q = |endpoint: &'static Endpoint, params: Vec<(Param, Vec<String>)>| Query {
+        endpoint,
+        params,
+        transform: Transform::None,
+    };
+    Some(match command {
         Command::Patients(a) => q(
             &cat::PATIENTS,
             vec![
@@ -108,9 +126,8 @@ pub fn for_command(command: &Command) -> anyhow::Result<Option<Query>> {
                 (Since, vec![a.since.to_string()]),
             ],
         ),
-        other => return Ok(series_query(other)?.or_else(|| counts_query(other))),
-    };
-    Ok(Some(query))
+        _ => return None,
+    })
 }
 
 /// Series-level queries (getSeries and the per-series endpoints, carts, descriptions).

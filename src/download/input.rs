@@ -115,83 +115,125 @@ pub fn parse_input(
     what: &str,
 ) -> anyhow::Result<(Vec<String>, HashMap<String, SeriesInfo>)> {
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
-    let mut uids = Vec::new();
-    let mut infos = HashMap::new();
-    let mut take_row = |row: &Row, uids: &mut Vec<String>| -> anyhow::Result<()> {
+    let mut c = Collected {
+        what,
+        uids: Vec::new(),
+        infos: HashMap::new(),
+    };
+    if trimmed.starts_with('[') {
+        c.json_array(trimmed)?;
+    } else if trimmed.starts_with('{') {
+        c.ndjson(trimmed)?;
+    } else {
+        let first = trimmed.lines().next().unwrap_or("");
+        if first.contains("SeriesInstanceUID") || first.contains("Series UID") {
+            c.table(trimmed, if first.contains('\t') { b'\t' } else { b',' })?;
+        } else {
+            c.lines(trimmed)?;
+        }
+    }
+    Ok((c.uids, c.infos))
+}
+
+/// UIDs and rows gathered from one `-i` document (`what` names it in errors).
+struct Collected<'a> {
+    what: &'a str,
+    uids: Vec<String>,
+    infos: HashMap<String, SeriesInfo>,
+}
+
+impl Collected<'_> {
+    /// A row with a valid UID is kept; one that claims an invalid UID is an error.
+    fn row(&mut self, row: &Row) -> anyhow::Result<()> {
         match SeriesInfo::from_row(row) {
             Some(info) => {
-                uids.push(info.uid.clone());
-                infos.insert(info.uid.clone(), info);
+                self.uids.push(info.uid.clone());
+                self.infos.insert(info.uid.clone(), info);
             }
             None => {
                 if let Some(bad) = SeriesInfo::claimed_uid(row).filter(|u| !u.trim().is_empty()) {
                     return Err(usage(format!(
-                        "{what}: '{}' is not a series instance UID (digits and dots)",
+                        "{}: '{}' is not a series instance UID (digits and dots)",
+                        self.what,
                         crate::text::escape_control(&bad)
                     )));
                 }
             }
         }
         Ok(())
-    };
-    if trimmed.starts_with('[') {
-        let v: Value = serde_json::from_str(trimmed)
-            .map_err(|e| usage(format!("{what}: invalid JSON: {e}")))?;
+    }
+
+    fn json_array(&mut self, text: &str) -> anyhow::Result<()> {
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| usage(format!("{}: invalid JSON: {e}", self.what)))?;
         for item in v.as_array().into_iter().flatten() {
             match item {
-                Value::Object(row) => take_row(row, &mut uids)?,
-                Value::String(s) if crate::uid::is_uid(s.trim()) => uids.push(s.trim().to_string()),
+                Value::Object(row) => self.row(row)?,
+                Value::String(s) if crate::uid::is_uid(s.trim()) => {
+                    self.uids.push(s.trim().to_string())
+                }
                 _ => {}
             }
         }
-    } else if trimmed.starts_with('{') {
-        for (i, line) in trimmed.lines().enumerate() {
+        Ok(())
+    }
+
+    fn ndjson(&mut self, text: &str) -> anyhow::Result<()> {
+        for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            let row: Row = serde_json::from_str(line)
-                .map_err(|e| usage(format!("{what}: line {}: invalid NDJSON: {e}", i + 1)))?;
-            take_row(&row, &mut uids)?;
+            let row: Row = serde_json::from_str(line).map_err(|e| {
+                usage(format!(
+                    "{}: line {}: invalid NDJSON: {e}",
+                    self.what,
+                    i + 1
+                ))
+            })?;
+            self.row(&row)?;
         }
-    } else {
-        let first = trimmed.lines().next().unwrap_or("");
-        let has_header = first.contains("SeriesInstanceUID") || first.contains("Series UID");
-        if has_header {
-            let delim = if first.contains('\t') { b'\t' } else { b',' };
-            let mut rdr = csv::ReaderBuilder::new()
-                .delimiter(delim)
-                .flexible(true)
-                .from_reader(trimmed.as_bytes());
-            let header = rdr
-                .headers()
-                .map_err(|e| usage(format!("{what}: {e}")))?
-                .clone();
-            for rec in rdr.records() {
-                let rec = rec.map_err(|e| usage(format!("{what}: {e}")))?;
-                let mut row = Row::new();
-                for (k, v) in header.iter().zip(rec.iter()) {
-                    row.insert(k.to_string(), Value::String(v.to_string()));
-                }
-                take_row(&row, &mut uids)?;
-            }
-        } else {
-            for (i, line) in trimmed.lines().enumerate() {
-                let l = line.trim().trim_matches('"');
-                if l.is_empty() || l.starts_with('#') {
-                    continue;
-                }
-                if !crate::uid::is_uid(l) {
-                    return Err(usage(format!(
-                        "{what}: line {}: '{}' is not a series UID (expected one UID per line, or CSV/TSV/JSON with a SeriesInstanceUID column)",
-                        i + 1,
-                        crate::text::escape_control(l)
-                    )));
-                }
-                uids.push(l.to_string());
-            }
-        }
+        Ok(())
     }
-    Ok((uids, infos))
+
+    fn table(&mut self, text: &str, delim: u8) -> anyhow::Result<()> {
+        let what = self.what;
+        let mut rdr = csv::ReaderBuilder::new()
+            .delimiter(delim)
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let header = rdr
+            .headers()
+            .map_err(|e| usage(format!("{what}: {e}")))?
+            .clone();
+        for rec in rdr.records() {
+            let rec = rec.map_err(|e| usage(format!("{what}: {e}")))?;
+            let mut row = Row::new();
+            for (k, v) in header.iter().zip(rec.iter()) {
+                row.insert(k.to_string(), Value::String(v.to_string()));
+            }
+            self.row(&row)?;
+        }
+        Ok(())
+    }
+
+    fn lines(&mut self, text: &str) -> anyhow::Result<()> {
+        for (i, line) in text.lines().enumerate() {
+            let l = line.trim().trim_matches('"');
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            if !crate::uid::is_uid(l) {
+                return Err(usage(format!(
+                    "{}: line {}: '{}' is not a series UID (expected one UID per line, or CSV/TSV/JSON with a SeriesInstanceUID column)",
+                    self.what,
+                    i + 1,
+                    crate::text::escape_control(l)
+                )));
+            }
+            self.uids.push(l.to_string());
+        }
+        Ok(())
+    }
 }
 
 pub fn read_input(path: &str) -> anyhow::Result<(Vec<String>, HashMap<String, SeriesInfo>)> {

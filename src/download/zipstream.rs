@@ -86,6 +86,15 @@ impl<R: BufRead> ZipStream<R> {
 
     /// The next entry's header, or None when the central directory starts.
     pub fn next_entry(&mut self) -> Result<Option<Entry>, ZipError> {
+        if !self.at_local_header()? {
+            return Ok(None);
+        }
+        self.local_header().map(Some)
+    }
+
+    /// Read the next signature: true for a local file header, false where the central
+    /// directory (or its end) starts; anything else is not a ZIP or is corrupt.
+    fn at_local_header(&mut self) -> Result<bool, ZipError> {
         let sig = match self.u32() {
             Ok(s) => s,
             Err(ZipError::Truncated(_)) if self.entries == 0 => {
@@ -96,21 +105,21 @@ impl<R: BufRead> ZipStream<R> {
             Err(e) => return Err(e),
         };
         match sig {
-            LOCAL_HEADER => {}
-            CENTRAL_HEADER | END_OF_CENTRAL | ZIP64_END => return Ok(None),
-            _ if self.entries == 0 => {
-                return Err(ZipError::NotZip(format!(
-                    "it starts with bytes {:02x?}",
-                    sig.to_le_bytes()
-                )))
-            }
-            _ => {
-                return Err(ZipError::Corrupt {
-                    name: "(between entries)".into(),
-                    what: format!("unexpected signature {sig:#010x}"),
-                })
-            }
+            LOCAL_HEADER => Ok(true),
+            CENTRAL_HEADER | END_OF_CENTRAL | ZIP64_END => Ok(false),
+            _ if self.entries == 0 => Err(ZipError::NotZip(format!(
+                "it starts with bytes {:02x?}",
+                sig.to_le_bytes()
+            ))),
+            _ => Err(ZipError::Corrupt {
+                name: "(between entries)".into(),
+                what: format!("unexpected signature {sig:#010x}"),
+            }),
         }
+    }
+
+    /// A local file header after its signature.
+    fn local_header(&mut self) -> Result<Entry, ZipError> {
         let _version = self.u16()?;
         let flags = self.u16()?;
         let method = self.u16()?;
@@ -126,29 +135,9 @@ impl<R: BufRead> ZipStream<R> {
         self.r.read_exact(&mut extra).map_err(truncated)?;
         let name = String::from_utf8(name)
             .map_err(|e| ZipError::HostileName(String::from_utf8_lossy(e.as_bytes()).into()))?;
-        // ZIP64 extended information: sizes that did not fit in 32 bits.
-        let mut zip64 = false;
-        let mut i = 0;
-        while i + 4 <= extra.len() {
-            let id = u16::from_le_bytes([extra[i], extra[i + 1]]);
-            let len = usize::from(u16::from_le_bytes([extra[i + 2], extra[i + 3]]));
-            let body = &extra[(i + 4).min(extra.len())..(i + 4 + len).min(extra.len())];
-            if id == 0x0001 {
-                zip64 = true;
-                let mut f = body
-                    .chunks_exact(8)
-                    .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")));
-                if size == u64::from(u32::MAX) {
-                    size = f.next().unwrap_or(size);
-                }
-                if compressed == u64::from(u32::MAX) {
-                    compressed = f.next().unwrap_or(compressed);
-                }
-            }
-            i += 4 + len;
-        }
+        let zip64 = zip64_sizes(&extra, &mut size, &mut compressed);
         self.entries += 1;
-        Ok(Some(Entry {
+        Ok(Entry {
             name,
             flags,
             method,
@@ -156,7 +145,7 @@ impl<R: BufRead> ZipStream<R> {
             compressed,
             size,
             zip64,
-        }))
+        })
     }
 
     /// Stream the entry's content to `sink` in pieces; checks CRC-32 and size against the data
@@ -294,6 +283,32 @@ impl<R: BufRead> ZipStream<R> {
             ))
         }
     }
+}
+
+/// ZIP64 extended information in a local header's extra field: the sizes that did not fit in
+/// 32 bits replace their `u32::MAX` placeholders. True when the field is there.
+fn zip64_sizes(extra: &[u8], size: &mut u64, compressed: &mut u64) -> bool {
+    let mut zip64 = false;
+    let mut i = 0;
+    while i + 4 <= extra.len() {
+        let id = u16::from_le_bytes([extra[i], extra[i + 1]]);
+        let len = usize::from(u16::from_le_bytes([extra[i + 2], extra[i + 3]]));
+        let body = &extra[(i + 4).min(extra.len())..(i + 4 + len).min(extra.len())];
+        if id == 0x0001 {
+            zip64 = true;
+            let mut f = body
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")));
+            if *size == u64::from(u32::MAX) {
+                *size = f.next().unwrap_or(*size);
+            }
+            if *compressed == u64::from(u32::MAX) {
+                *compressed = f.next().unwrap_or(*compressed);
+            }
+        }
+        i += 4 + len;
+    }
+    zip64
 }
 
 /// Accept only a flat, plain file name (see [`is_plain_file_name`]).
