@@ -1,4 +1,4 @@
-//! What users type: the clap definitions and nothing else.
+//! What users type: the clap definitions, with the small value parsers and helpers they need.
 //!
 //! Conventions (as in xh's cli.rs):
 //! - one subcommand per NBIA endpoint, named for what it returns (`series`), with the endpoint's

@@ -1,16 +1,17 @@
 //! `tcia`: a client library and CLI for The Cancer Imaging Archive's NBIA REST APIs.
 //!
-//! Map of the crate, by layer (a module imports only its own layer or lower ones; the test
-//! `tests/layers.rs` checks it):
-//! - binary: `main.rs` (parse, run, report);
+//! Map of the crate, by layer (a module imports only its own layer or lower ones, and no
+//! modules import each other; `tests/layers.rs` checks both):
+//! - binary: `main.rs` (capture the environment, parse, run, report);
 //! - dispatch: this root ([`run`], [`report`]) and [`dispatch`] (one match: command → code);
-//! - commands: [`commands`], what each subcommand does (the metadata queries, series-metadata,
-//!   search and manifest, download, sync, verify, single-image, login, docs);
+//! - commands: [`commands`]: `query` (the metadata subcommands), `series_metadata`, `search`
+//!   (search and manifest), `download`, `sync`, `verify`, `single_image`, `login`, `docs`;
 //! - context, config, cli: [`context`] (the `Ctx` a command runs in), [`config`] (the config
-//!   file applied to the command line), [`cli`] (clap definitions only);
-//! - services: [`api`] (catalogue, HTTP client, OAuth, metadata rows), [`download`] (the
-//!   engine and its two seams, `Catalog` and `SeriesFetcher`), [`output`] (renderers),
-//!   [`progress`] (bars and lines for the engine's reporter);
+//!   file applied to the command line), [`cli`] (clap definitions);
+//! - services: [`api`] (`catalogue`, `client`, `auth`, `rows`, `metadata`); [`download`] (the
+//!   engine: `source` with its two seams `Catalog` and `SeriesFetcher`, `nbia_catalog`,
+//!   `nbia_zip`, `engine`, `input`, `meta`, `layout`, `names`, `shard`, `state`, `publish`,
+//!   `check`, `zipstream`, `report`); [`output`] (`row`, `json`, `csv`, `table`); [`progress`];
 //! - leaves: [`printer`], [`env`] (the only reader of the environment and terminals),
 //!   [`error`], [`secret`], [`dates`], [`text`], [`uid`], [`fsutil`], [`stream`], [`html`].
 

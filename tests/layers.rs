@@ -403,6 +403,31 @@ fn every_module_has_a_layer_and_imports_only_down() {
 }
 
 #[test]
+fn the_readme_layout_names_every_module() {
+    let readme = std::fs::read_to_string(manifest_dir().join("README.md")).expect("README.md");
+    let start = readme
+        .find("## Layout of the code")
+        .expect("a Layout section");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let mut missing = Vec::new();
+    for (m, file) in modules(&manifest_dir().join("src")) {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let shown = match name.as_str() {
+            "mod.rs" if m.len() == 1 => format!("{}/", m[0]),
+            _ => name.clone(),
+        };
+        if !section.contains(&shown) {
+            missing.push(module_name(&m));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "README's Layout section does not list: {missing:?}"
+    );
+}
+
+#[test]
 fn no_import_loops_in_tcia() {
     let g = graph(&manifest_dir().join("src"), "tcia");
     assert!(g.len() > 20, "read too few modules: {}", g.len());

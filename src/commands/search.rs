@@ -211,14 +211,7 @@ pub fn manifest_series_count(text: &str) -> Option<usize> {
     lines
         .by_ref()
         .find(|l| l.trim().eq_ignore_ascii_case("ListOfSeriesToDownload="))?;
-    Some(
-        lines
-            .filter(|l| {
-                let l = l.trim();
-                !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-            })
-            .count(),
-    )
+    Some(lines.filter(|l| crate::uid::is_uid(l.trim())).count())
 }
 
 #[cfg(test)]
