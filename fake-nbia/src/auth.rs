@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use axum::response::Response;
 
+use crate::hash::{hstr, mix};
 use crate::render::text;
 
 /// Known users: (name, password, may see Restricted-Trial). The guest accepts any password.
@@ -49,7 +50,7 @@ fn b64ish(seed: u64, len: usize) -> String {
     let mut s = String::with_capacity(len);
     let mut x = seed;
     while s.len() < len {
-        x = crate::data::mix(x);
+        x = mix(x);
         for k in 0..10 {
             s.push(A[((x >> (k * 6)) & 63) as usize] as char);
         }
@@ -77,7 +78,7 @@ impl Auth {
             .unwrap_or(0);
         format!(
             "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.{}.{}",
-            b64ish(nanos ^ self.counter ^ crate::data::hstr(kind), 120),
+            b64ish(nanos ^ self.counter ^ hstr(kind), 120),
             b64ish(self.counter.wrapping_mul(31) ^ nanos, 43)
         )
     }

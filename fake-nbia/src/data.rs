@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
+use crate::hash::{digits, hstr, mix};
 use crate::time::Timestamp;
 
 /// Name of the collection whose series are generated on the fly from their index.
@@ -102,7 +103,8 @@ pub struct CollectionInfo {
 pub(crate) type Ranges = (Range<usize>, Range<usize>, Range<usize>);
 
 /// The whole data set. Small collections are stored; the bulk one is computed from indexes.
-/// Cloning is cheap for the bulk collection (it stays lazy) and shares the image caches.
+/// Cloning is cheap for the bulk collection (it stays lazy). The image caches are not part of it
+/// (the server keeps them in one `images::Store` shared by every version).
 #[derive(Clone)]
 pub struct Dataset {
     colls: Vec<CollectionInfo>,
@@ -116,44 +118,8 @@ pub struct Dataset {
     carts: Vec<(String, Vec<String>)>,
     /// Every image exactly this many bytes (None = realistic 200-520 KiB per image).
     image_bytes: Option<u32>,
-    /// Cached compressed payload pieces and MD5s of served images (shared by every version).
-    pub(crate) store: std::sync::Arc<crate::images::Store>,
     /// Number of `release` calls so far (seeds new patient IDs and UIDs).
     releases: u64,
-}
-
-// ---------------------------------------------------------------- hashing helpers
-
-pub(crate) fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-pub(crate) fn hstr(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100_0000_01b3);
-    }
-    mix(h)
-}
-
-/// `n` decimal digits derived from `seed`, first digit non-zero.
-pub(crate) fn digits(seed: u64, n: usize) -> String {
-    let mut out = String::with_capacity(n);
-    let mut s = seed;
-    while out.len() < n {
-        s = mix(s);
-        let chunk = format!("{:018}", s % 1_000_000_000_000_000_000);
-        out.push_str(&chunk);
-    }
-    out.truncate(n);
-    if out.starts_with('0') {
-        out.replace_range(0..1, &(1 + seed % 9).to_string());
-    }
-    out
 }
 
 // ---------------------------------------------------------------- collection specs
@@ -600,60 +566,62 @@ impl Dataset {
             uid_index: HashMap::new(),
             carts: Vec::new(),
             image_bytes,
-            store: std::sync::Arc::new(crate::images::Store::new()),
             releases: 0,
         };
         for (ci, spec) in SPECS.iter().enumerate() {
             ds.build_collection(ci as u64, spec);
         }
         if bulk_series > 0 {
-            ds.colls.push(CollectionInfo {
-                name: BULK_COLLECTION.to_string(),
-                doi: "https://doi.org/10.7937/TCIA.BULK-SYNTHETIC".to_string(),
-                license_name: CC_BY_4.0.to_string(),
-                license_uri: CC_BY_4.1.to_string(),
-                site: Some("Chest".to_string()),
-                description: description_html(
-                    "A large synthetic collection used to exercise paging &amp; streaming.",
-                    "https://doi.org/10.7937/TCIA.BULK-SYNTHETIC",
-                ),
-                desc_timestamp_ms: 1_700_000_000_000,
-                restricted: false,
-            });
-            let n = ds.small.len();
-            let np = ds.patients.len();
-            let nst = ds.studies.len();
-            ds.ranges.insert(
-                BULK_COLLECTION.to_uppercase(),
-                (
-                    n..n + bulk_series,
-                    np..np + bulk_series.div_ceil(BULK_SERIES_PER_PATIENT),
-                    nst..nst + bulk_series.div_ceil(BULK_SERIES_PER_STUDY),
-                ),
-            );
+            ds.add_bulk_collection();
         }
         for (i, s) in ds.small.iter().enumerate() {
             ds.uid_index.insert(s.series_uid.clone(), i);
         }
-        let cart = |coll: &str, n: usize, ds: &Dataset| -> Vec<String> {
-            ds.small
+        ds.carts = ds.default_carts();
+        ds
+    }
+
+    /// Describe the lazy Bulk-Synthetic collection and reserve its index ranges after the stored ones.
+    fn add_bulk_collection(&mut self) {
+        self.colls.push(CollectionInfo {
+            name: BULK_COLLECTION.to_string(),
+            doi: "https://doi.org/10.7937/TCIA.BULK-SYNTHETIC".to_string(),
+            license_name: CC_BY_4.0.to_string(),
+            license_uri: CC_BY_4.1.to_string(),
+            site: Some("Chest".to_string()),
+            description: description_html(
+                "A large synthetic collection used to exercise paging &amp; streaming.",
+                "https://doi.org/10.7937/TCIA.BULK-SYNTHETIC",
+            ),
+            desc_timestamp_ms: 1_700_000_000_000,
+            restricted: false,
+        });
+        let (n, np, nst) = (self.small.len(), self.patients.len(), self.studies.len());
+        let bulk = self.bulk;
+        self.ranges.insert(
+            BULK_COLLECTION.to_uppercase(),
+            (
+                n..n + bulk,
+                np..np + bulk.div_ceil(BULK_SERIES_PER_PATIENT),
+                nst..nst + bulk.div_ceil(BULK_SERIES_PER_STUDY),
+            ),
+        );
+    }
+
+    /// The two carts of `v1/getContentsByName` (the first stored series of two collections).
+    fn default_carts(&self) -> Vec<(String, Vec<String>)> {
+        let cart = |coll: &str, n: usize| -> Vec<String> {
+            self.small
                 .iter()
                 .filter(|s| s.collection == coll)
                 .take(n)
                 .map(|s| s.series_uid.clone())
                 .collect()
         };
-        ds.carts = vec![
-            (
-                "nbia-49121659384603347".to_string(),
-                cart("TCGA-BLCA", 4, &ds),
-            ),
-            (
-                "nbia-20230808151512345".to_string(),
-                cart("LIDC-IDRI", 3, &ds),
-            ),
-        ];
-        ds
+        vec![
+            ("nbia-49121659384603347".to_string(), cart("TCGA-BLCA", 4)),
+            ("nbia-20230808151512345".to_string(), cart("LIDC-IDRI", 3)),
+        ]
     }
 
     fn build_collection(&mut self, ci: u64, spec: &Spec) {

@@ -6,6 +6,7 @@
 mod auth;
 mod data;
 mod faults;
+mod hash;
 mod images;
 mod render;
 mod routes;
@@ -77,6 +78,8 @@ pub struct RequestRecord {
 struct App {
     /// The current data set; each request takes one snapshot, mutations swap in a new version.
     ds: RwLock<Arc<Dataset>>,
+    /// Image caches (DEFLATE tails, MD5s), shared by every version of the data set.
+    images: Arc<images::Store>,
     faults: Mutex<faults::Faults>,
     log: Mutex<Vec<RequestRecord>>,
     auth: Mutex<auth::Auth>,
@@ -157,6 +160,7 @@ impl FakeServer {
                 cfg.bulk_series,
                 cfg.image_bytes,
             ))),
+            images: Arc::new(images::Store::new()),
             faults: Mutex::new(faults::Faults::default()),
             log: Mutex::new(Vec::new()),
             auth: Mutex::new(auth::Auth::new(
@@ -364,6 +368,7 @@ fn route(
     let ds = app.snapshot();
     let ctx = |ver| Ctx {
         ds: ds.clone(),
+        images: app.images.clone(),
         ver,
         q: Params::parse(query),
         form: Params::parse(form),

@@ -80,6 +80,8 @@ pub enum Ver {
 /// Per-request context.
 pub struct Ctx {
     pub ds: Arc<Dataset>,
+    /// The server's image caches, shared by every version of the data set.
+    pub images: Arc<crate::images::Store>,
     pub ver: Ver,
     pub q: Params,
     pub form: Params,
