@@ -1,4 +1,5 @@
-//! Keycloak-like token issuing, refresh, logout and Bearer validation (real-time expiry).
+//! Authentication: Keycloak-like token issuing, refresh, logout and Bearer validation (real-time
+//! expiry), and the api_key of the legacy Bindaas API.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -7,6 +8,9 @@ use axum::response::Response;
 
 use crate::hash::{hstr, mix};
 use crate::render::text;
+
+/// The api_key accepted by the legacy Bindaas API (`/services/v3/TCIA/query/...`).
+pub const LEGACY_API_KEY: &str = "test-api-key";
 
 /// Known users: (name, password, may see Restricted-Trial). The guest accepts any password.
 const USERS: &[(&str, &str, bool)] = &[("alice", "wonderland", true), ("nbia_guest", "", false)];

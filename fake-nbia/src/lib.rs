@@ -9,6 +9,7 @@ mod faults;
 mod hash;
 mod images;
 mod render;
+mod request;
 mod routes;
 mod rows;
 mod search;
@@ -34,8 +35,7 @@ pub use data::{
 pub use faults::{Fault, FaultAction};
 pub use time::Timestamp;
 
-/// The api_key accepted by the legacy Bindaas API (`/services/v3/TCIA/query/...`).
-pub const LEGACY_API_KEY: &str = "test-api-key";
+pub use auth::LEGACY_API_KEY;
 
 /// Server configuration.
 #[derive(Clone, Debug)]
@@ -363,7 +363,7 @@ fn route(
     base_url: String,
     fault: Option<&FaultAction>,
 ) -> Response {
-    use routes::{Ctx, Params, Ver};
+    use request::{Ctx, Params, Ver};
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let ds = app.snapshot();
     let ctx = |ver| Ctx {
@@ -466,7 +466,7 @@ fn control(app: &App, method: &Method, rest: &str, query: &str, body: &[u8]) -> 
             }
         }
         ("GET", "token") => {
-            let q = routes::Params::parse(query);
+            let q = request::Params::parse(query);
             let user = q.get("user").unwrap_or("nbia_guest").to_string();
             json(lock(&app.auth).issue(&user, None))
         }

@@ -6,7 +6,7 @@ use axum::response::Response;
 
 use crate::data::Series;
 use crate::render::{json_value, text};
-use crate::routes::{form_list, Ctx};
+use crate::request::{form_list, Ctx};
 use crate::time::{parse_lenient, Order, Timestamp};
 
 /// Parsed criteria: type → values (OR within a type, AND across types).

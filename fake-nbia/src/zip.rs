@@ -9,13 +9,13 @@ use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
 use flate2::Compress;
 
-use crate::data::Dataset;
+use crate::data::{Dataset, Series};
 use crate::faults::FaultAction;
 use crate::images::{
     csv_order, deflate_all, hex, md5_upper, names, new_compress, SeriesImages, Store,
 };
 use crate::render::{bad_param, server_error};
-use crate::routes::{Ctx, Ver};
+use crate::request::{Ctx, Ver};
 
 /// Target size of the body chunks handed to hyper.
 const CHUNK: usize = 256 * 1024;
@@ -202,7 +202,7 @@ impl Iterator for ZipStream {
     }
 }
 
-fn dos_time(s: &crate::data::Series) -> (u16, u16) {
+fn dos_time(s: &Series) -> (u16, u16) {
     let t = s.released;
     let time = ((t.hour << 11) | (t.minute << 5) | (t.second / 2)) as u16;
     let date = ((((t.year - 1980).max(0) as u32) << 9) | (t.month << 5) | t.day) as u16;
