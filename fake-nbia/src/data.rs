@@ -1,4 +1,7 @@
-//! The deterministic data set: small hand-shaped collections plus the lazily generated bulk collection.
+//! The deterministic data set: [`Dataset`] and its [`Series`] / [`Patient`] / [`Study`] /
+//! [`CollectionInfo`] rows; the small hand-shaped collections built from their specs, the lazily
+//! generated bulk collection, lookups by index / UID / collection, and the release / change /
+//! withdraw mutations. The image methods of `Dataset` are in `images`.
 
 use std::collections::HashMap;
 use std::ops::Range;

@@ -4,8 +4,8 @@
 //! UIDs, instance number, pixel data element header) followed by `payload` bytes that repeat one
 //! 64 KiB "pixel" template (smooth 16-bit ramps plus a little noise, ~2.5x compressible).
 //! The template (and each distinct tail length of it) is compressed once as raw DEFLATE ending with
-//! a SYNC flush; an image's DEFLATE stream is then [header, sync-flushed] + [template]* + [tail] +
-//! a final empty stored block. Back-references of each piece stay inside the piece, so the
+//! a SYNC flush; an image's DEFLATE stream is then `[header, sync-flushed] + [template]* + [tail]`
+//! plus a final empty stored block. Back-references of each piece stay inside the piece, so the
 //! concatenation is a valid stream.
 //!
 //! Holds [`Store`] (the tail-DEFLATE and MD5 caches; the server keeps one for all data set

@@ -1,4 +1,5 @@
-//! Column lists and row builders for each endpoint shape and API version.
+//! Column lists and row builders for each endpoint shape and API version (series, updated series,
+//! carts, patients, studies, v1/v4 series metadata), and the tag list `getDicomTags` returns.
 
 use crate::data::{Dataset, Patient, Series, Study};
 use crate::render::{Row, Val};
