@@ -1,11 +1,16 @@
-//! Keycloak-like token issuing, refresh, logout and Bearer validation (real-time expiry).
+//! Authentication: Keycloak-like token issuing, refresh, logout and Bearer validation (real-time
+//! expiry), and the api_key of the legacy Bindaas API.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use axum::response::Response;
 
+use crate::hash::{hstr, mix};
 use crate::render::text;
+
+/// The api_key accepted by the legacy Bindaas API (`/services/v3/TCIA/query/...`).
+pub const LEGACY_API_KEY: &str = "test-api-key";
 
 /// Known users: (name, password, may see Restricted-Trial). The guest accepts any password.
 const USERS: &[(&str, &str, bool)] = &[("alice", "wonderland", true), ("nbia_guest", "", false)];
@@ -49,7 +54,7 @@ fn b64ish(seed: u64, len: usize) -> String {
     let mut s = String::with_capacity(len);
     let mut x = seed;
     while s.len() < len {
-        x = crate::data::mix(x);
+        x = mix(x);
         for k in 0..10 {
             s.push(A[((x >> (k * 6)) & 63) as usize] as char);
         }
@@ -77,7 +82,7 @@ impl Auth {
             .unwrap_or(0);
         format!(
             "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.{}.{}",
-            b64ish(nanos ^ self.counter ^ crate::data::hstr(kind), 120),
+            b64ish(nanos ^ self.counter ^ hstr(kind), 120),
             b64ish(self.counter.wrapping_mul(31) ^ nanos, 43)
         )
     }

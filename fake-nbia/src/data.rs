@@ -1,8 +1,12 @@
-//! The deterministic data set: small hand-shaped collections plus the lazily generated bulk collection.
+//! The deterministic data set: [`Dataset`] and its [`Series`] / [`Patient`] / [`Study`] /
+//! [`CollectionInfo`] rows; the small hand-shaped collections built from their specs, the lazily
+//! generated bulk collection, lookups by index / UID / collection, and the release / change /
+//! withdraw mutations. The image methods of `Dataset` are in `images`.
 
 use std::collections::HashMap;
 use std::ops::Range;
 
+use crate::hash::{digits, hstr, mix};
 use crate::time::Timestamp;
 
 /// Name of the collection whose series are generated on the fly from their index.
@@ -102,7 +106,8 @@ pub struct CollectionInfo {
 pub(crate) type Ranges = (Range<usize>, Range<usize>, Range<usize>);
 
 /// The whole data set. Small collections are stored; the bulk one is computed from indexes.
-/// Cloning is cheap for the bulk collection (it stays lazy) and shares the image caches.
+/// Cloning is cheap for the bulk collection (it stays lazy). The image caches are not part of it
+/// (the server keeps them in one `images::Store` shared by every version).
 #[derive(Clone)]
 pub struct Dataset {
     colls: Vec<CollectionInfo>,
@@ -116,44 +121,8 @@ pub struct Dataset {
     carts: Vec<(String, Vec<String>)>,
     /// Every image exactly this many bytes (None = realistic 200-520 KiB per image).
     image_bytes: Option<u32>,
-    /// Cached compressed payload pieces and MD5s of served images (shared by every version).
-    pub(crate) store: std::sync::Arc<crate::images::Store>,
     /// Number of `release` calls so far (seeds new patient IDs and UIDs).
     releases: u64,
-}
-
-// ---------------------------------------------------------------- hashing helpers
-
-pub(crate) fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-pub(crate) fn hstr(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100_0000_01b3);
-    }
-    mix(h)
-}
-
-/// `n` decimal digits derived from `seed`, first digit non-zero.
-pub(crate) fn digits(seed: u64, n: usize) -> String {
-    let mut out = String::with_capacity(n);
-    let mut s = seed;
-    while out.len() < n {
-        s = mix(s);
-        let chunk = format!("{:018}", s % 1_000_000_000_000_000_000);
-        out.push_str(&chunk);
-    }
-    out.truncate(n);
-    if out.starts_with('0') {
-        out.replace_range(0..1, &(1 + seed % 9).to_string());
-    }
-    out
 }
 
 // ---------------------------------------------------------------- collection specs
@@ -578,6 +547,193 @@ fn description_html(spec_blurb: &str, doi: &str) -> String {
     )
 }
 
+// ---------------------------------------------------------------- stored rows
+
+/// Where a study of a small collection sits: the indexes that seed and shape its rows.
+struct StudyPos<'a> {
+    /// Index of the collection in `SPECS`.
+    ci: u64,
+    spec: &'a Spec,
+    /// Patient index within the collection.
+    pi: usize,
+    /// Study index within the patient.
+    si: usize,
+    /// Study index within the collection.
+    study_k: usize,
+    pid: &'static str,
+    /// `hstr` of the patient ID.
+    pseed: u64,
+}
+
+/// The study-level values of a stored study, repeated in each of its series.
+struct StudyFacts {
+    study_uid: String,
+    patient_id: String,
+    /// `hstr` of the patient ID; seeds PatientSex.
+    pseed: u64,
+    study_date: Timestamp,
+    desc: Option<String>,
+    patient_age: Option<String>,
+    study_id: Option<String>,
+    admitting: Option<String>,
+}
+
+/// The series-specific inputs of one stored series.
+struct NewSeries {
+    tpl: Tpl,
+    /// Seeds ImageCount, FileSize and the CT geometry.
+    seed: u64,
+    series_uid: String,
+    series_date: Option<Timestamp>,
+    /// 0-based position in its study (SeriesNumber when the template sets none).
+    position: usize,
+    released: Timestamp,
+}
+
+/// The study-level values of a built study.
+fn study_facts(at: &StudyPos) -> StudyFacts {
+    let (spec, pid, pseed, si, study_k) = (at.spec, at.pid, at.pseed, at.si, at.study_k);
+    let study_uid = uid_for(
+        spec.uid,
+        mix(at.ci * 1_000 + 17) ^ hstr(&format!("{pid}/study/{si}")),
+    );
+    let study_date = Timestamp::date(spec.first_study.0, spec.first_study.1, spec.first_study.2)
+        .plus_days(at.pi as i64 * 37 + si as i64 * 120);
+    let desc = spec.study_descs[study_k % spec.study_descs.len()].map(str::to_string);
+    let patient_age = Some(age(pseed + si as u64));
+    let study_id = if study_k % 3 == 2 {
+        None
+    } else {
+        Some(format!("{}", 1000 + (mix(pseed + si as u64) % 9000)))
+    };
+    let admitting = if study_k % 2 == 0 {
+        spec.admitting.map(str::to_string)
+    } else {
+        None
+    };
+    StudyFacts {
+        study_uid,
+        patient_id: pid.to_string(),
+        pseed,
+        study_date,
+        desc,
+        patient_age,
+        study_id,
+        admitting,
+    }
+}
+
+/// DateReleased of built series `k` (series `ser` of `nseries` of its study): the last patient's
+/// series late, the second-to-last patient's later studies mid, all others at the base release.
+fn built_released(at: &StudyPos, k: usize, ser: usize, nseries: usize) -> Timestamp {
+    let spec = at.spec;
+    let (by, bm, bd, bh, bmi, bs) = spec.base_release;
+    let np = spec.layout.len();
+    let (mi, se) = (((k * 7) % 60) as u32, ((k * 13) % 60) as u32);
+    if at.pi == np - 1 {
+        let (y, m, d) = spec.late_release;
+        Timestamp::new(y, m, d, 10, mi, se)
+    } else if at.pi == np - 2 && (at.si > 0 || spec.layout[at.pi].len() == 1 && ser + 1 == nseries)
+    {
+        let (y, m, d) = spec.mid_release;
+        Timestamp::new(y, m, d, 15, mi, se)
+    } else {
+        Timestamp::new(by, bm, bd, bh, (bmi + mi) % 60, (bs + se) % 60)
+    }
+}
+
+/// A stored series of a collection built from `spec`; ImageCount, FileSize and geometry follow
+/// from the template and seed, MaxSubmissionTimestamp is its DateReleased.
+fn stored_series(spec: &Spec, f: &StudyFacts, new: NewSeries, image_bytes: Option<u32>) -> Series {
+    let tpl = new.tpl;
+    let (images, size) = images_and_size(&tpl, new.seed, image_bytes);
+    let (pixel_spacing, slice_thickness) = geometry(tpl.modality, new.seed);
+    Series {
+        series_uid: new.series_uid,
+        study_uid: f.study_uid.clone(),
+        patient_id: f.patient_id.clone(),
+        collection: spec.name.to_string(),
+        modality: tpl.modality.to_string(),
+        protocol_name: tpl.protocol.map(str::to_string),
+        series_date: new.series_date,
+        series_description: tpl.desc.map(str::to_string),
+        body_part: tpl.body_part.map(str::to_string),
+        series_number: Some(tpl.series_number.unwrap_or(new.position as i64 + 1)),
+        annotations_flag: tpl.annotations,
+        manufacturer: tpl.manufacturer.map(str::to_string),
+        manufacturer_model: tpl.model.map(str::to_string),
+        software_versions: tpl.software.map(str::to_string),
+        image_count: images,
+        file_size: size,
+        released: new.released,
+        max_submission: new.released,
+        license_name: spec.license.0.to_string(),
+        license_uri: spec.license.1.to_string(),
+        doi: spec.doi.to_string(),
+        study_desc: f.desc.clone(),
+        study_date: Some(f.study_date),
+        third_party: tpl.third_party.map(str::to_string),
+        site: spec.site.map(str::to_string),
+        patient_sex: sex(f.pseed),
+        patient_age: f.patient_age.clone(),
+        admitting_diagnosis: f.admitting.clone(),
+        study_id: f.study_id.clone(),
+        pixel_spacing,
+        slice_thickness,
+    }
+}
+
+/// The study row of a stored study with `series_count` series, the latest released at `released`.
+fn study_row(spec: &Spec, f: StudyFacts, series_count: u64, released: Timestamp) -> Study {
+    Study {
+        study_uid: f.study_uid,
+        study_date: Some(f.study_date),
+        description: f.desc,
+        admitting_diagnoses: f.admitting,
+        study_id: f.study_id,
+        patient_age: f.patient_age,
+        patient_id: f.patient_id,
+        collection: spec.name.to_string(),
+        series_count,
+        released,
+    }
+}
+
+/// The patient row of a stored patient; name and ethnic group follow the spec.
+fn patient_row(spec: &Spec, pid: &str, pseed: u64, released: Timestamp) -> Patient {
+    Patient {
+        patient_id: pid.to_string(),
+        patient_name: match spec.names {
+            Names::Empty => Some(String::new()),
+            Names::SameAsId => Some(pid.to_string()),
+            Names::Absent => None,
+        },
+        birth_date: None,
+        sex: sex(pseed),
+        ethnic_group: if spec.ethnic {
+            [Some("W"), Some("1"), None][(pseed % 3) as usize].map(str::to_string)
+        } else {
+            None
+        },
+        collection: spec.name.to_string(),
+        released,
+    }
+}
+
+/// The `CollectionInfo` of collection `ci` of `SPECS`.
+fn spec_collection_info(ci: u64, spec: &Spec) -> CollectionInfo {
+    CollectionInfo {
+        name: spec.name.to_string(),
+        doi: spec.doi.to_string(),
+        license_name: spec.license.0.to_string(),
+        license_uri: spec.license.1.to_string(),
+        site: spec.site.map(str::to_string),
+        description: description_html(spec.blurb, spec.doi),
+        desc_timestamp_ms: 1_600_000_000_000 + (ci as i64) * 86_400_000 * 97,
+        restricted: spec.restricted,
+    }
+}
+
 // ---------------------------------------------------------------- building
 
 impl Dataset {
@@ -600,68 +756,70 @@ impl Dataset {
             uid_index: HashMap::new(),
             carts: Vec::new(),
             image_bytes,
-            store: std::sync::Arc::new(crate::images::Store::new()),
             releases: 0,
         };
         for (ci, spec) in SPECS.iter().enumerate() {
             ds.build_collection(ci as u64, spec);
         }
         if bulk_series > 0 {
-            ds.colls.push(CollectionInfo {
-                name: BULK_COLLECTION.to_string(),
-                doi: "https://doi.org/10.7937/TCIA.BULK-SYNTHETIC".to_string(),
-                license_name: CC_BY_4.0.to_string(),
-                license_uri: CC_BY_4.1.to_string(),
-                site: Some("Chest".to_string()),
-                description: description_html(
-                    "A large synthetic collection used to exercise paging &amp; streaming.",
-                    "https://doi.org/10.7937/TCIA.BULK-SYNTHETIC",
-                ),
-                desc_timestamp_ms: 1_700_000_000_000,
-                restricted: false,
-            });
-            let n = ds.small.len();
-            let np = ds.patients.len();
-            let nst = ds.studies.len();
-            ds.ranges.insert(
-                BULK_COLLECTION.to_uppercase(),
-                (
-                    n..n + bulk_series,
-                    np..np + bulk_series.div_ceil(BULK_SERIES_PER_PATIENT),
-                    nst..nst + bulk_series.div_ceil(BULK_SERIES_PER_STUDY),
-                ),
-            );
+            ds.add_bulk_collection();
         }
         for (i, s) in ds.small.iter().enumerate() {
             ds.uid_index.insert(s.series_uid.clone(), i);
         }
-        let cart = |coll: &str, n: usize, ds: &Dataset| -> Vec<String> {
-            ds.small
+        ds.carts = ds.default_carts();
+        ds
+    }
+
+    /// Describe the lazy Bulk-Synthetic collection and reserve its index ranges after the stored ones.
+    fn add_bulk_collection(&mut self) {
+        self.colls.push(CollectionInfo {
+            name: BULK_COLLECTION.to_string(),
+            doi: "https://doi.org/10.7937/TCIA.BULK-SYNTHETIC".to_string(),
+            license_name: CC_BY_4.0.to_string(),
+            license_uri: CC_BY_4.1.to_string(),
+            site: Some("Chest".to_string()),
+            description: description_html(
+                "A large synthetic collection used to exercise paging &amp; streaming.",
+                "https://doi.org/10.7937/TCIA.BULK-SYNTHETIC",
+            ),
+            desc_timestamp_ms: 1_700_000_000_000,
+            restricted: false,
+        });
+        let (n, np, nst) = (self.small.len(), self.patients.len(), self.studies.len());
+        let bulk = self.bulk;
+        self.ranges.insert(
+            BULK_COLLECTION.to_uppercase(),
+            (
+                n..n + bulk,
+                np..np + bulk.div_ceil(BULK_SERIES_PER_PATIENT),
+                nst..nst + bulk.div_ceil(BULK_SERIES_PER_STUDY),
+            ),
+        );
+    }
+
+    /// The two carts of `v1/getContentsByName` (the first stored series of two collections).
+    fn default_carts(&self) -> Vec<(String, Vec<String>)> {
+        let cart = |coll: &str, n: usize| -> Vec<String> {
+            self.small
                 .iter()
                 .filter(|s| s.collection == coll)
                 .take(n)
                 .map(|s| s.series_uid.clone())
                 .collect()
         };
-        ds.carts = vec![
-            (
-                "nbia-49121659384603347".to_string(),
-                cart("TCGA-BLCA", 4, &ds),
-            ),
-            (
-                "nbia-20230808151512345".to_string(),
-                cart("LIDC-IDRI", 3, &ds),
-            ),
-        ];
-        ds
+        vec![
+            ("nbia-49121659384603347".to_string(), cart("TCGA-BLCA", 4)),
+            ("nbia-20230808151512345".to_string(), cart("LIDC-IDRI", 3)),
+        ]
     }
 
+    /// Append one small collection built from its spec: per patient its studies (each after its
+    /// series) and then the patient, in layout order; then its `CollectionInfo` and index ranges.
     fn build_collection(&mut self, ci: u64, spec: &Spec) {
         let s0 = self.small.len();
         let p0 = self.patients.len();
         let st0 = self.studies.len();
-        let (by, bm, bd, bh, bmi, bs) = spec.base_release;
-        let np = spec.layout.len();
         let mut k = 0usize; // series counter within the collection
         let mut study_k = 0usize;
         for (pi, studies) in spec.layout.iter().enumerate() {
@@ -669,133 +827,22 @@ impl Dataset {
             let pseed = hstr(pid);
             let mut p_released = Timestamp::new(1900, 1, 1, 0, 0, 0);
             for (si, &nseries) in studies.iter().enumerate() {
-                let study_uid = uid_for(
-                    spec.uid,
-                    mix(ci * 1_000 + 17) ^ hstr(&format!("{pid}/study/{si}")),
-                );
-                let study_date =
-                    Timestamp::date(spec.first_study.0, spec.first_study.1, spec.first_study.2)
-                        .plus_days(pi as i64 * 37 + si as i64 * 120);
-                let desc = spec.study_descs[study_k % spec.study_descs.len()].map(str::to_string);
-                let patient_age = Some(age(pseed + si as u64));
-                let study_id = if study_k % 3 == 2 {
-                    None
-                } else {
-                    Some(format!("{}", 1000 + (mix(pseed + si as u64) % 9000)))
+                let at = StudyPos {
+                    ci,
+                    spec,
+                    pi,
+                    si,
+                    study_k,
+                    pid,
+                    pseed,
                 };
-                let admitting = if study_k % 2 == 0 {
-                    spec.admitting.map(str::to_string)
-                } else {
-                    None
-                };
-                let mut st_released = Timestamp::new(1900, 1, 1, 0, 0, 0);
-                for ser in 0..nseries as usize {
-                    let tpl = spec.tpls[k % spec.tpls.len()];
-                    let seed = mix(ci << 32 | k as u64);
-                    let series_uid = uid_for(spec.uid, seed ^ 0x5E51E5);
-                    let (images, size) = images_and_size(&tpl, seed, self.image_bytes);
-                    // release: last patient late, second-to-last patient's later studies mid, others base
-                    let (mi, se) = (((k * 7) % 60) as u32, ((k * 13) % 60) as u32);
-                    let released = if pi == np - 1 {
-                        let (y, m, d) = spec.late_release;
-                        Timestamp::new(y, m, d, 10, mi, se)
-                    } else if pi == np - 2
-                        && (si > 0 || studies.len() == 1 && ser + 1 == nseries as usize)
-                    {
-                        let (y, m, d) = spec.mid_release;
-                        Timestamp::new(y, m, d, 15, mi, se)
-                    } else {
-                        Timestamp::new(by, bm, bd, bh, (bmi + mi) % 60, (bs + se) % 60)
-                    };
-                    let series_date = match tpl.date_shift {
-                        -1 => None,
-                        0 => Some(study_date),
-                        n => Some(Timestamp::date(
-                            study_date.year + n,
-                            study_date.month,
-                            study_date.day,
-                        )),
-                    };
-                    let (pixel_spacing, slice_thickness) = geometry(tpl.modality, seed);
-                    p_released = p_released.max(released);
-                    st_released = st_released.max(released);
-                    self.small.push(Series {
-                        series_uid,
-                        study_uid: study_uid.clone(),
-                        patient_id: pid.to_string(),
-                        collection: spec.name.to_string(),
-                        modality: tpl.modality.to_string(),
-                        protocol_name: tpl.protocol.map(str::to_string),
-                        series_date,
-                        series_description: tpl.desc.map(str::to_string),
-                        body_part: tpl.body_part.map(str::to_string),
-                        series_number: Some(tpl.series_number.unwrap_or(ser as i64 + 1)),
-                        annotations_flag: tpl.annotations,
-                        manufacturer: tpl.manufacturer.map(str::to_string),
-                        manufacturer_model: tpl.model.map(str::to_string),
-                        software_versions: tpl.software.map(str::to_string),
-                        image_count: images,
-                        file_size: size,
-                        released,
-                        max_submission: released,
-                        license_name: spec.license.0.to_string(),
-                        license_uri: spec.license.1.to_string(),
-                        doi: spec.doi.to_string(),
-                        study_desc: desc.clone(),
-                        study_date: Some(study_date),
-                        third_party: tpl.third_party.map(str::to_string),
-                        site: spec.site.map(str::to_string),
-                        patient_sex: sex(pseed),
-                        patient_age: patient_age.clone(),
-                        admitting_diagnosis: admitting.clone(),
-                        study_id: study_id.clone(),
-                        pixel_spacing,
-                        slice_thickness,
-                    });
-                    k += 1;
-                }
-                self.studies.push(Study {
-                    study_uid,
-                    study_date: Some(study_date),
-                    description: desc,
-                    admitting_diagnoses: admitting,
-                    study_id,
-                    patient_age,
-                    patient_id: pid.to_string(),
-                    collection: spec.name.to_string(),
-                    series_count: nseries as u64,
-                    released: st_released,
-                });
+                p_released = p_released.max(self.build_study(&at, nseries, &mut k));
                 study_k += 1;
             }
-            self.patients.push(Patient {
-                patient_id: pid.to_string(),
-                patient_name: match spec.names {
-                    Names::Empty => Some(String::new()),
-                    Names::SameAsId => Some(pid.to_string()),
-                    Names::Absent => None,
-                },
-                birth_date: None,
-                sex: sex(pseed),
-                ethnic_group: if spec.ethnic {
-                    [Some("W"), Some("1"), None][(pseed % 3) as usize].map(str::to_string)
-                } else {
-                    None
-                },
-                collection: spec.name.to_string(),
-                released: p_released,
-            });
+            self.patients
+                .push(patient_row(spec, pid, pseed, p_released));
         }
-        self.colls.push(CollectionInfo {
-            name: spec.name.to_string(),
-            doi: spec.doi.to_string(),
-            license_name: spec.license.0.to_string(),
-            license_uri: spec.license.1.to_string(),
-            site: spec.site.map(str::to_string),
-            description: description_html(spec.blurb, spec.doi),
-            desc_timestamp_ms: 1_600_000_000_000 + (ci as i64) * 86_400_000 * 97,
-            restricted: spec.restricted,
-        });
+        self.colls.push(spec_collection_info(ci, spec));
         self.ranges.insert(
             spec.name.to_uppercase(),
             (
@@ -804,6 +851,57 @@ impl Dataset {
                 st0..self.studies.len(),
             ),
         );
+    }
+
+    /// Append the `nseries` series of one stored study (advancing the collection's series counter
+    /// `k`), then the study. Returns the study's DateReleased (the latest of its series).
+    fn build_study(&mut self, at: &StudyPos, nseries: u8, k: &mut usize) -> Timestamp {
+        let facts = study_facts(at);
+        let mut st_released = Timestamp::new(1900, 1, 1, 0, 0, 0);
+        for ser in 0..nseries as usize {
+            let s = self.built_series(at, &facts, *k, ser, nseries as usize);
+            st_released = st_released.max(s.released);
+            self.small.push(s);
+            *k += 1;
+        }
+        self.studies
+            .push(study_row(at.spec, facts, nseries as u64, st_released));
+        st_released
+    }
+
+    /// Series `ser` of `nseries` of a stored study; `k` counts series within the collection.
+    fn built_series(
+        &self,
+        at: &StudyPos,
+        facts: &StudyFacts,
+        k: usize,
+        ser: usize,
+        nseries: usize,
+    ) -> Series {
+        let spec = at.spec;
+        let tpl = spec.tpls[k % spec.tpls.len()];
+        let seed = mix(at.ci << 32 | k as u64);
+        let series_uid = uid_for(spec.uid, seed ^ 0x5E51E5);
+        let released = built_released(at, k, ser, nseries);
+        let study_date = facts.study_date;
+        let series_date = match tpl.date_shift {
+            -1 => None,
+            0 => Some(study_date),
+            n => Some(Timestamp::date(
+                study_date.year + n,
+                study_date.month,
+                study_date.day,
+            )),
+        };
+        let new = NewSeries {
+            tpl,
+            seed,
+            series_uid,
+            series_date,
+            position: ser,
+            released,
+        };
+        stored_series(spec, facts, new, self.image_bytes)
     }
 
     // ------------------------------------------------------------ bulk generation
@@ -1185,6 +1283,15 @@ enum Part {
     Studies,
 }
 
+/// One `release` call: the collection it adds to, its number (1 = first release) and its time.
+struct ReleaseAt {
+    /// Index of the collection in `SPECS`.
+    ci: u64,
+    spec: &'static Spec,
+    r: u64,
+    now: Timestamp,
+}
+
 impl Dataset {
     fn spec_of(collection: &str) -> Result<(u64, &'static Spec), String> {
         if collection.eq_ignore_ascii_case(BULK_COLLECTION) {
@@ -1313,120 +1420,104 @@ impl Dataset {
             return Ok(Vec::new());
         }
         self.releases += 1;
-        let r = self.releases;
+        let at = ReleaseAt {
+            ci,
+            spec,
+            r: self.releases,
+            now,
+        };
         let coll = spec.name.to_string();
-        let prefix = coll.replace(' ', "_");
-        let mut n = 9000 + r;
-        while self.patient(&coll, &format!("{prefix}-{n:04}")).is_some() {
-            n += 1;
+        let facts = self.release_facts(&at);
+        let (sr, pr, str_) = self.ranges(&coll).expect("collection ranges");
+        let mut uids = Vec::with_capacity(count);
+        for k in 0..count {
+            let s = self.released_series(&at, &facts, k, &uids);
+            let series_uid = s.series_uid.clone();
+            self.small.insert(sr.end + k, s);
+            self.resize(&coll, Part::Series, 1);
+            uids.push(series_uid);
         }
-        let pid = format!("{prefix}-{n:04}");
+        let (pid, pseed) = (facts.patient_id.clone(), facts.pseed);
+        self.studies
+            .insert(str_.end, study_row(spec, facts, count as u64, now));
+        self.resize(&coll, Part::Studies, 1);
+        self.patients
+            .insert(pr.end, patient_row(spec, &pid, pseed, now));
+        self.resize(&coll, Part::Patients, 1);
+        self.reindex();
+        Ok(uids)
+    }
+
+    /// The study-level values of the new study of a release: a patient ID and StudyInstanceUID
+    /// not yet taken, a StudyDate 30-329 days before the release.
+    fn release_facts(&self, at: &ReleaseAt) -> StudyFacts {
+        let (spec, r) = (at.spec, at.r);
+        let pid = self.release_patient_id(spec.name, r);
         let pseed = hstr(&pid);
         let mut study_uid = uid_for(
             spec.uid,
-            mix(ci * 1_000 + 17) ^ hstr(&format!("{pid}/study/0")),
+            mix(at.ci * 1_000 + 17) ^ hstr(&format!("{pid}/study/0")),
         );
         while self.studies.iter().any(|st| st.study_uid == study_uid) {
             study_uid = uid_for(spec.uid, hstr(&study_uid));
         }
-        let study_date = now.plus_days(-30 - (pseed % 300) as i64);
+        let study_date = at.now.plus_days(-30 - (pseed % 300) as i64);
         let study_date = Timestamp::date(study_date.year, study_date.month, study_date.day);
         let desc = spec.study_descs[r as usize % spec.study_descs.len()].map(str::to_string);
         let patient_age = Some(age(pseed));
         let study_id = Some(format!("{}", 1000 + (mix(pseed) % 9000)));
         let admitting = spec.admitting.map(str::to_string);
-        let (sr, pr, str_) = self.ranges(&coll).expect("collection ranges");
-        let mut uids = Vec::with_capacity(count);
-        for k in 0..count {
-            let tpl = spec.tpls[(r as usize + k) % spec.tpls.len()];
-            let seed = mix(0x2E1E_A5E0 ^ (ci << 48) ^ (r << 20) ^ k as u64);
-            let mut series_uid = uid_for(spec.uid, seed ^ 0x5E51E5);
-            while self.series_index(&series_uid).is_some() || uids.contains(&series_uid) {
-                series_uid = uid_for(spec.uid, hstr(&series_uid));
-            }
-            let (images, size) = images_and_size(&tpl, seed, self.image_bytes);
-            let series_date = match tpl.date_shift {
-                -1 => None,
-                0 => Some(study_date),
-                d => Some(study_date.plus_days(d as i64 * 30)),
-            };
-            let (pixel_spacing, slice_thickness) = geometry(tpl.modality, seed);
-            let s = Series {
-                series_uid: series_uid.clone(),
-                study_uid: study_uid.clone(),
-                patient_id: pid.clone(),
-                collection: coll.clone(),
-                modality: tpl.modality.to_string(),
-                protocol_name: tpl.protocol.map(str::to_string),
-                series_date,
-                series_description: tpl.desc.map(str::to_string),
-                body_part: tpl.body_part.map(str::to_string),
-                series_number: Some(tpl.series_number.unwrap_or(k as i64 + 1)),
-                annotations_flag: tpl.annotations,
-                manufacturer: tpl.manufacturer.map(str::to_string),
-                manufacturer_model: tpl.model.map(str::to_string),
-                software_versions: tpl.software.map(str::to_string),
-                image_count: images,
-                file_size: size,
-                released: now,
-                max_submission: now,
-                license_name: spec.license.0.to_string(),
-                license_uri: spec.license.1.to_string(),
-                doi: spec.doi.to_string(),
-                study_desc: desc.clone(),
-                study_date: Some(study_date),
-                third_party: tpl.third_party.map(str::to_string),
-                site: spec.site.map(str::to_string),
-                patient_sex: sex(pseed),
-                patient_age: patient_age.clone(),
-                admitting_diagnosis: admitting.clone(),
-                study_id: study_id.clone(),
-                pixel_spacing,
-                slice_thickness,
-            };
-            self.small.insert(sr.end + k, s);
-            self.resize(&coll, Part::Series, 1);
-            uids.push(series_uid);
+        StudyFacts {
+            study_uid,
+            patient_id: pid,
+            pseed,
+            study_date,
+            desc,
+            patient_age,
+            study_id,
+            admitting,
         }
-        self.studies.insert(
-            str_.end,
-            Study {
-                study_uid: study_uid.clone(),
-                study_date: Some(study_date),
-                description: desc,
-                admitting_diagnoses: admitting,
-                study_id,
-                patient_age,
-                patient_id: pid.clone(),
-                collection: coll.clone(),
-                series_count: count as u64,
-                released: now,
-            },
-        );
-        self.resize(&coll, Part::Studies, 1);
-        self.patients.insert(
-            pr.end,
-            Patient {
-                patient_id: pid.clone(),
-                patient_name: match spec.names {
-                    Names::Empty => Some(String::new()),
-                    Names::SameAsId => Some(pid.clone()),
-                    Names::Absent => None,
-                },
-                birth_date: None,
-                sex: sex(pseed),
-                ethnic_group: if spec.ethnic {
-                    [Some("W"), Some("1"), None][(pseed % 3) as usize].map(str::to_string)
-                } else {
-                    None
-                },
-                collection: coll.clone(),
-                released: now,
-            },
-        );
-        self.resize(&coll, Part::Patients, 1);
-        self.reindex();
-        Ok(uids)
+    }
+
+    /// `<collection>-<n>` (spaces as `_`, n from 9000 + the release number) not yet in `coll`.
+    fn release_patient_id(&self, coll: &str, r: u64) -> String {
+        let prefix = coll.replace(' ', "_");
+        let mut n = 9000 + r;
+        while self.patient(coll, &format!("{prefix}-{n:04}")).is_some() {
+            n += 1;
+        }
+        format!("{prefix}-{n:04}")
+    }
+
+    /// New series `k` of a release, with a SeriesInstanceUID neither stored nor in `taken`.
+    fn released_series(
+        &self,
+        at: &ReleaseAt,
+        facts: &StudyFacts,
+        k: usize,
+        taken: &[String],
+    ) -> Series {
+        let spec = at.spec;
+        let tpl = spec.tpls[(at.r as usize + k) % spec.tpls.len()];
+        let seed = mix(0x2E1E_A5E0 ^ (at.ci << 48) ^ (at.r << 20) ^ k as u64);
+        let mut series_uid = uid_for(spec.uid, seed ^ 0x5E51E5);
+        while self.series_index(&series_uid).is_some() || taken.contains(&series_uid) {
+            series_uid = uid_for(spec.uid, hstr(&series_uid));
+        }
+        let series_date = match tpl.date_shift {
+            -1 => None,
+            0 => Some(facts.study_date),
+            d => Some(facts.study_date.plus_days(d as i64 * 30)),
+        };
+        let new = NewSeries {
+            tpl,
+            seed,
+            series_uid,
+            series_date,
+            position: k,
+            released: at.now,
+        };
+        stored_series(spec, facts, new, self.image_bytes)
     }
 
     /// Re-release a stored series with one more image, released at `now`. Returns its new ImageCount.

@@ -1,4 +1,7 @@
-//! Fault rules (status pages, delays, dropped/truncated/dripped responses) and how they are applied.
+//! Fault rules ([`Fault`], [`FaultAction`], the ordered [`Faults`] list) and how the transport
+//! faults are applied: status and HTML pages, dropped connections (with a quiet panic hook), and
+//! truncated or dripped bodies. Delays are awaited by `handler`; the ZIP-level actions (BadMd5,
+//! ShortZip, ExtraEntry, CorruptEntry) are applied by `zip`.
 
 use std::sync::Once;
 use std::time::Duration;

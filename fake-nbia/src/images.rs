@@ -4,9 +4,14 @@
 //! UIDs, instance number, pixel data element header) followed by `payload` bytes that repeat one
 //! 64 KiB "pixel" template (smooth 16-bit ramps plus a little noise, ~2.5x compressible).
 //! The template (and each distinct tail length of it) is compressed once as raw DEFLATE ending with
-//! a SYNC flush; an image's DEFLATE stream is then [header, sync-flushed] + [template]* + [tail] +
-//! a final empty stored block. Back-references of each piece stay inside the piece, so the
+//! a SYNC flush; an image's DEFLATE stream is then `[header, sync-flushed] + [template]* + [tail]`
+//! plus a final empty stored block. Back-references of each piece stay inside the piece, so the
 //! concatenation is a valid stream.
+//!
+//! Holds [`Store`] (the tail-DEFLATE and MD5 caches; the server keeps one for all data set
+//! versions), [`ImageSpec`] / [`SeriesImages`], the ZIP entry names and md5hashes.csv order, and the
+//! public image methods of [`Dataset`] (`image`, `image_md5`, `image_names`, `license_text`,
+//! `md5_upper_case`) that tests use for their expectations.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -15,7 +20,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use flate2::{Compress, Compression, FlushCompress};
 use md5::{Digest, Md5};
 
-use crate::data::{hstr, mix, Dataset, Series};
+use crate::data::{Dataset, Series};
+use crate::hash::{hstr, mix};
 
 /// Size of the repeated payload template.
 pub(crate) const BLOCK: usize = 64 * 1024;
@@ -24,7 +30,8 @@ pub(crate) const FINAL_BLOCK: [u8; 5] = [0x01, 0x00, 0x00, 0xff, 0xff];
 const TAIL_CACHE_MAX: usize = 1024;
 const MD5_CACHE_MAX: usize = 4_000_000;
 
-/// Caches shared by all requests (owned by the Dataset).
+/// Caches shared by all requests and by every version of the data set (the server's `App` owns
+/// one behind an `Arc`; a snapshot of the data set does not hold it).
 pub(crate) struct Store {
     /// compressed `block[..r]` by `r`
     tails: Mutex<HashMap<usize, Bytes>>,
@@ -122,6 +129,51 @@ impl Store {
         m.insert(r, b.clone());
         b
     }
+
+    /// Append the complete raw DEFLATE stream of an image (cached pieces, no recompression).
+    pub(crate) fn deflate(&self, spec: &ImageSpec, c: &mut Compress, out: &mut BytesMut) {
+        if !spec.header.is_empty() {
+            let mut z = Vec::with_capacity(spec.header.len() + 64);
+            deflate_sync(c, &spec.header, &mut z);
+            out.put_slice(&z);
+        }
+        let block_z = &block().1;
+        for _ in 0..spec.payload / BLOCK {
+            out.put_slice(block_z);
+        }
+        let r = spec.payload % BLOCK;
+        if r > 0 {
+            out.put_slice(&self.tail_z(r));
+        }
+        out.put_slice(&FINAL_BLOCK);
+    }
+
+    /// MD5 of image `k` of a series, computed once and cached.
+    pub(crate) fn md5(&self, ds: &Dataset, si: &SeriesImages, k: usize) -> [u8; 16] {
+        let key = (
+            hstr(&si.series.series_uid) ^ mix(si.size as u64),
+            hstr(&si.sops[k]),
+            k as u32,
+        );
+        if let Some(d) = lock(&self.md5s).get(&key) {
+            return *d;
+        }
+        let d = md5_of(ds, si, k);
+        let mut m = lock(&self.md5s);
+        if m.len() >= MD5_CACHE_MAX {
+            m.clear();
+        }
+        m.insert(key, d);
+        d
+    }
+}
+
+/// MD5 of image `k` of a series, computed from its bytes (no cache).
+fn md5_of(ds: &Dataset, si: &SeriesImages, k: usize) -> [u8; 16] {
+    let spec = ds.image_spec(si, k);
+    let mut h = Md5::new();
+    spec.pieces(|b| h.update(b));
+    h.finalize().into()
 }
 
 /// One image: its (possibly truncated) header and the number of template bytes after it.
@@ -133,6 +185,26 @@ pub(crate) struct ImageSpec {
 impl ImageSpec {
     pub fn len(&self) -> usize {
         self.header.len() + self.payload
+    }
+
+    /// Visit the bytes of the image in order, as slices.
+    pub(crate) fn pieces(&self, mut f: impl FnMut(&[u8])) {
+        f(&self.header);
+        let block = &block().0;
+        for _ in 0..self.payload / BLOCK {
+            f(block);
+        }
+        let r = self.payload % BLOCK;
+        if r > 0 {
+            f(&block[..r]);
+        }
+    }
+
+    /// CRC-32 of the image bytes.
+    pub(crate) fn crc(&self) -> u32 {
+        let mut h = crc32fast::Hasher::new();
+        self.pieces(|b| h.update(b));
+        h.finalize()
     }
 }
 
@@ -301,65 +373,6 @@ impl Dataset {
         image_spec(self, &si.series, &si.sops[k], k, si.size)
     }
 
-    /// Visit the bytes of an image in order, as slices.
-    pub(crate) fn image_pieces(&self, spec: &ImageSpec, mut f: impl FnMut(&[u8])) {
-        f(&spec.header);
-        let block = &block().0;
-        for _ in 0..spec.payload / BLOCK {
-            f(block);
-        }
-        let r = spec.payload % BLOCK;
-        if r > 0 {
-            f(&block[..r]);
-        }
-    }
-
-    pub(crate) fn image_crc(&self, spec: &ImageSpec) -> u32 {
-        let mut h = crc32fast::Hasher::new();
-        self.image_pieces(spec, |b| h.update(b));
-        h.finalize()
-    }
-
-    /// Append the complete raw DEFLATE stream of an image (cached pieces, no recompression).
-    pub(crate) fn image_deflate(&self, spec: &ImageSpec, c: &mut Compress, out: &mut BytesMut) {
-        if !spec.header.is_empty() {
-            let mut z = Vec::with_capacity(spec.header.len() + 64);
-            deflate_sync(c, &spec.header, &mut z);
-            out.put_slice(&z);
-        }
-        let block_z = &block().1;
-        for _ in 0..spec.payload / BLOCK {
-            out.put_slice(block_z);
-        }
-        let r = spec.payload % BLOCK;
-        if r > 0 {
-            out.put_slice(&self.store.tail_z(r));
-        }
-        out.put_slice(&FINAL_BLOCK);
-    }
-
-    /// MD5 of image `k`, computed once and cached.
-    pub(crate) fn image_md5_raw(&self, si: &SeriesImages, k: usize) -> [u8; 16] {
-        let key = (
-            hstr(&si.series.series_uid) ^ mix(si.size as u64),
-            hstr(&si.sops[k]),
-            k as u32,
-        );
-        if let Some(d) = lock(&self.store.md5s).get(&key) {
-            return *d;
-        }
-        let spec = self.image_spec(si, k);
-        let mut h = Md5::new();
-        self.image_pieces(&spec, |b| h.update(b));
-        let d: [u8; 16] = h.finalize().into();
-        let mut m = lock(&self.store.md5s);
-        if m.len() >= MD5_CACHE_MAX {
-            m.clear();
-        }
-        m.insert(key, d);
-        d
-    }
-
     /// The bytes of image `index` (0-based, ZIP order = `sop_uids` order) of a series.
     pub fn image(&self, series_uid: &str, index: usize) -> Option<Vec<u8>> {
         let si = self.series_images(series_uid)?;
@@ -368,14 +381,15 @@ impl Dataset {
         }
         let spec = self.image_spec(&si, index);
         let mut v = Vec::with_capacity(spec.len());
-        self.image_pieces(&spec, |b| v.extend_from_slice(b));
+        spec.pieces(|b| v.extend_from_slice(b));
         Some(v)
     }
 
-    /// MD5 (lower-case hex) of image `index` of a series.
+    /// MD5 (lower-case hex) of image `index` of a series, computed from its bytes (independently
+    /// of the server's MD5 cache).
     pub fn image_md5(&self, series_uid: &str, index: usize) -> Option<String> {
         let si = self.series_images(series_uid)?;
-        (index < si.count()).then(|| hex(&self.image_md5_raw(&si, index), false))
+        (index < si.count()).then(|| hex(&md5_of(self, &si, index), false))
     }
 
     /// Image entry names in ZIP order (without LICENSE / md5hashes.csv): `00000001.dcm`..., or with
@@ -435,7 +449,7 @@ mod tests {
         let spec = ds.image_spec(&si, 3);
         assert_eq!(spec.len(), si.size);
         let mut out = BytesMut::new();
-        ds.image_deflate(&spec, &mut new_compress(), &mut out);
+        Store::new().deflate(&spec, &mut new_compress(), &mut out);
         let mut dec = Vec::new();
         flate2::read::DeflateDecoder::new(&out[..])
             .read_to_end(&mut dec)

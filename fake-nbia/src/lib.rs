@@ -2,39 +2,43 @@
 //!
 //! Start one with [`FakeServer::start`], point a client at [`FakeServer::url`], compute expectations
 //! from [`FakeServer::data`], and inject failures with [`FakeServer::inject`].
+//!
+//! The crate root holds the public API only: [`Config`], [`FakeServer`] (a server on its own
+//! thread and tokio runtime) and re-exports of the data set, fault, request log and time types.
+//! The private modules are layered without import cycles (see "Source layout" in README.md):
+//! `handler` → `control` / `routes` → `search` / `zip` → `request` → `images` → `data` → `hash`.
 
+mod app;
 mod auth;
+mod control;
 mod data;
 mod faults;
+mod handler;
+mod hash;
 mod images;
 mod render;
+mod request;
 mod routes;
 mod rows;
 mod search;
 mod time;
 mod zip;
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
-use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, Method};
-use axum::response::Response;
 use axum::Router;
-use serde::{Deserialize, Serialize};
 
+use app::App;
+
+pub use app::RequestRecord;
+pub use auth::LEGACY_API_KEY;
 pub use data::{
     CollectionInfo, Dataset, Patient, Series, Study, BULK_COLLECTION, BULK_SERIES_PER_STUDY,
     BULK_STUDIES_PER_PATIENT, RESTRICTED_COLLECTION,
 };
 pub use faults::{Fault, FaultAction};
 pub use time::Timestamp;
-
-/// The api_key accepted by the legacy Bindaas API (`/services/v3/TCIA/query/...`).
-pub const LEGACY_API_KEY: &str = "test-api-key";
 
 /// Server configuration.
 #[derive(Clone, Debug)]
@@ -57,75 +61,6 @@ impl Default for Config {
             image_bytes: Some(4096),
         }
     }
-}
-
-/// One request as the server saw it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RequestRecord {
-    pub method: String,
-    pub path: String,
-    /// Raw, undecoded query string ("" if none).
-    pub query: String,
-    /// Raw POST body for form posts, else "".
-    pub form: String,
-    pub authorization: Option<String>,
-    pub api_key: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-/// Shared server state.
-struct App {
-    /// The current data set; each request takes one snapshot, mutations swap in a new version.
-    ds: RwLock<Arc<Dataset>>,
-    faults: Mutex<faults::Faults>,
-    log: Mutex<Vec<RequestRecord>>,
-    auth: Mutex<auth::Auth>,
-    addr: SocketAddr,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl App {
-    /// The current version of the data set.
-    fn snapshot(&self) -> Arc<Dataset> {
-        self.ds.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Apply a change to a copy of the data set and publish it (writers are serialised).
-    fn mutate<T>(&self, f: impl FnOnce(&mut Dataset) -> T) -> T {
-        let mut g = self.ds.write().unwrap_or_else(|e| e.into_inner());
-        let mut next = Dataset::clone(&g);
-        let out = f(&mut next);
-        *g = Arc::new(next);
-        out
-    }
-
-    fn release(&self, collection: &str, count: usize) -> Result<Vec<String>, String> {
-        let now = Timestamp::now();
-        self.mutate(|d| d.release(collection, count, now))
-    }
-
-    fn change(&self, series_uid: &str) -> Result<u64, String> {
-        let now = Timestamp::now();
-        self.mutate(|d| d.change(series_uid, now))
-    }
-
-    fn withdraw(&self, series_uid: &str) -> Result<(), String> {
-        self.mutate(|d| d.withdraw(series_uid))
-    }
-
-    fn hits(&self, endpoint: &str) -> usize {
-        lock(&self.log)
-            .iter()
-            .filter(|r| last_segment(&r.path) == endpoint)
-            .count()
-    }
-}
-
-fn last_segment(path: &str) -> &str {
-    path.trim_end_matches('/').rsplit('/').next().unwrap_or("")
 }
 
 /// A running fake server (its own thread and tokio runtime). Dropping it shuts it down.
@@ -152,19 +87,11 @@ impl FakeServer {
         let listener = std::net::TcpListener::bind((host, port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let app = Arc::new(App {
-            ds: RwLock::new(Arc::new(Dataset::with_image_bytes(
-                cfg.bulk_series,
-                cfg.image_bytes,
-            ))),
-            faults: Mutex::new(faults::Faults::default()),
-            log: Mutex::new(Vec::new()),
-            auth: Mutex::new(auth::Auth::new(
-                cfg.token_lifetime_secs,
-                cfg.refresh_lifetime_secs,
-            )),
+        let app = Arc::new(App::new(
+            Dataset::with_image_bytes(cfg.bulk_series, cfg.image_bytes),
+            auth::Auth::new(cfg.token_lifetime_secs, cfg.refresh_lifetime_secs),
             addr,
-        });
+        ));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let state = app.clone();
         let thread = std::thread::Builder::new()
@@ -178,7 +105,7 @@ impl FakeServer {
                 rt.block_on(async move {
                     let listener =
                         tokio::net::TcpListener::from_std(listener).expect("fake-nbia: listener");
-                    let router = Router::new().fallback(handle).with_state(state);
+                    let router = Router::new().fallback(handler::handle).with_state(state);
                     tokio::select! {
                         _ = axum::serve(listener, router) => {}
                         _ = rx => {}
@@ -235,12 +162,12 @@ impl FakeServer {
 
     /// Add a fault rule (checked in insertion order, first match wins).
     pub fn inject(&self, fault: Fault) {
-        lock(&self.app.faults).push(fault);
+        self.app.inject(fault);
     }
 
     /// Remove every fault rule.
     pub fn clear_faults(&self) {
-        lock(&self.app.faults).clear();
+        self.app.clear_faults();
     }
 
     /// Number of requests whose path's last segment equals `endpoint` (all versions, faulted ones too).
@@ -250,12 +177,12 @@ impl FakeServer {
 
     /// Every request so far, in arrival order.
     pub fn requests(&self) -> Vec<RequestRecord> {
-        lock(&self.app.log).clone()
+        self.app.requests()
     }
 
     /// A valid access token for `user`, as the token endpoint would hand out.
     pub fn issue_token(&self, user: &str) -> String {
-        let v = lock(&self.app.auth).issue(user, None);
+        let v = self.app.auth().issue(user, None);
         v["access_token"].as_str().unwrap_or_default().to_string()
     }
 
@@ -274,205 +201,6 @@ impl Drop for FakeServer {
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
-        }
-    }
-}
-
-fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
-    h.get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
-/// The single fallback handler: control API, recording, faults, then normal routing.
-async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let path = parts.uri.path().to_string();
-    let query = parts.uri.query().unwrap_or("").to_string();
-    let bytes = to_bytes(body, 512 * 1024 * 1024).await.unwrap_or_default();
-    if let Some(rest) = path.strip_prefix("/__fake/") {
-        return control(&app, &parts.method, rest, &query, &bytes);
-    }
-    let ct = header_str(&parts.headers, "content-type").unwrap_or_default();
-    let is_form = parts.method == Method::POST
-        && (ct.is_empty() || ct.starts_with("application/x-www-form-urlencoded"));
-    let form = if is_form {
-        String::from_utf8_lossy(&bytes).into_owned()
-    } else {
-        String::new()
-    };
-    let authorization = header_str(&parts.headers, "authorization");
-    let api_key = header_str(&parts.headers, "api_key");
-    lock(&app.log).push(RequestRecord {
-        method: parts.method.to_string(),
-        path: path.clone(),
-        query: query.clone(),
-        form: form.clone(),
-        authorization: authorization.clone(),
-        api_key: api_key.clone(),
-        user_agent: header_str(&parts.headers, "user-agent"),
-    });
-
-    let fault = lock(&app.faults).take(last_segment(&path));
-    if let Some(action) = &fault {
-        if let Some(r) = faults::immediate(action) {
-            return r;
-        }
-        match action {
-            FaultAction::Delay { ms } => tokio::time::sleep(Duration::from_millis(*ms)).await,
-            FaultAction::Drop => std::panic::panic_any(faults::DropConnection),
-            _ => {}
-        }
-    }
-
-    let base_url = header_str(&parts.headers, "host")
-        .map(|h| format!("http://{h}"))
-        .unwrap_or_else(|| format!("http://{}", app.addr));
-    let resp = route(
-        &app,
-        &parts.method,
-        &path,
-        &query,
-        &form,
-        authorization.as_deref(),
-        api_key.as_deref(),
-        base_url,
-        fault.as_ref(),
-    );
-    match &fault {
-        Some(a @ (FaultAction::TruncateBody { .. } | FaultAction::Drip { .. })) => {
-            faults::wrap(a, resp)
-        }
-        _ => resp,
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn route(
-    app: &Arc<App>,
-    method: &Method,
-    path: &str,
-    query: &str,
-    form: &str,
-    authorization: Option<&str>,
-    api_key: Option<&str>,
-    base_url: String,
-    fault: Option<&FaultAction>,
-) -> Response {
-    use routes::{Ctx, Params, Ver};
-    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let ds = app.snapshot();
-    let ctx = |ver| Ctx {
-        ds: ds.clone(),
-        ver,
-        q: Params::parse(query),
-        form: Params::parse(form),
-        privileged: false,
-        base_url: base_url.clone(),
-        fault: fault.cloned(),
-    };
-    let auth = || lock(&app.auth).check(authorization);
-    match segs.as_slice() {
-        ["nbia-api", "services", v, ep] if matches!(*v, "v1" | "v2" | "v4") => {
-            let ver = match *v {
-                "v1" => Ver::V1,
-                "v2" => Ver::V2,
-                _ => Ver::V4,
-            };
-            routes::versioned(ctx(ver), ep, method, auth())
-        }
-        ["nbia-api", "services", ep] => routes::advanced(ctx(Ver::Advanced), ep, auth()),
-        ["nbia-api", "oauth", "token"] if method == Method::POST => {
-            lock(&app.auth).token_endpoint(&Params::parse(form).0)
-        }
-        ["nbia-api", "logout"] => {
-            lock(&app.auth).logout(authorization);
-            render::text(200, Some("text/plain"), "You Have Logged Out successfully.")
-        }
-        ["services", "v3", "TCIA", "query", ep] | ["services", "TCIA", "TCIA", "query", ep] => {
-            routes::legacy(ctx(Ver::Legacy), ep, api_key)
-        }
-        _ => render::text(404, Some("text/plain"), "Not Found"),
-    }
-}
-
-/// `/__fake/...` control API (not recorded, never faulted).
-fn control(app: &App, method: &Method, rest: &str, query: &str, body: &[u8]) -> Response {
-    let json = |v: serde_json::Value| render::json_value(&v);
-    match (method.as_str(), rest) {
-        ("POST", "faults") => match serde_json::from_slice::<Fault>(body) {
-            Ok(f) => {
-                lock(&app.faults).push(f);
-                json(serde_json::json!({"ok": true}))
-            }
-            Err(e) => render::text(400, Some("text/plain"), format!("bad fault: {e}")),
-        },
-        ("DELETE", "faults") => {
-            lock(&app.faults).clear();
-            json(serde_json::json!({"ok": true}))
-        }
-        ("GET", "hits") => {
-            let mut m = serde_json::Map::new();
-            for r in lock(&app.log).iter() {
-                let k = last_segment(&r.path).to_string();
-                let n = m.get(&k).and_then(|v| v.as_u64()).unwrap_or(0);
-                m.insert(k, serde_json::json!(n + 1));
-            }
-            json(serde_json::Value::Object(m))
-        }
-        ("GET", "requests") => json(serde_json::to_value(&*lock(&app.log)).unwrap_or_default()),
-        ("POST", "release") => {
-            #[derive(Deserialize)]
-            struct Release {
-                collection: String,
-                #[serde(default = "one")]
-                count: usize,
-            }
-            fn one() -> usize {
-                1
-            }
-            match serde_json::from_slice::<Release>(body) {
-                Ok(r) => match app.release(&r.collection, r.count) {
-                    Ok(uids) => json(serde_json::json!(uids)),
-                    Err(e) => render::text(400, Some("text/plain"), e),
-                },
-                Err(e) => render::text(400, Some("text/plain"), format!("bad release: {e}")),
-            }
-        }
-        ("POST", "change") | ("POST", "withdraw") => {
-            #[derive(Deserialize)]
-            struct Target {
-                series: String,
-            }
-            let t = match serde_json::from_slice::<Target>(body) {
-                Ok(t) => t,
-                Err(e) => return render::text(400, Some("text/plain"), format!("bad {rest}: {e}")),
-            };
-            let r = if rest == "change" {
-                app.change(&t.series)
-                    .map(|n| serde_json::json!({"series": t.series, "image_count": n}))
-            } else {
-                app.withdraw(&t.series)
-                    .map(|()| serde_json::json!({"ok": true}))
-            };
-            match r {
-                Ok(v) => json(v),
-                Err(e) => render::text(400, Some("text/plain"), e),
-            }
-        }
-        ("GET", "token") => {
-            let q = routes::Params::parse(query);
-            let user = q.get("user").unwrap_or("nbia_guest").to_string();
-            json(lock(&app.auth).issue(&user, None))
-        }
-        _ => {
-            let mut r = Response::new(Body::from("Not Found"));
-            *r.status_mut() = axum::http::StatusCode::NOT_FOUND;
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                header::HeaderValue::from_static("text/plain"),
-            );
-            r
         }
     }
 }

@@ -101,82 +101,97 @@ fn plain(v: &Val) -> Option<String> {
     }
 }
 
+/// Render one row in `fmt`; `first` = no row precedes it.
 fn write_row(out: &mut String, fmt: Fmt, cols: &[&'static str], row: &Row, first: bool) {
-    use std::fmt::Write;
     match fmt {
-        Fmt::Json => {
-            if !first {
-                out.push(',');
-            }
-            out.push('{');
-            let mut any = false;
-            for (c, v) in cols.iter().zip(row) {
-                if matches!(v, Val::Null) {
-                    continue;
-                }
-                if any {
-                    out.push(',');
-                }
-                any = true;
-                json_str(out, c);
-                out.push(':');
-                match v {
-                    Val::S(s) => json_str(out, s),
-                    Val::I(n) => {
-                        let _ = write!(out, "{n}");
-                    }
-                    Val::B(b) => {
-                        let _ = write!(out, "{b}");
-                    }
-                    Val::Null => {}
-                }
-            }
-            out.push('}');
-        }
-        Fmt::Csv if cols.len() == 1 => {
-            out.push_str(&plain(&row[0]).unwrap_or_default());
-            out.push('\n');
-        }
-        Fmt::Csv => {
-            for (i, v) in row.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push('"');
-                out.push_str(&plain(v).unwrap_or_default().replace('"', "\"\""));
-                out.push('"');
-            }
-            out.push('\n');
-        }
-        Fmt::Xml => {
-            out.push_str("<Row>");
-            for (c, v) in cols.iter().zip(row) {
-                let ty = match v {
-                    Val::S(_) => "java.lang.String",
-                    Val::I(_) => "java.lang.Integer",
-                    Val::B(_) => "java.lang.Boolean",
-                    Val::Null => continue,
-                };
-                let _ = write!(out, "<{c} type='{ty}'>");
-                xml_escape(out, &plain(v).unwrap_or_default());
-                let _ = write!(out, "</{c}>");
-            }
-            out.push_str("</Row>");
-        }
-        Fmt::Html => {
-            out.push_str("<TR>");
-            for v in row {
-                out.push_str("<TD>");
-                match plain(v) {
-                    Some(s) => out.push_str(&s),
-                    None => out.push_str("&nbsp;"),
-                }
-                out.push_str("</TD>");
-            }
-            out.push_str("</TR>");
-        }
+        Fmt::Json => json_row(out, cols, row, first),
+        Fmt::Csv => csv_row(out, cols, row),
+        Fmt::Xml => xml_row(out, cols, row),
+        Fmt::Html => html_row(out, row),
         Fmt::Bad => {}
     }
+}
+
+/// A JSON object of the non-null cells, preceded by `,` unless it is the first row.
+fn json_row(out: &mut String, cols: &[&'static str], row: &Row, first: bool) {
+    use std::fmt::Write;
+    if !first {
+        out.push(',');
+    }
+    out.push('{');
+    let mut any = false;
+    for (c, v) in cols.iter().zip(row) {
+        if matches!(v, Val::Null) {
+            continue;
+        }
+        if any {
+            out.push(',');
+        }
+        any = true;
+        json_str(out, c);
+        out.push(':');
+        match v {
+            Val::S(s) => json_str(out, s),
+            Val::I(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Val::B(b) => {
+                let _ = write!(out, "{b}");
+            }
+            Val::Null => {}
+        }
+    }
+    out.push('}');
+}
+
+/// One CSV line: the bare value for a single column, else every cell quoted.
+fn csv_row(out: &mut String, cols: &[&'static str], row: &Row) {
+    if cols.len() == 1 {
+        out.push_str(&plain(&row[0]).unwrap_or_default());
+        out.push('\n');
+        return;
+    }
+    for (i, v) in row.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        out.push_str(&plain(v).unwrap_or_default().replace('"', "\"\""));
+        out.push('"');
+    }
+    out.push('\n');
+}
+
+/// A `<Row>` element with one typed child element per non-null cell.
+fn xml_row(out: &mut String, cols: &[&'static str], row: &Row) {
+    use std::fmt::Write;
+    out.push_str("<Row>");
+    for (c, v) in cols.iter().zip(row) {
+        let ty = match v {
+            Val::S(_) => "java.lang.String",
+            Val::I(_) => "java.lang.Integer",
+            Val::B(_) => "java.lang.Boolean",
+            Val::Null => continue,
+        };
+        let _ = write!(out, "<{c} type='{ty}'>");
+        xml_escape(out, &plain(v).unwrap_or_default());
+        let _ = write!(out, "</{c}>");
+    }
+    out.push_str("</Row>");
+}
+
+/// An HTML table row, `&nbsp;` for null cells.
+fn html_row(out: &mut String, row: &Row) {
+    out.push_str("<TR>");
+    for v in row {
+        out.push_str("<TD>");
+        match plain(v) {
+            Some(s) => out.push_str(&s),
+            None => out.push_str("&nbsp;"),
+        }
+        out.push_str("</TD>");
+    }
+    out.push_str("</TR>");
 }
 
 fn prefix(fmt: Fmt, cols: &[&'static str]) -> String {

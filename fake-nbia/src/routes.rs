@@ -1,106 +1,22 @@
-//! Endpoint dispatch for v1/v2/v4, the advanced (un-versioned) API and the legacy Bindaas API.
+//! Endpoint dispatch for v1/v2/v4, the advanced (un-versioned) API and the legacy Bindaas API
+//! (which endpoints exist where, methods, v4 parameter checks, v2/advanced tokens, legacy api_key),
+//! and the handlers of the query endpoints: value lists and counts, patients, studies, series,
+//! sizes, SOP UIDs, series metadata, carts, DICOM tags and collection descriptions. Simple search
+//! and manifests are in `search`, downloads in `zip`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::http::{header, HeaderValue, Method};
 use axum::response::Response;
 
-use crate::auth::AuthCheck;
-use crate::data::{Dataset, Series};
+use crate::auth::{AuthCheck, LEGACY_API_KEY};
+use crate::data::{Patient, Series, RESTRICTED_COLLECTION};
 use crate::render::{
     bad_param, empty, json_value, server_error, status, table, text, Row, Table, Val,
 };
+use crate::request::{form_list, Ctx, Ver};
 use crate::rows::*;
 use crate::time::{parse_lenient, parse_v4, Order, Timestamp};
-
-/// Decoded query or form parameters, in order (first occurrence wins on `get`).
-#[derive(Clone, Debug, Default)]
-pub struct Params(pub Vec<(String, String)>);
-
-fn pct_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() && hex(b[i + 1]).is_some() && hex(b[i + 2]).is_some() => {
-                out.push((hex(b[i + 1]).unwrap_or(0) * 16 + hex(b[i + 2]).unwrap_or(0)) as u8);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-impl Params {
-    pub fn parse(raw: &str) -> Params {
-        Params(
-            raw.split('&')
-                .filter(|p| !p.is_empty())
-                .map(|p| {
-                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                    (pct_decode(k), pct_decode(v))
-                })
-                .collect(),
-        )
-    }
-    /// First value of a parameter (may be empty).
-    pub fn raw(&self, k: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
-    }
-    /// First non-empty value of a parameter (empty values count as absent).
-    pub fn get(&self, k: &str) -> Option<&str> {
-        self.raw(k).filter(|v| !v.is_empty())
-    }
-    /// Every value of a parameter.
-    pub fn all(&self, k: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-}
-
-/// API flavour being served.
-#[derive(Clone, Copy, PartialEq, Debug)]
-pub enum Ver {
-    V1,
-    V2,
-    V4,
-    Advanced,
-    Legacy,
-}
-
-/// Per-request context.
-pub struct Ctx {
-    pub ds: Arc<Dataset>,
-    pub ver: Ver,
-    pub q: Params,
-    pub form: Params,
-    pub privileged: bool,
-    /// "http://host:port" of this server as the client addressed it.
-    pub base_url: String,
-    /// The fault applied to this request, if any (ZIP-level faults act inside the handler).
-    pub fault: Option<crate::faults::FaultAction>,
-}
-
-impl Ctx {
-    pub fn visible(&self, collection: &str) -> bool {
-        self.privileged || !self.ds.is_restricted(collection)
-    }
-    fn format(&self) -> Option<&str> {
-        self.q.raw("format")
-    }
-    fn v4(&self) -> bool {
-        self.ver == Ver::V4
-    }
-}
 
 fn ci(value: Option<&String>, filter: Option<&str>) -> bool {
     match filter {
@@ -263,7 +179,7 @@ pub fn legacy(ctx: Ctx, ep: &str, api_key: Option<&str>) -> Response {
     if !known {
         return text(404, Some("text/plain"), "Not Found");
     }
-    if api_key != Some(crate::LEGACY_API_KEY) {
+    if api_key != Some(LEGACY_API_KEY) {
         return text(
             401,
             Some("application/json"),
@@ -458,10 +374,7 @@ fn patient_range(ctx: &Ctx) -> Option<std::ops::Range<usize>> {
     }
 }
 
-fn patient_table(
-    ctx: &Ctx,
-    it: impl Iterator<Item = crate::data::Patient> + Send + 'static,
-) -> Response {
+fn patient_table(ctx: &Ctx, it: impl Iterator<Item = Patient> + Send + 'static) -> Response {
     match ctx.ver {
         Ver::V4 => table(Table::new(PATIENT_V4, it.map(patient_v4)), ctx.format()),
         Ver::Legacy => table(
@@ -487,7 +400,7 @@ fn patients(ctx: &Ctx) -> Response {
         .map(str::to_string);
     let privileged = ctx.privileged;
     let it = range.map(move |i| ds.patient_at(i)).filter(move |p| {
-        (privileged || p.collection != crate::RESTRICTED_COLLECTION)
+        (privileged || p.collection != RESTRICTED_COLLECTION)
             && ci(Some(&p.patient_id), pid.as_deref())
     });
     patient_table(ctx, it)
@@ -546,7 +459,7 @@ fn new_patients(ctx: &Ctx) -> Response {
     let ds = ctx.ds.clone();
     let privileged = ctx.privileged;
     let it = range.map(move |i| ds.patient_at(i)).filter(move |p| {
-        (privileged || p.collection != crate::RESTRICTED_COLLECTION) && p.released > date
+        (privileged || p.collection != RESTRICTED_COLLECTION) && p.released > date
     });
     patient_table(ctx, it)
 }
@@ -574,7 +487,7 @@ fn studies(ctx: &Ctx, new_only: bool) -> Response {
     let v4 = ctx.v4();
     let ds2 = ds.clone();
     let it = range.map(move |i| ds2.study_at(i)).filter_map(move |st| {
-        if !privileged && st.collection == crate::RESTRICTED_COLLECTION {
+        if !privileged && st.collection == RESTRICTED_COLLECTION {
             return None;
         }
         if !ci(Some(&st.patient_id), pid.as_deref())
@@ -635,7 +548,7 @@ fn series(ctx: &Ctx) -> Response {
     };
     let privileged = ctx.privileged;
     let it = range.map(move |i| ds.series_at(i)).filter(move |s| {
-        (privileged || s.collection != crate::RESTRICTED_COLLECTION)
+        (privileged || s.collection != RESTRICTED_COLLECTION)
             && ci(Some(&s.collection), coll.as_deref())
             && ci(Some(&s.patient_id), pid.as_deref())
             && study.as_deref().is_none_or(|u| u == s.study_uid)
@@ -666,7 +579,7 @@ fn updated_series(ctx: &Ctx) -> Response {
     let it = (0..ds.series_count())
         .map(move |i| ds.series_at(i))
         .filter(move |s| {
-            (privileged || s.collection != crate::RESTRICTED_COLLECTION) && s.released > from
+            (privileged || s.collection != RESTRICTED_COLLECTION) && s.released > from
         });
     if ctx.v4() {
         table(Table::new(SERIES_V4, it.map(series_v4)), ctx.format())
@@ -720,25 +633,6 @@ fn meta_v1_ep(ctx: &Ctx) -> Response {
     };
     let row = meta_v1(&ctx.ds, s);
     table(Table::new(META_V1, std::iter::once(row)), ctx.format())
-}
-
-/// UIDs from the `list` form (or query) parameter; everything but [0-9,.] is stripped.
-pub fn form_list(ctx: &Ctx) -> Vec<String> {
-    let mut raw: Vec<&str> = ctx.form.all("list");
-    if raw.is_empty() {
-        raw = ctx.q.all("list");
-    }
-    let joined: String = raw
-        .join(",")
-        .chars()
-        .filter(|c| c.is_ascii_digit() || *c == ',' || *c == '.')
-        .collect();
-    let mut seen = std::collections::HashSet::new();
-    joined
-        .split(',')
-        .filter(|u| !u.is_empty() && seen.insert(u.to_string()))
-        .map(str::to_string)
-        .collect()
 }
 
 fn meta_v4_ep(ctx: &Ctx) -> Response {

@@ -1,4 +1,5 @@
-//! Column lists and row builders for each endpoint shape and API version.
+//! Column lists and row builders for each endpoint shape and API version (series, updated series,
+//! carts, patients, studies, v1/v4 series metadata), and the tag list `getDicomTags` returns.
 
 use crate::data::{Dataset, Patient, Series, Study};
 use crate::render::{Row, Val};
@@ -504,13 +505,30 @@ pub fn meta_v4(ds: &Dataset, s: Series) -> Row {
     ]
 }
 
+/// One getDicomTags row before filtering: (element, name, data).
+type Tag = (&'static str, &'static str, Option<String>);
+
 /// getDicomTags rows (element, name, data) for the first image of a series, including one sequence.
 pub fn dicom_tags(ds: &Dataset, s: &Series) -> Vec<(String, String, Option<String>)> {
     let p = ds.patient_of(s);
     let sops = ds.sop_uids(&s.series_uid);
     let first = sops.first().cloned().unwrap_or_default();
     let class = ds.sop_class_uid(s).to_string();
-    let mut v: Vec<(&str, &str, Option<String>)> = vec![
+    let mut v = file_meta_tags(&class, &first);
+    v.extend(identifying_tags(s, &class, first));
+    v.extend(referenced_image_tags(class, &sops));
+    v.extend(patient_tags(s, &p));
+    v.extend(series_tags(s));
+    // absent attributes are simply not in the file
+    v.retain(|(e, _, d)| d.is_some() || e.starts_with("(0008,1140)"));
+    v.into_iter()
+        .map(|(e, n, d)| (e.to_string(), n.to_string(), d))
+        .collect()
+}
+
+/// Group 0002 (file meta information) of an image of SOP class `class`, SOP instance `sop`.
+fn file_meta_tags(class: &str, sop: &str) -> Vec<Tag> {
+    vec![
         (
             "(0002,0000)",
             "File Meta Information Group Length",
@@ -524,12 +542,12 @@ pub fn dicom_tags(ds: &Dataset, s: &Series) -> Vec<(String, String, Option<Strin
         (
             "(0002,0002)",
             "Media Storage SOP Class UID",
-            Some(class.clone()),
+            Some(class.to_string()),
         ),
         (
             "(0002,0003)",
             "Media Storage SOP Instance UID",
-            Some(first.clone()),
+            Some(sop.to_string()),
         ),
         (
             "(0002,0010)",
@@ -541,6 +559,12 @@ pub fn dicom_tags(ds: &Dataset, s: &Series) -> Vec<(String, String, Option<Strin
             "Implementation Class UID",
             Some("1.2.40.0.13.1.1.1".into()),
         ),
+    ]
+}
+
+/// Group 0008 up to Series Description: character set, image type, SOP, study date, modality.
+fn identifying_tags(s: &Series, class: &str, sop: String) -> Vec<Tag> {
+    vec![
         (
             "(0008,0005)",
             "Specific Character Set",
@@ -551,8 +575,8 @@ pub fn dicom_tags(ds: &Dataset, s: &Series) -> Vec<(String, String, Option<Strin
             "Image Type",
             Some("ORIGINAL\\PRIMARY\\AXIAL".into()),
         ),
-        ("(0008,0016)", "SOP Class UID", Some(class.clone())),
-        ("(0008,0018)", "SOP Instance UID", Some(first)),
+        ("(0008,0016)", "SOP Class UID", Some(class.to_string())),
+        ("(0008,0018)", "SOP Instance UID", Some(sop)),
         ("(0008,0020)", "Study Date", s.study_date.map(|d| d.dicom())),
         ("(0008,0060)", "Modality", Some(s.modality.clone())),
         ("(0008,0070)", "Manufacturer", s.manufacturer.clone()),
@@ -561,6 +585,12 @@ pub fn dicom_tags(ds: &Dataset, s: &Series) -> Vec<(String, String, Option<Strin
             "Series Description",
             s.series_description.clone(),
         ),
+    ]
+}
+
+/// The Referenced Image Sequence: one item naming the second image (the first when it is alone).
+fn referenced_image_tags(class: String, sops: &[String]) -> Vec<Tag> {
+    vec![
         ("(0008,1140)", "Referenced Image Sequence", None),
         (">(0008,1150)", "Referenced SOP Class UID", Some(class)),
         (
@@ -569,10 +599,22 @@ pub fn dicom_tags(ds: &Dataset, s: &Series) -> Vec<(String, String, Option<Strin
             sops.get(1).cloned().or_else(|| sops.first().cloned()),
         ),
         ("(0008,1140)", "End Referenced Image Sequence", None),
+    ]
+}
+
+/// Patient's Name, Patient ID, Patient's Sex and Body Part Examined.
+fn patient_tags(s: &Series, p: &Patient) -> Vec<Tag> {
+    vec![
         ("(0010,0010)", "Patient's Name", p.patient_name.clone()),
         ("(0010,0020)", "Patient ID", Some(s.patient_id.clone())),
         ("(0010,0040)", "Patient's Sex", p.sex.clone()),
         ("(0018,0015)", "Body Part Examined", s.body_part.clone()),
+    ]
+}
+
+/// Study / Series Instance UID, Series Number, Rows and Columns.
+fn series_tags(s: &Series) -> Vec<Tag> {
+    vec![
         (
             "(0020,000D)",
             "Study Instance UID",
@@ -590,10 +632,5 @@ pub fn dicom_tags(ds: &Dataset, s: &Series) -> Vec<(String, String, Option<Strin
         ),
         ("(0028,0010)", "Rows", Some("512".into())),
         ("(0028,0011)", "Columns", Some("512".into())),
-    ];
-    // absent attributes are simply not in the file
-    v.retain(|(e, _, d)| d.is_some() || e.starts_with("(0008,1140)"));
-    v.into_iter()
-        .map(|(e, n, d)| (e.to_string(), n.to_string(), d))
-        .collect()
+    ]
 }

@@ -6,7 +6,7 @@ use axum::response::Response;
 
 use crate::data::Series;
 use crate::render::{json_value, text};
-use crate::routes::{form_list, Ctx};
+use crate::request::{form_list, Ctx, Params};
 use crate::time::{parse_lenient, Order, Timestamp};
 
 /// Parsed criteria: type → values (OR within a type, AND across types).
@@ -131,6 +131,35 @@ fn search(ctx: &Ctx) -> Vec<Hit> {
 pub fn simple_search(ctx: &Ctx) -> Response {
     let mut hits = search(ctx);
     let f = &ctx.form;
+    sort_hits(&mut hits, f);
+    let facets = facets(&hits);
+    let start: usize = f.get("start").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let size: usize = f.get("size").and_then(|v| v.parse().ok()).unwrap_or(10);
+    let total = hits.len();
+    let page: Vec<serde_json::Value> = hits
+        .into_iter()
+        .skip(start)
+        .take(size)
+        .map(hit_json)
+        .collect();
+    let facet = |m: &BTreeMap<String, usize>| -> Vec<serde_json::Value> {
+        m.iter()
+            .map(|(k, v)| serde_json::json!({"value": k, "count": v}))
+            .collect()
+    };
+    json_value(&serde_json::json!({
+        "resultSet": page,
+        "totalPatients": total,
+        "bodyParts": facet(&facets[0]),
+        "modalities": facet(&facets[1]),
+        "collections": facet(&facets[2]),
+        "species": facet(&facets[3]),
+    }))
+}
+
+/// Order the hits by `sortField` (stable; unknown fields keep DB order), reversed when
+/// `sortDirection` starts with "desc".
+fn sort_hits(hits: &mut [Hit], f: &Params) {
     let desc = f
         .get("sortDirection")
         .is_some_and(|d| d.to_ascii_lowercase().starts_with("desc"));
@@ -146,8 +175,13 @@ pub fn simple_search(ctx: &Ctx) -> Response {
     if desc {
         hits.reverse();
     }
+}
+
+/// Series counts of every hit by body part, modality and collection, and the patient count of
+/// the one species (absent when nothing matched).
+fn facets(hits: &[Hit]) -> [BTreeMap<String, usize>; 4] {
     let mut facets: [BTreeMap<String, usize>; 4] = Default::default();
-    for h in &hits {
+    for h in hits {
         for (_, _, series) in &h.studies {
             for (_, s) in series {
                 *facets[0]
@@ -165,41 +199,23 @@ pub fn simple_search(ctx: &Ctx) -> Response {
     if !hits.is_empty() {
         facets[3].insert("337915000".into(), hits.len());
     }
-    let start: usize = f.get("start").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let size: usize = f.get("size").and_then(|v| v.parse().ok()).unwrap_or(10);
-    let total = hits.len();
-    let page: Vec<serde_json::Value> = hits
-        .into_iter()
-        .skip(start)
-        .take(size)
-        .map(|h| {
-            let nseries: usize = h.studies.iter().map(|s| s.2.len()).sum();
-            serde_json::json!({
-                "subjectId": h.subject,
-                "project": h.project,
-                "id": h.id,
-                "totalNumberOfStudies": h.studies.len(),
-                "totalNumberOfSeries": nseries,
-                "studyIdentifiers": h.studies.iter().map(|(sid, _, series)| serde_json::json!({
-                    "studyIdentifier": sid,
-                    "seriesIdentifiers": series.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let facet = |m: &BTreeMap<String, usize>| -> Vec<serde_json::Value> {
-        m.iter()
-            .map(|(k, v)| serde_json::json!({"value": k, "count": v}))
-            .collect()
-    };
-    json_value(&serde_json::json!({
-        "resultSet": page,
-        "totalPatients": total,
-        "bodyParts": facet(&facets[0]),
-        "modalities": facet(&facets[1]),
-        "collections": facet(&facets[2]),
-        "species": facet(&facets[3]),
-    }))
+    facets
+}
+
+/// One `resultSet` entry: the patient, its counts and its study / series identifiers.
+fn hit_json(h: Hit) -> serde_json::Value {
+    let nseries: usize = h.studies.iter().map(|s| s.2.len()).sum();
+    serde_json::json!({
+        "subjectId": h.subject,
+        "project": h.project,
+        "id": h.id,
+        "totalNumberOfStudies": h.studies.len(),
+        "totalNumberOfSeries": nseries,
+        "studyIdentifiers": h.studies.iter().map(|(sid, _, series)| serde_json::json!({
+            "studyIdentifier": sid,
+            "seriesIdentifiers": series.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// The `.tcia` manifest text for a list of series UIDs.

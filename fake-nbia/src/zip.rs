@@ -9,11 +9,13 @@ use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
 use flate2::Compress;
 
-use crate::data::Dataset;
+use crate::data::{Dataset, Series};
 use crate::faults::FaultAction;
-use crate::images::{csv_order, deflate_all, hex, md5_upper, names, new_compress, SeriesImages};
+use crate::images::{
+    csv_order, deflate_all, hex, md5_upper, names, new_compress, SeriesImages, Store,
+};
 use crate::render::{bad_param, server_error};
-use crate::routes::{Ctx, Ver};
+use crate::request::{Ctx, Ver};
 
 /// Target size of the body chunks handed to hyper.
 const CHUNK: usize = 256 * 1024;
@@ -28,6 +30,8 @@ enum Item {
 /// A ZIP produced lazily, one entry at a time.
 struct ZipStream {
     ds: Arc<Dataset>,
+    /// The server's image caches (tail DEFLATE pieces, MD5s).
+    store: Arc<Store>,
     si: SeriesImages,
     names: Vec<String>,
     items: Vec<Item>,
@@ -98,16 +102,16 @@ impl ZipStream {
     }
 
     fn image_entry(&mut self, k: usize) {
-        let ds = self.ds.clone();
-        let spec = ds.image_spec(&self.si, k);
+        let spec = self.ds.image_spec(&self.si, k);
         let name = self.names[k].clone();
         let with_md5 = self.items.iter().any(|i| matches!(i, Item::Md5Csv));
         if with_md5 {
-            ds.image_md5_raw(&self.si, k); // cached for md5hashes.csv, before any corruption
+            // cached for md5hashes.csv, before any corruption
+            self.store.md5(&self.ds, &self.si, k);
         }
         if matches!(self.fault, Some(FaultAction::CorruptEntry { entry }) if entry == k) {
             let mut bytes = Vec::with_capacity(spec.len());
-            ds.image_pieces(&spec, |b| bytes.extend_from_slice(b));
+            spec.pieces(|b| bytes.extend_from_slice(b));
             let n = bytes.len();
             for i in [n / 2, n / 2 + 1, n * 3 / 4, n.saturating_sub(1)] {
                 if i < n {
@@ -117,10 +121,11 @@ impl ZipStream {
             self.small_entry(name.as_bytes(), &bytes);
             return;
         }
-        let crc = ds.image_crc(&spec);
+        let crc = spec.crc();
+        let store = self.store.clone();
         self.entry(name.as_bytes(), crc, spec.len() as u64, |me| {
             let start = me.buf.len();
-            ds.image_deflate(&spec, &mut me.comp, &mut me.buf);
+            store.deflate(&spec, &mut me.comp, &mut me.buf);
             me.offset += (me.buf.len() - start) as u64;
         });
     }
@@ -129,7 +134,7 @@ impl ZipStream {
         let upper = md5_upper(&self.si.series.series_uid);
         let mut out = String::from("Filename,MD5Hash\n");
         for k in csv_order(&self.si.series.series_uid, self.si.count()) {
-            let mut d = self.ds.image_md5_raw(&self.si, k);
+            let mut d = self.store.md5(&self.ds, &self.si, k);
             if matches!(self.fault, Some(FaultAction::BadMd5 { entry }) if entry == k) {
                 use md5::Digest;
                 d = md5::Md5::digest(d).into();
@@ -197,7 +202,7 @@ impl Iterator for ZipStream {
     }
 }
 
-fn dos_time(s: &crate::data::Series) -> (u16, u16) {
+fn dos_time(s: &Series) -> (u16, u16) {
     let t = s.released;
     let time = ((t.hour << 11) | (t.minute << 5) | (t.second / 2)) as u16;
     let date = ((((t.year - 1980).max(0) as u32) << 9) | (t.month << 5) | t.day) as u16;
@@ -252,6 +257,7 @@ pub fn get_image(ctx: &Ctx, md5_variant: bool) -> Response {
     }
     let stream = ZipStream {
         ds: ctx.ds.clone(),
+        store: ctx.images.clone(),
         names: names(si.count(), new_names),
         dos: dos_time(&si.series),
         si,
@@ -299,7 +305,7 @@ pub fn single_image(ctx: &Ctx) -> Response {
     };
     let spec = ctx.ds.image_spec(&si, k);
     let mut bytes = Vec::with_capacity(spec.len());
-    ctx.ds.image_pieces(&spec, |b| bytes.extend_from_slice(b));
+    spec.pieces(|b| bytes.extend_from_slice(b));
     let mut r = Response::new(Body::from(bytes));
     let h = r.headers_mut();
     h.insert(
