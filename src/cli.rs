@@ -158,6 +158,15 @@ pub struct GlobalArgs {
     )]
     pub allow_http: bool,
 
+    /// Answer list commands from the local index (`tcia index update` builds it), not the server
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = env::OFFLINE
+    )]
+    pub offline: bool,
+
     /// Send every request through this proxy [default: HTTPS_PROXY / HTTP_PROXY, minus NO_PROXY]
     #[arg(
         long,
@@ -390,6 +399,25 @@ pub enum Command {
     /// Re-check a download directory against its recorded MD5s (exit 0 only when intact)
     #[command(after_help = "Example:\n  tcia verify lidc")]
     Verify(VerifyArgs),
+
+    /// The local series index: build or refresh it, or show what is there [getSeries + getUpdatedSeries]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  tcia index update              # first run: every public series (getSeries)\n  \
+        tcia index update              # later runs: only what changed (getUpdatedSeries)\n  \
+        tcia index update --full       # rebuild; drops series the server no longer lists\n  \
+        tcia index status\n  \
+        tcia series --offline --collection LIDC-IDRI --format csv"
+    )]
+    Index(IndexCommand),
+
+    /// Run one read-only SQL statement on the local index and print its rows
+    #[command(
+        after_help = "Examples:\n  tcia query \"SELECT Collection, Modality, count(*), sum(FileSize) FROM series GROUP BY 1, 2\"\n  \
+        tcia query \"SELECT SeriesInstanceUID FROM series WHERE Modality = 'MR' AND ImageCount > 100\" --format csv \\\n    | tcia download -i - -o mr\n\n\
+        Tables: series, patients, studies, collections, index_info (see README, \"The local index\")."
+    )]
+    Query(QueryArgs),
 
     /// Log in to a server that needs it (OAuth2 password grant); public data needs no login [nbia-api/oauth/token]
     #[command(
@@ -811,6 +839,52 @@ pub struct ManArgs {
     /// A subcommand (e.g. `download`, or `auth status`); none for the main page
     #[arg(value_name = "SUBCOMMAND")]
     pub subcommand: Vec<String>,
+}
+
+/// The subcommand's name as typed (`series-metadata`), from its variant.
+pub fn command_name(c: &Command) -> String {
+    let debug = format!("{c:?}");
+    let variant = debug
+        .split(|ch: char| !ch.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or("");
+    let mut out = String::new();
+    for (i, ch) in variant.chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(ch.to_ascii_lowercase());
+    }
+    out
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum IndexCommand {
+    /// Build the index for the selected server, or bring it up to date
+    #[command(
+        after_help = "Examples:\n  tcia index update\n  tcia index update --full --metadata"
+    )]
+    Update(IndexUpdateArgs),
+    /// Every index on this machine: server, API, rows, collections, last update, size, path
+    #[command(after_help = "Examples:\n  tcia index status\n  tcia index status --format json")]
+    Status,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct IndexUpdateArgs {
+    /// Rebuild from a full getSeries (also drops series the server no longer lists)
+    #[arg(long)]
+    pub full: bool,
+    /// Also store getSeriesMetadata's per-series extras (slice thickness, pixel spacing, ...)
+    #[arg(long)]
+    pub metadata: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct QueryArgs {
+    /// One read-only SQL statement (SELECT, WITH, EXPLAIN, or a read-only PRAGMA)
+    #[arg(value_name = "SQL")]
+    pub sql: String,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -32,6 +32,8 @@ pub struct Ctx {
     pub width: usize,
     /// `--allow-http`: plain http to non-loopback hosts.
     pub allow_http: bool,
+    /// `--offline`: list commands answer from the local index.
+    pub offline: bool,
     /// Where tokens live and who logs in (from the environment).
     pub creds: Credentials,
     /// What the process found at start.
@@ -105,6 +107,7 @@ impl Ctx {
             fields,
             width: env.width.unwrap_or(120),
             allow_http: g.allow_http,
+            offline: g.offline,
             creds,
             env: env.clone(),
         })

@@ -122,6 +122,25 @@ pub fn days_before(iso: &str, days: i64) -> Option<Date> {
     })
 }
 
+/// Now, as RFC 3339 in UTC to the second (`2026-12-01T08:33:28Z`).
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// Seconds since 1970 of an RFC 3339 UTC time.
+pub fn parse_rfc3339_utc(s: &str) -> Option<i64> {
+    let t = humantime::parse_rfc3339(s).ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_secs()).ok()
+}
+
+/// Seconds since 1970, now.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// Days since 1970-01-01 (proleptic Gregorian; Howard Hinnant's algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };

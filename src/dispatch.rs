@@ -2,7 +2,7 @@
 
 use crate::cli::{AuthCommand, Command};
 use crate::commands::{
-    docs, download, login, query, search, series_metadata, single_image, sync, verify,
+    docs, download, index, login, query, search, series_metadata, single_image, sync, verify,
 };
 use crate::config::{check, Invocation};
 use crate::context::{printer, Ctx};
@@ -17,6 +17,9 @@ pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
     if let Some(p) = &config.path {
         let what = if config.found { "read" } else { "none at" };
         printer(g, &env).debug(1, &format!("config file: {what} {}", p.display()));
+    }
+    if g.offline {
+        needs_no_server(&cli.command)?;
     }
     match &cli.command {
         Command::Completions(a) => docs::completions(a.shell),
@@ -37,6 +40,8 @@ pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
             let uids = read_uid_args(&a.uids, &mut std::io::stdin().lock())?;
             series_metadata::run(&ctx, &uids).await
         }
+        Command::Index(c) => index::run(&Ctx::new(g, &env)?, c).await,
+        Command::Query(a) => index::query(&Ctx::new(g, &env)?, &a.sql),
         Command::Search(a) => search::search(&Ctx::new(g, &env)?, a).await,
         Command::Manifest(a) => search::manifest(&Ctx::new(g, &env)?, a).await,
         other => {
@@ -45,4 +50,30 @@ pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
             query::run(&ctx, q).await
         }
     }
+}
+
+/// With `--offline`, only the list commands (answered from the index) and the local commands
+/// run; anything else says it needs the server.
+fn needs_no_server(command: &Command) -> anyhow::Result<()> {
+    let local = matches!(
+        command,
+        Command::Completions(_)
+            | Command::Man(_)
+            | Command::Config(_)
+            | Command::Verify(_)
+            | Command::Query(_)
+            | Command::Auth(_)
+            | Command::Index(crate::cli::IndexCommand::Status)
+    );
+    if local {
+        return Ok(());
+    }
+    let answered = query::for_command(command)?.is_some_and(|q| index::answers(q.endpoint));
+    if answered {
+        return Ok(());
+    }
+    let name = crate::cli::command_name(command);
+    Err(crate::error::usage(format!(
+        "`tcia {name}` cannot be answered from the local index: leave out --offline (or unset TCIA_OFFLINE)"
+    )))
 }

@@ -52,6 +52,11 @@ pub const TEST_NO_RETRY_DELAY: &str = "TCIA_TEST_NO_RETRY_DELAY";
 pub const TEST_STDOUT_TTY: &str = "TCIA_TEST_STDOUT_TTY";
 /// Test hook: colour as if stderr were a terminal (`--color auto`; nothing else changes).
 pub const TEST_STDERR_TTY: &str = "TCIA_TEST_STDERR_TTY";
+/// Directory for the local series index (and other caches); default: the platform's cache
+/// directory + `tcia`.
+pub const CACHE_DIR: &str = "TCIA_CACHE_DIR";
+/// Answer list commands from the local index (`--offline`).
+pub const OFFLINE: &str = "TCIA_OFFLINE";
 /// Output directory of `download` / `sync` (`-o`).
 pub const OUTPUT: &str = "TCIA_OUTPUT";
 /// Series in flight for `download` / `sync` (`--jobs`).
@@ -93,6 +98,8 @@ pub struct Env {
     pub no_retry_delay: bool,
     /// TCIA_CONFIG_DIR, else the platform's config directory + `tcia`.
     pub config_dir: Option<PathBuf>,
+    /// TCIA_CACHE_DIR, else the platform's cache directory + `tcia`.
+    pub cache_dir: Option<PathBuf>,
     /// TCIA_USER (non-empty).
     pub user: Option<String>,
     /// TCIA_PASSWORD.
@@ -120,6 +127,10 @@ impl Env {
         let config_dir = std::env::var_os(CONFIG_DIR)
             .map(PathBuf::from)
             .or_else(|| dirs::config_dir().map(|d| d.join("tcia")));
+        let cache_dir = std::env::var_os(CACHE_DIR)
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| dirs::cache_dir().map(|d| d.join("tcia")));
         let vars = JOB_ARRAY_VARS
             .iter()
             .chain(&[OUTPUT, JOBS])
@@ -133,6 +144,7 @@ impl Env {
             width,
             no_retry_delay: set(TEST_NO_RETRY_DELAY),
             config_dir,
+            cache_dir,
             user: var(USER).filter(|u| !u.is_empty()),
             password: var(PASSWORD).map(Secret::new),
             client_secret: var(CLIENT_SECRET).map(Secret::new),

@@ -161,3 +161,48 @@ impl Reporter for BarReporter {
         eprintln!("tcia: {line}");
     }
 }
+
+/// A running count for long jobs that are not downloads (`tcia index update`): a spinner with
+/// the count on a terminal, a plain line per report otherwise.
+pub struct Counter {
+    printer: Printer,
+    what: &'static str,
+    bar: Option<ProgressBar>,
+}
+
+/// A [`Counter`] for `what`.
+pub fn counter(printer: &Printer, what: &'static str) -> Counter {
+    let bar = (printer.stderr_tty && !printer.quiet).then(|| {
+        let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {prefix}: {msg} ({elapsed})")
+                .expect("valid template"),
+        );
+        pb.set_prefix(what);
+        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        pb
+    });
+    Counter {
+        printer: printer.clone(),
+        what,
+        bar,
+    }
+}
+
+impl Counter {
+    /// `rows` rows of `table` so far.
+    pub fn set(&self, table: &str, rows: u64) {
+        match &self.bar {
+            Some(pb) => pb.set_message(format!("{table}: {rows} rows")),
+            None => self
+                .printer
+                .info(&format!("{}: {table}: {rows} rows", self.what)),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(pb) = &self.bar {
+            pb.finish_and_clear();
+        }
+    }
+}

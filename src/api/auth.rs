@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
+use super::catalogue::server_key;
 use crate::error::Error;
 use crate::fsutil::{create_private_dir, write_private};
 use crate::printer::Printer;
@@ -26,26 +27,6 @@ pub struct Credentials {
     pub user: Option<String>,
     pub password: Option<Secret>,
     pub client_secret: Option<Secret>,
-}
-
-/// A file-name-safe key for a server URL (`https_services.cancerimagingarchive.net_443`).
-fn server_key(base: &Url) -> String {
-    let raw = format!(
-        "{}_{}_{}{}",
-        base.scheme(),
-        base.host_str().unwrap_or("host"),
-        base.port_or_known_default().unwrap_or(0),
-        base.path().trim_end_matches('/')
-    );
-    raw.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 fn user_file(user: &str) -> String {

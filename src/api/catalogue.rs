@@ -11,6 +11,26 @@ use crate::error::Error;
 pub const DEFAULT_SERVER: &str = "https://services.cancerimagingarchive.net";
 pub const NLST_SERVER: &str = "https://nlst.cancerimagingarchive.net";
 
+/// A file-name-safe key for a server URL (`https_services.cancerimagingarchive.net_443`).
+pub fn server_key(base: &Url) -> String {
+    let raw = format!(
+        "{}_{}_{}{}",
+        base.scheme(),
+        base.host_str().unwrap_or("host"),
+        base.port_or_known_default().unwrap_or(0),
+        base.path().trim_end_matches('/')
+    );
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Resolve `--server`: a URL, or the names `nbia` / `nlst`. Plain http is refused unless the host
 /// is loopback or `allow_http` is set.
 pub fn resolve_server(s: &str, allow_http: bool) -> Result<Url, Error> {

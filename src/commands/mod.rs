@@ -3,6 +3,7 @@
 
 pub mod docs;
 pub mod download;
+pub mod index;
 pub mod login;
 pub mod query;
 pub mod search;

@@ -202,36 +202,81 @@ fn counts_query(command: &Command) -> Option<Query> {
 
 /// Run one metadata query and render its rows.
 pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
+    if ctx.offline {
+        return offline(ctx, q);
+    }
     let (route, reqs) = requests(ctx.api, q.endpoint, &q.params)?;
     if let Some(raw) = ctx.raw {
         let [req] = <[Request; 1]>::try_from(reqs)
             .map_err(|_| usage("--raw sends exactly one request: give each filter flag once"))?;
         return raw_passthrough(ctx, req, raw).await;
     }
-    let columns = columns(ctx, q.endpoint, route)?;
-    let mut sink = output::sink(ctx.format, columns, ctx.stdout(), ctx.width);
-    let mut seen: Option<HashSet<u64>> = (reqs.len() > 1).then(HashSet::new);
-    let (mut rows, mut empty_rows) = (0u64, 0u64);
+    let mut out = Rendered::new(ctx, &q, route, reqs.len() > 1)?;
     for req in reqs {
-        stream_rows(&ctx.client, &req, &mut |row| {
-            let row = apply(q.transform, row);
-            if let Some(seen) = seen.as_mut() {
-                if !seen.insert(row_hash(&row)) {
-                    return Ok(());
-                }
-            }
-            rows += 1;
-            if row.is_empty() {
-                empty_rows += 1;
-            }
-            sink.row(row).context("writing output")
-        })
-        .await?;
+        stream_rows(&ctx.client, &req, &mut |row| out.push(row)).await?;
     }
-    sink.finish().context("writing output")?;
-    let dropped = sink.dropped_keys();
-    notes(ctx, route, rows, empty_rows, &dropped);
-    Ok(())
+    out.finish(ctx, route)
+}
+
+/// The renderer of one query, with what the notes need: rows are transformed, de-duplicated
+/// across requests when there are several, and counted.
+struct Rendered {
+    sink: Box<dyn output::RowSink>,
+    transform: Transform,
+    seen: Option<HashSet<u64>>,
+    rows: u64,
+    empty_rows: u64,
+}
+
+impl Rendered {
+    fn new(ctx: &Ctx, q: &Query, route: &Route, several: bool) -> anyhow::Result<Rendered> {
+        let columns = columns(ctx, q.endpoint, route)?;
+        Ok(Rendered {
+            sink: output::sink(ctx.format, columns, ctx.stdout(), ctx.width),
+            transform: q.transform,
+            seen: several.then(HashSet::new),
+            rows: 0,
+            empty_rows: 0,
+        })
+    }
+
+    fn push(&mut self, row: Row) -> anyhow::Result<()> {
+        let row = apply(self.transform, row);
+        if let Some(seen) = self.seen.as_mut() {
+            if !seen.insert(row_hash(&row)) {
+                return Ok(());
+            }
+        }
+        self.rows += 1;
+        if row.is_empty() {
+            self.empty_rows += 1;
+        }
+        self.sink.row(row).context("writing output")
+    }
+
+    fn finish(mut self, ctx: &Ctx, route: &Route) -> anyhow::Result<()> {
+        self.sink.finish().context("writing output")?;
+        let dropped = self.sink.dropped_keys();
+        notes(ctx, route, self.rows, self.empty_rows, &dropped);
+        Ok(())
+    }
+}
+
+/// As `run`, from the local index: the same requests (one per combination of filter values,
+/// checked as the live path checks them), answered by `index::answer`.
+fn offline(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
+    if ctx.raw.is_some() {
+        return Err(usage(
+            "--raw passes the server's bytes: leave out --offline",
+        ));
+    }
+    let (route, reqs) = requests(ctx.api, q.endpoint, &q.params)?;
+    let ix = super::index::open_for_answers(ctx)?;
+    let mut out = Rendered::new(ctx, &q, route, reqs.len() > 1)?;
+    for combo in crate::index::answer::combinations(&q.params) {
+        crate::index::answer::answer(&ix, q.endpoint, &combo, &mut |row| out.push(row))?;
+    }
+    out.finish(ctx, route)
 }
 
 /// What stderr says after the rows: empty answers, columns left out, the v2 login trap.

@@ -335,6 +335,4 @@ pub fn write_failed(path: &Path, failed: &[String]) -> anyhow::Result<()> {
 }
 
 /// Now as RFC 3339 UTC, seconds precision.
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-}
+pub use crate::dates::now_rfc3339;

@@ -1,0 +1,356 @@
+//! Writing the index: rows into tables whose columns are the endpoint's keys (the catalogue's
+//! known columns first, in the server's order, then any other key as it first appears), typed
+//! from the values the server sent. A full build writes a new file that replaces the old one in
+//! one rename; an update changes a copy and renames it in the same way, so a reader (or a
+//! killed update) never sees half an index.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use rusqlite::types::Value as Sql;
+use rusqlite::{params_from_iter, Connection};
+use serde_json::Value;
+
+use super::store::{check, damaged, APPLICATION_ID, SCHEMA_VERSION};
+use super::values::{decl_type, to_sql};
+use crate::output::Row;
+
+/// Rows held back to learn each column's type before the table is created.
+const SAMPLE: usize = 1000;
+
+/// One table being written: its columns, and whether rows replace earlier ones by key.
+pub struct TableWriter<'c> {
+    conn: &'c Connection,
+    name: &'static str,
+    known: Vec<String>,
+    cols: Vec<String>,
+    key: Vec<&'static str>,
+    upsert: bool,
+    pending: Option<Vec<Row>>,
+    pub rows: u64,
+    pub inserted: u64,
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl<'c> TableWriter<'c> {
+    /// A writer for a new table (`upsert` false) or an existing one whose rows are replaced by
+    /// `key` (`upsert` true; the table is created if missing).
+    pub fn new(
+        conn: &'c Connection,
+        name: &'static str,
+        known: &[&str],
+        key: &[&'static str],
+        upsert: bool,
+    ) -> TableWriter<'c> {
+        TableWriter {
+            conn,
+            name,
+            known: known.iter().map(|s| s.to_string()).collect(),
+            cols: Vec::new(),
+            key: key.to_vec(),
+            upsert,
+            pending: Some(Vec::new()),
+            rows: 0,
+            inserted: 0,
+        }
+    }
+
+    pub fn push(&mut self, row: Row) -> anyhow::Result<()> {
+        if let Some(p) = self.pending.as_mut() {
+            p.push(row);
+            if p.len() >= SAMPLE {
+                self.create()?;
+            }
+            return Ok(());
+        }
+        self.write(&row)
+    }
+
+    /// Create the table (or read the existing one's columns), then write the held rows.
+    fn create(&mut self) -> anyhow::Result<()> {
+        let sample = self.pending.take().unwrap_or_default();
+        self.cols = existing_columns(self.conn, self.name)?;
+        if self.cols.is_empty() {
+            let mut cols = self.known.clone();
+            for r in &sample {
+                for k in r.keys() {
+                    if !cols.contains(k) {
+                        cols.push(k.clone());
+                    }
+                }
+            }
+            let defs: Vec<String> = cols
+                .iter()
+                .map(|c| {
+                    let t = sample
+                        .iter()
+                        .find_map(|r| r.get(c).filter(|v| !v.is_null()))
+                        .map_or("TEXT", decl_type);
+                    format!("{} {t}", quote(c))
+                })
+                .collect();
+            let sql = format!("CREATE TABLE {} ({})", quote(self.name), defs.join(", "));
+            self.conn.execute(&sql, [])?;
+            self.cols = cols;
+        }
+        for r in &sample {
+            self.write(r)?;
+        }
+        Ok(())
+    }
+
+    fn add_columns(&mut self, row: &Row) -> anyhow::Result<()> {
+        let new: Vec<(String, &'static str)> = row
+            .iter()
+            .filter(|(k, _)| !self.cols.contains(k))
+            .map(|(k, v)| (k.clone(), decl_type(v)))
+            .collect();
+        for (k, t) in new {
+            let sql = format!(
+                "ALTER TABLE {} ADD COLUMN {} {t}",
+                quote(self.name),
+                quote(&k)
+            );
+            self.conn.execute(&sql, [])?;
+            self.cols.push(k);
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, row: &Row) -> anyhow::Result<()> {
+        if row.keys().any(|k| !self.cols.contains(k)) {
+            self.add_columns(row)?;
+        }
+        self.rows += 1;
+        let values: Vec<Sql> = self
+            .cols
+            .iter()
+            .map(|c| row.get(c).map_or(Sql::Null, to_sql))
+            .collect();
+        if self.upsert && self.update(row, &values)? {
+            return Ok(());
+        }
+        let names: Vec<String> = self.cols.iter().map(|c| quote(c)).collect();
+        let marks = vec!["?"; names.len()].join(",");
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({marks})",
+            quote(self.name),
+            names.join(",")
+        );
+        self.conn
+            .prepare_cached(&sql)?
+            .execute(params_from_iter(values))?;
+        self.inserted += 1;
+        Ok(())
+    }
+
+    /// Replace the row with the same key in place (it keeps its position); false if none.
+    fn update(&self, row: &Row, values: &[Sql]) -> anyhow::Result<bool> {
+        let keys: Vec<Sql> = self
+            .key
+            .iter()
+            .map(|k| row.get(*k).map_or(Sql::Null, to_sql))
+            .collect();
+        if keys.iter().any(|k| *k == Sql::Null) {
+            return Ok(false);
+        }
+        let set: Vec<String> = self
+            .cols
+            .iter()
+            .map(|c| format!("{}=?", quote(c)))
+            .collect();
+        let cond: Vec<String> = self.key.iter().map(|k| format!("{}=?", quote(k))).collect();
+        let sql = format!(
+            "UPDATE {} SET {} WHERE {}",
+            quote(self.name),
+            set.join(","),
+            cond.join(" AND ")
+        );
+        let params = values.iter().cloned().chain(keys);
+        let n = self
+            .conn
+            .prepare_cached(&sql)?
+            .execute(params_from_iter(params))?;
+        Ok(n > 0)
+    }
+
+    /// Write what is held back (a table with fewer rows than the sample); the table exists
+    /// afterwards even with no rows.
+    pub fn finish(&mut self) -> anyhow::Result<()> {
+        if self.pending.is_some() {
+            self.create()?;
+        }
+        Ok(())
+    }
+}
+
+fn existing_columns(conn: &Connection, table: &str) -> anyhow::Result<Vec<String>> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info({})", quote(table)))?;
+    let cols = stmt
+        .query_map([], |r| r.get::<_, String>(1))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(cols)
+}
+
+/// Keep the first row of each key and index the table: a unique index on `key`, plain ones on
+/// `indexed`.
+pub fn finish_table(
+    conn: &Connection,
+    table: &str,
+    key: &[&str],
+    indexed: &[&str],
+) -> anyhow::Result<()> {
+    let cols = existing_columns(conn, table)?;
+    let have = |c: &str| cols.iter().any(|x| x == c);
+    let t = quote(table);
+    if key.iter().all(|k| have(k)) {
+        let k: Vec<String> = key.iter().map(|c| quote(c)).collect();
+        conn.execute(
+            &format!(
+                "DELETE FROM {t} WHERE rowid NOT IN (SELECT min(rowid) FROM {t} GROUP BY {})",
+                k.join(",")
+            ),
+            [],
+        )?;
+        conn.execute(
+            &format!(
+                "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {t} ({})",
+                quote(&format!("{table}_key")),
+                k.join(",")
+            ),
+            [],
+        )?;
+    }
+    for c in indexed.iter().filter(|c| have(c)) {
+        conn.execute(
+            &format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {t} ({})",
+                quote(&format!("{table}_{c}")),
+                quote(c)
+            ),
+            [],
+        )?;
+    }
+    Ok(())
+}
+
+/// A working copy beside `path`, removed if dropped before [`Working::publish`].
+pub struct Working {
+    pub path: PathBuf,
+    target: PathBuf,
+    published: bool,
+}
+
+impl Working {
+    /// A fresh working file (`copy`: starting from the current index).
+    pub fn new(target: &Path, copy: bool) -> anyhow::Result<Working> {
+        let dir = target.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        clean_stale(dir, target);
+        let path = target.with_extension(format!("sqlite.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        if copy {
+            std::fs::copy(target, &path)?;
+        }
+        Ok(Working {
+            path,
+            target: target.to_path_buf(),
+            published: false,
+        })
+    }
+
+    /// Flush the file to disk and move it over the index in one rename.
+    pub fn publish(mut self) -> anyhow::Result<()> {
+        std::fs::File::open(&self.path)?.sync_all()?;
+        std::fs::rename(&self.path, &self.target)?;
+        if let Some(dir) = self.target.parent() {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        self.published = true;
+        Ok(())
+    }
+}
+
+impl Drop for Working {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Working files of killed runs (`<name>.sqlite.tmp-<pid>`) whose process is gone.
+fn clean_stale(dir: &Path, target: &Path) {
+    let Some(stem) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let prefix = format!("{stem}.tmp-");
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        // Where processes cannot be looked up, only the file of a run that is surely over
+        // (this process's own number from an earlier life) is kept for the next clean-up.
+        let alive = cfg!(target_os = "linux")
+            && pid
+                .parse::<u32>()
+                .is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Open a working file for writing: a new one (marks set at the end), or a copy (checked).
+pub fn open_working(w: &Working, existing: bool) -> anyhow::Result<Connection> {
+    let conn = Connection::open(&w.path)?;
+    if existing {
+        check(&conn, &w.target)?;
+    }
+    // A private copy renamed into place when complete: no journal is needed.
+    conn.execute_batch(
+        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-16384; BEGIN",
+    )
+    .map_err(|e| damaged(&w.target, e))?;
+    Ok(conn)
+}
+
+/// The facts of the index, and its marks, then commit.
+pub fn seal(conn: &Connection, info: &super::store::Info) -> anyhow::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS index_info (server TEXT NOT NULL, api TEXT NOT NULL, \
+         updated_at TEXT NOT NULL, full_at TEXT NOT NULL, rows INTEGER NOT NULL, \
+         tcia_version TEXT NOT NULL); DELETE FROM index_info;",
+    )?;
+    conn.execute(
+        "INSERT INTO index_info VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        rusqlite::params![
+            info.server,
+            info.api,
+            info.updated_at,
+            info.full_at,
+            info.rows,
+            info.tcia_version
+        ],
+    )?;
+    conn.execute_batch(&format!(
+        "PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT"
+    ))?;
+    Ok(())
+}
+
+/// The distinct values of one key in some rows, in first-seen order.
+pub fn distinct(rows: &[Row], key: &str) -> Vec<String> {
+    let mut seen = HashSet::new();
+    rows.iter()
+        .filter_map(|r| r.get(key).and_then(Value::as_str))
+        .filter(|v| seen.insert(v.to_string()))
+        .map(str::to_string)
+        .collect()
+}

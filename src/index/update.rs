@@ -1,0 +1,402 @@
+//! Building and refreshing an index from the server. The first run (or `--full`) streams an
+//! unfiltered getSeries, getPatient and getPatientStudy into a new file; later runs ask
+//! getUpdatedSeries (and the New* endpoints of the collections it names) since the last update
+//! less two days, and upsert. Either way the result replaces the index in one rename.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+use super::build::{finish_table, open_working, seal, TableWriter, Working};
+use super::store::{Index, Info};
+use crate::api::catalogue::{self as cat, Api, Endpoint, Param};
+use crate::api::client::Client;
+use crate::api::{metadata, rows};
+use crate::dates::{days_before, now_rfc3339, Date};
+use crate::output::Row;
+
+/// Days looked back before the last update, for releases dated late.
+const OVERLAP_DAYS: i64 = 2;
+/// Series per getSeriesMetadata request.
+const METADATA_BATCH: usize = metadata::BATCH;
+
+/// The server an index is built from.
+pub struct Source<'a> {
+    pub client: &'a Client,
+    pub api: Api,
+}
+
+/// What an update did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub full: bool,
+    /// Series in the index afterwards.
+    pub series: u64,
+    /// Series rows received (all of them on a full build; the updated ones otherwise).
+    pub received: u64,
+    /// Series new to the index.
+    pub added: u64,
+    /// Series the server no longer lists (full builds only).
+    pub removed: u64,
+    pub patients: u64,
+    pub studies: u64,
+    /// The date getUpdatedSeries started from.
+    pub since: Option<Date>,
+}
+
+/// Progress: a table's name and the rows written so far.
+pub type Progress<'a> = dyn Fn(&str, u64) + 'a;
+
+/// Build (`full`, or no index yet) or refresh the index at `path`.
+pub async fn update(
+    src: &Source<'_>,
+    path: &Path,
+    full: bool,
+    with_metadata: bool,
+    progress: &Progress<'_>,
+) -> anyhow::Result<Outcome> {
+    if full || !path.exists() {
+        full_build(src, path, with_metadata, progress).await
+    } else {
+        incremental(src, path, with_metadata, progress).await
+    }
+}
+
+/// The tables and their keys: (table, endpoint, upsert key, indexed columns).
+struct Table {
+    name: &'static str,
+    endpoint: &'static Endpoint,
+    key: &'static [&'static str],
+    indexed: &'static [&'static str],
+}
+
+const SERIES: Table = Table {
+    name: "series",
+    endpoint: &cat::SERIES,
+    key: &["SeriesInstanceUID"],
+    indexed: &["Collection", "PatientID", "StudyInstanceUID", "Modality"],
+};
+const PATIENTS: Table = Table {
+    name: "patients",
+    endpoint: &cat::PATIENTS,
+    key: &["Collection", "PatientId"],
+    indexed: &[],
+};
+const STUDIES: Table = Table {
+    name: "studies",
+    endpoint: &cat::STUDIES,
+    key: &["StudyInstanceUID"],
+    indexed: &["Collection", "PatientID"],
+};
+
+fn known(src: &Source<'_>, t: &Table) -> anyhow::Result<&'static [&'static str]> {
+    Ok(t.endpoint
+        .route(src.api)
+        .map_err(crate::error::usage)?
+        .columns)
+}
+
+/// One endpoint's rows for one table: new rows, or rows that replace theirs by key.
+struct Pull<'t> {
+    table: &'t Table,
+    endpoint: &'static Endpoint,
+    params: Vec<(Param, Vec<String>)>,
+    upsert: bool,
+}
+
+/// Stream one endpoint's rows into a table; `seen` gets each row too. Returns the rows
+/// received and the rows new to the table.
+async fn stream_into(
+    src: &Source<'_>,
+    conn: &Connection,
+    pull: Pull<'_>,
+    progress: &Progress<'_>,
+    seen: &mut dyn FnMut(&Row),
+) -> anyhow::Result<(u64, u64)> {
+    let t = pull.table;
+    let mut w = TableWriter::new(conn, t.name, known(src, t)?, t.key, pull.upsert);
+    let (_, reqs) = rows::requests(src.api, pull.endpoint, &pull.params)?;
+    let mut received = 0u64;
+    for req in reqs {
+        rows::stream_rows(src.client, &req, &mut |row| {
+            seen(&row);
+            w.push(row)?;
+            received += 1;
+            if received % 100_000 == 0 {
+                progress(t.name, received);
+            }
+            Ok(())
+        })
+        .await?;
+    }
+    w.finish()?;
+    progress(t.name, w.rows);
+    Ok((w.rows, w.inserted))
+}
+
+async fn full_build(
+    src: &Source<'_>,
+    path: &Path,
+    with_metadata: bool,
+    progress: &Progress<'_>,
+) -> anyhow::Result<Outcome> {
+    let work = Working::new(path, false)?;
+    let conn = open_working(&work, false)?;
+    let mut out = Outcome {
+        full: true,
+        ..Outcome::default()
+    };
+    let none = &mut |_: &Row| {};
+    let all = |table: &'static Table| Pull {
+        table,
+        endpoint: table.endpoint,
+        params: vec![],
+        upsert: false,
+    };
+    (out.received, _) = stream_into(src, &conn, all(&SERIES), progress, none).await?;
+    (out.patients, _) = stream_into(src, &conn, all(&PATIENTS), progress, none).await?;
+    (out.studies, _) = stream_into(src, &conn, all(&STUDIES), progress, none).await?;
+    for t in [&SERIES, &PATIENTS, &STUDIES] {
+        finish_table(&conn, t.name, t.key, t.indexed)?;
+    }
+    write_collections(src, &conn).await?;
+    if with_metadata {
+        let uids = all_uids(&conn)?;
+        add_metadata(src, &conn, &uids, false, progress).await?;
+    }
+    out.series = count(&conn, "series")?;
+    out.added = out.series;
+    if path.exists() {
+        out.removed = removed_since(&conn, path)?;
+        out.added = added_since(&conn, path)?;
+    }
+    let now = now_rfc3339();
+    seal(&conn, &info(src, &now, &now, out.series))?;
+    drop(conn);
+    work.publish()?;
+    Ok(out)
+}
+
+async fn incremental(
+    src: &Source<'_>,
+    path: &Path,
+    with_metadata: bool,
+    progress: &Progress<'_>,
+) -> anyhow::Result<Outcome> {
+    let old = Index::open(path)?.info()?;
+    let since = days_before(old.updated_at.get(..10).unwrap_or(""), OVERLAP_DAYS)
+        .ok_or_else(|| super::store::damaged(path, "its last update time is unreadable"))?;
+    let work = Working::new(path, true)?;
+    let conn = open_working(&work, true)?;
+    let mut out = Outcome {
+        since: Some(since),
+        ..Outcome::default()
+    };
+    let mut touched = BTreeSet::new();
+    let mut uids = Vec::new();
+    let since_param = vec![(Param::Since, vec![since.to_string()])];
+    let updated = Pull {
+        table: &SERIES,
+        endpoint: &cat::UPDATED_SERIES,
+        params: since_param,
+        upsert: true,
+    };
+    (out.received, out.added) = stream_into(src, &conn, updated, progress, &mut |row| {
+        if let Some(c) = row.get("Collection").and_then(Value::as_str) {
+            touched.insert(c.to_string());
+        }
+        if let Some(u) = row.get("SeriesInstanceUID").and_then(Value::as_str) {
+            uids.push(u.to_string());
+        }
+    })
+    .await?;
+    for c in &touched {
+        let params = vec![
+            (Param::Collection, vec![c.clone()]),
+            (Param::Since, vec![since.to_string()]),
+        ];
+        let none = &mut |_: &Row| {};
+        let new = |table: &'static Table, endpoint, params| Pull {
+            table,
+            endpoint,
+            params,
+            upsert: true,
+        };
+        let p = new(&PATIENTS, &cat::NEW_PATIENTS, params.clone());
+        let (p, _) = stream_into(src, &conn, p, progress, none).await?;
+        let st = new(&STUDIES, &cat::NEW_STUDIES, params);
+        let (s, _) = stream_into(src, &conn, st, progress, none).await?;
+        out.patients += p;
+        out.studies += s;
+    }
+    add_collections(&conn, &touched)?;
+    if with_metadata || has_table(&conn, "series_metadata")? {
+        add_metadata(src, &conn, &uids, true, progress).await?;
+    }
+    out.series = count(&conn, "series")?;
+    seal(&conn, &info(src, &now_rfc3339(), &old.full_at, out.series))?;
+    drop(conn);
+    work.publish()?;
+    Ok(out)
+}
+
+fn info(src: &Source<'_>, updated_at: &str, full_at: &str, rows: u64) -> Info {
+    Info {
+        server: src.client.settings.base.to_string(),
+        api: src.api.as_str().to_string(),
+        updated_at: updated_at.to_string(),
+        full_at: full_at.to_string(),
+        rows: rows as i64,
+        tcia_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+fn count(conn: &Connection, table: &str) -> anyhow::Result<u64> {
+    let n: i64 = conn.query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
+        r.get(0)
+    })?;
+    Ok(n as u64)
+}
+
+fn has_table(conn: &Connection, table: &str) -> anyhow::Result<bool> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [table],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
+fn all_uids(conn: &Connection) -> anyhow::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT SeriesInstanceUID FROM series ORDER BY rowid")?;
+    let uids = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(uids)
+}
+
+/// Series of the previous index that the new one lacks (withdrawn), and the reverse.
+fn removed_since(conn: &Connection, old: &Path) -> anyhow::Result<u64> {
+    compare_with(conn, old, "old.series", "main.series")
+}
+
+fn added_since(conn: &Connection, old: &Path) -> anyhow::Result<u64> {
+    compare_with(conn, old, "main.series", "old.series")
+}
+
+fn compare_with(conn: &Connection, old: &Path, a: &str, b: &str) -> anyhow::Result<u64> {
+    let attached = conn.execute("ATTACH DATABASE ?1 AS old", [old.to_string_lossy()]);
+    if attached.is_err() || super::store::check(conn, old).is_err() {
+        let _ = conn.execute("DETACH DATABASE old", []);
+        return Ok(0);
+    }
+    let n: rusqlite::Result<i64> = conn.query_row(
+        &format!(
+            "SELECT count(*) FROM {a} WHERE SeriesInstanceUID NOT IN (SELECT SeriesInstanceUID FROM {b})"
+        ),
+        [],
+        |r| r.get(0),
+    );
+    conn.execute("DETACH DATABASE old", [])?;
+    Ok(n.unwrap_or(0) as u64)
+}
+
+/// `collections`: the server's list of names, in its order, with the description (where the
+/// server has one), and the DOI and licence its series carry.
+async fn write_collections(src: &Source<'_>, conn: &Connection) -> anyhow::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE collections (name TEXT NOT NULL, description TEXT, doi TEXT, license TEXT)",
+    )?;
+    let names = rows::fetch_rows(src.client, src.api, &cat::COLLECTIONS, vec![]).await?;
+    {
+        let mut ins = conn.prepare("INSERT INTO collections (name) VALUES (?1)")?;
+        for r in &names {
+            if let Some(n) = r.get("Collection").and_then(Value::as_str) {
+                ins.execute([n])?;
+            }
+        }
+    }
+    if let Ok(descs) = rows::fetch_rows(src.client, src.api, &cat::DESCRIPTIONS, vec![]).await {
+        let mut up = conn.prepare("UPDATE collections SET description = ?2 WHERE name = ?1")?;
+        for r in &descs {
+            if let (Some(n), Some(d)) = (
+                r.get("collectionName").and_then(Value::as_str),
+                r.get("description").and_then(Value::as_str),
+            ) {
+                up.execute([n, d])?;
+            }
+        }
+    }
+    fill_collection_facts(conn)
+}
+
+fn fill_collection_facts(conn: &Connection) -> anyhow::Result<()> {
+    conn.execute_batch(
+        "UPDATE collections SET \
+         doi = (SELECT DataDescriptionURI FROM series WHERE series.Collection = collections.name \
+                AND DataDescriptionURI IS NOT NULL LIMIT 1), \
+         license = (SELECT LicenseName FROM series WHERE series.Collection = collections.name \
+                AND LicenseName IS NOT NULL LIMIT 1)",
+    )
+    .or_else(|_| Ok::<(), rusqlite::Error>(()))?;
+    Ok(())
+}
+
+/// Collections first seen in an update join the list, which stays sorted as the server sorts it.
+fn add_collections(conn: &Connection, names: &BTreeSet<String>) -> anyhow::Result<()> {
+    let mut added = false;
+    for n in names {
+        let have: i64 = conn.query_row(
+            "SELECT count(*) FROM collections WHERE name = ?1",
+            [n],
+            |r| r.get(0),
+        )?;
+        if have == 0 {
+            conn.execute("INSERT INTO collections (name) VALUES (?1)", [n])?;
+            added = true;
+        }
+    }
+    if added {
+        conn.execute_batch(
+            "CREATE TABLE collections_sorted AS SELECT * FROM collections ORDER BY name; \
+             DROP TABLE collections; ALTER TABLE collections_sorted RENAME TO collections;",
+        )?;
+    }
+    fill_collection_facts(conn)
+}
+
+/// `series_metadata`: getSeriesMetadata's columns for these series, as the server spells them.
+async fn add_metadata(
+    src: &Source<'_>,
+    conn: &Connection,
+    uids: &[String],
+    upsert: bool,
+    progress: &Progress<'_>,
+) -> anyhow::Result<()> {
+    let mut w = TableWriter::new(conn, "series_metadata", &[], &["SeriesInstanceUID"], upsert);
+    for batch in uids.chunks(METADATA_BATCH) {
+        metadata::for_each(src.client, src.api, batch, &mut |_, rows| {
+            for mut row in rows {
+                if !row.contains_key("SeriesInstanceUID") {
+                    let uid = ["Series UID", "Series ID", "Series Instance UID"]
+                        .iter()
+                        .find_map(|k| row.get(*k).cloned());
+                    if let Some(u) = uid {
+                        row.insert("SeriesInstanceUID".into(), u);
+                    }
+                }
+                w.push(row)?;
+            }
+            Ok(())
+        })
+        .await?;
+        progress("series_metadata", w.rows);
+    }
+    w.finish()?;
+    if !upsert {
+        finish_table(conn, "series_metadata", &["SeriesInstanceUID"], &[])?;
+    }
+    Ok(())
+}
