@@ -154,7 +154,7 @@ impl<'c> TableWriter<'c> {
             .iter()
             .map(|k| row.get(*k).map_or(Sql::Null, to_sql))
             .collect();
-        if keys.iter().any(|k| *k == Sql::Null) {
+        if keys.contains(&Sql::Null) {
             return Ok(false);
         }
         let set: Vec<String> = self

@@ -124,7 +124,7 @@ async fn stream_into(
             seen(&row);
             w.push(row)?;
             received += 1;
-            if received % 100_000 == 0 {
+            if received.is_multiple_of(100_000) {
                 progress(t.name, received);
             }
             Ok(())
@@ -169,8 +169,7 @@ async fn full_build(
     out.series = count(&conn, "series")?;
     out.added = out.series;
     if path.exists() {
-        out.removed = removed_since(&conn, path)?;
-        out.added = added_since(&conn, path)?;
+        (out.added, out.removed) = changes_since(&conn, path)?;
     }
     let now = now_rfc3339();
     seal(&conn, &info(src, &now, &now, out.series))?;
@@ -277,30 +276,37 @@ fn all_uids(conn: &Connection) -> anyhow::Result<Vec<String>> {
     Ok(uids)
 }
 
-/// Series of the previous index that the new one lacks (withdrawn), and the reverse.
-fn removed_since(conn: &Connection, old: &Path) -> anyhow::Result<u64> {
-    compare_with(conn, old, "old.series", "main.series")
-}
-
-fn added_since(conn: &Connection, old: &Path) -> anyhow::Result<u64> {
-    compare_with(conn, old, "main.series", "old.series")
-}
-
-fn compare_with(conn: &Connection, old: &Path, a: &str, b: &str) -> anyhow::Result<u64> {
-    let attached = conn.execute("ATTACH DATABASE ?1 AS old", [old.to_string_lossy()]);
-    if attached.is_err() || super::store::check(conn, old).is_err() {
-        let _ = conn.execute("DETACH DATABASE old", []);
-        return Ok(0);
+/// Against the previous index: series new in this one, and series it no longer has (withdrawn).
+/// Zero and zero when there is no readable previous index.
+fn changes_since(conn: &Connection, old: &Path) -> anyhow::Result<(u64, u64)> {
+    // Attached until the connection closes: DETACH is not allowed inside the transaction.
+    if conn
+        .execute("ATTACH DATABASE ?1 AS old", [old.to_string_lossy()])
+        .is_err()
+    {
+        return Ok((0, 0));
     }
-    let n: rusqlite::Result<i64> = conn.query_row(
-        &format!(
-            "SELECT count(*) FROM {a} WHERE SeriesInstanceUID NOT IN (SELECT SeriesInstanceUID FROM {b})"
-        ),
-        [],
-        |r| r.get(0),
-    );
-    conn.execute("DETACH DATABASE old", [])?;
-    Ok(n.unwrap_or(0) as u64)
+    let id: i64 = conn
+        .query_row("PRAGMA old.application_id", [], |r| r.get(0))
+        .unwrap_or(0);
+    if id != super::store::APPLICATION_ID {
+        return Ok((0, 0));
+    }
+    let missing = |a: &str, b: &str| -> u64 {
+        conn.query_row(
+            &format!(
+                "SELECT count(*) FROM {a} WHERE SeriesInstanceUID NOT IN \
+                 (SELECT SeriesInstanceUID FROM {b})"
+            ),
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_or(0, |n| n as u64)
+    };
+    Ok((
+        missing("main.series", "old.series"),
+        missing("old.series", "main.series"),
+    ))
 }
 
 /// `collections`: the server's list of names, in its order, with the description (where the

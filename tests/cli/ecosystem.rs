@@ -275,10 +275,18 @@ fn every_help_example_parses() {
 }
 
 /// Commands that call no NBIA endpoint at all: no endpoint in their help, no endpoint alias.
-const LOCAL_COMMANDS: [&str; 6] = ["verify", "auth", "completions", "man", "config", "help"];
+const LOCAL_COMMANDS: [&str; 7] = [
+    "verify",
+    "auth",
+    "completions",
+    "man",
+    "config",
+    "help",
+    "query",
+];
 /// Commands that call something other than one endpoint (several, or the OAuth endpoints):
 /// they name it in their one-line help, but have no endpoint alias.
-const NOT_ONE_ENDPOINT: [&str; 3] = ["sync", "login", "logout"];
+const NOT_ONE_ENDPOINT: [&str; 4] = ["sync", "login", "logout", "index"];
 
 /// `(name, one-line help)` of every subcommand, as `tcia --help` lists them.
 fn listed_commands(s: &FakeServer) -> Vec<(String, String)> {

@@ -9,6 +9,7 @@ mod download;
 mod ecosystem;
 mod errors;
 mod formats;
+mod index;
 mod queries;
 mod sync;
 

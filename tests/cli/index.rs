@@ -1,0 +1,413 @@
+//! The local index: `index update|status`, `query`, `--offline`, against the fake server with
+//! its live releases, changes and withdrawals.
+
+use std::path::{Path, PathBuf};
+
+use fake_nbia::{FakeServer, Fault, FaultAction};
+
+use super::{requests_to, tcia, tcia_std, wait_for_hits};
+
+/// A cache directory of this test's own (removed when dropped).
+struct Cache(tempfile::TempDir);
+
+impl Cache {
+    fn new() -> Cache {
+        Cache(tempfile::tempdir().expect("temp dir"))
+    }
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+    fn index_file(&self) -> PathBuf {
+        let dir = self.path().join("index");
+        let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .expect("index dir")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sqlite"))
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        files[0].clone()
+    }
+}
+
+/// Run tcia with this cache; returns (stdout, stderr) after checking the exit code.
+fn run(s: &FakeServer, cache: &Cache, args: &[&str], code: i32) -> (String, String) {
+    let out = tcia(s)
+        .env("TCIA_CACHE_DIR", cache.path())
+        .args(args)
+        .output()
+        .expect("run tcia");
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "tcia {args:?}\nstderr: {stderr}\nstdout: {}",
+        &stdout[..stdout.len().min(500)]
+    );
+    (stdout, stderr)
+}
+
+/// The same command live and `--offline`: byte for byte the same output.
+fn same_offline(s: &FakeServer, cache: &Cache, args: &[&str]) {
+    let (live, _) = run(s, cache, args, 0);
+    let mut off = args.to_vec();
+    off.push("--offline");
+    let (offline, _) = run(s, cache, &off, 0);
+    assert!(
+        live == offline,
+        "tcia {args:?}: offline differs from live\nlive:    {}\noffline: {}",
+        &live[..live.len().min(400)],
+        &offline[..offline.len().min(400)]
+    );
+}
+
+fn count(s: &FakeServer, cache: &Cache, sql: &str) -> u64 {
+    let (out, _) = run(s, cache, &["query", sql, "--format", "csv"], 0);
+    out.lines()
+        .nth(1)
+        .expect("a row")
+        .trim()
+        .parse()
+        .expect("a count")
+}
+
+#[test]
+fn offline_answers_are_the_live_answers() {
+    let s = FakeServer::start();
+    let cache = Cache::new();
+    let (_, err) = run(&s, &cache, &["index", "update"], 0);
+    assert!(err.contains("index built"), "{err}");
+    assert_eq!(
+        requests_to(&s, "getSeries").len(),
+        1,
+        "one unfiltered getSeries"
+    );
+    let commands: &[&[&str]] = &[
+        &["collections"],
+        &["modalities"],
+        &["modalities", "--collection", "LIDC-IDRI"],
+        &[
+            "modalities",
+            "--collection",
+            "lidc-idri",
+            "--body-part",
+            "chest",
+        ],
+        &["body-parts"],
+        &["body-parts", "--modality", "CT"],
+        &[
+            "manufacturers",
+            "--collection",
+            "LIDC-IDRI",
+            "--modality",
+            "CT",
+        ],
+        &["patients"],
+        &["patients", "--collection", "CT COLONOGRAPHY"],
+        &["studies", "--collection", "LIDC-IDRI"],
+        &["series"],
+        &[
+            "series",
+            "--collection",
+            "LIDC-IDRI",
+            "--modality",
+            "CT",
+            "--modality",
+            "MR",
+        ],
+        &[
+            "series",
+            "--collection",
+            "Bulk-Synthetic",
+            "--collection",
+            "LIDC-IDRI",
+        ],
+        &["series", "--collection", "NO-SUCH-COLLECTION"],
+        &["collection-counts"],
+        &["modality-counts"],
+        &["body-part-counts", "--collection", "LIDC-IDRI"],
+        &["manufacturer-counts", "--modality", "CT"],
+        &["updated-series", "--since", "2016-01-01"],
+    ];
+    for cmd in commands {
+        for fmt in ["json", "ndjson", "csv", "tsv", "table"] {
+            let mut args = cmd.to_vec();
+            args.extend(["--format", fmt]);
+            same_offline(&s, &cache, &args);
+        }
+    }
+    // --fields works on offline rows as on live ones.
+    same_offline(
+        &s,
+        &cache,
+        &[
+            "series",
+            "--collection",
+            "LIDC-IDRI",
+            "--fields",
+            "PatientID,ImageCount",
+            "--format",
+            "csv",
+        ],
+    );
+    // Offline answers sent nothing more to the server.
+    let before = s.requests().len();
+    run(
+        &s,
+        &cache,
+        &["series", "--offline", "--collection", "LIDC-IDRI"],
+        0,
+    );
+    assert_eq!(s.requests().len(), before, "--offline sends no request");
+}
+
+#[test]
+fn updates_follow_releases_changes_and_withdrawals() {
+    let s = FakeServer::start();
+    let cache = Cache::new();
+    run(&s, &cache, &["index", "update"], 0);
+    let series_hits = requests_to(&s, "getSeries").len();
+    let released = s.release_series("LIDC-IDRI", 3);
+    let lidc = super::json_rows(&s, &["series", "--collection", "LIDC-IDRI"]);
+    let changed = lidc[0]["SeriesInstanceUID"].as_str().unwrap().to_string();
+    s.change_series(&changed);
+    let (_, err) = run(&s, &cache, &["index", "update"], 0);
+    assert!(err.contains("index updated"), "{err}");
+    assert_eq!(
+        requests_to(&s, "getUpdatedSeries").len(),
+        1,
+        "one getUpdatedSeries"
+    );
+    assert_eq!(
+        requests_to(&s, "getSeries").len(),
+        series_hits + 1,
+        "no getSeries from the update (one from the json_rows above)"
+    );
+    for fmt in ["json", "csv"] {
+        same_offline(
+            &s,
+            &cache,
+            &["series", "--collection", "LIDC-IDRI", "--format", fmt],
+        );
+        same_offline(
+            &s,
+            &cache,
+            &["patients", "--collection", "LIDC-IDRI", "--format", fmt],
+        );
+        same_offline(
+            &s,
+            &cache,
+            &["studies", "--collection", "LIDC-IDRI", "--format", fmt],
+        );
+    }
+    for uid in &released {
+        let sql = format!("SELECT count(*) FROM series WHERE SeriesInstanceUID = '{uid}'");
+        assert_eq!(count(&s, &cache, &sql), 1, "{uid}");
+    }
+    // A withdrawn series stays until a full refresh, which says how many went.
+    s.withdraw_series(&released[0]);
+    run(&s, &cache, &["index", "update"], 0);
+    let all = "SELECT count(*) FROM series";
+    let live = super::json_rows(&s, &["series"]).len() as u64;
+    assert_eq!(count(&s, &cache, all), live + 1);
+    let (_, err) = run(&s, &cache, &["index", "update", "--full"], 0);
+    assert!(err.contains("1 no longer listed"), "{err}");
+    assert_eq!(count(&s, &cache, all), live);
+    same_offline(&s, &cache, &["series", "--format", "csv"]);
+}
+
+#[test]
+fn query_reads_and_never_writes() {
+    let s = FakeServer::start();
+    let cache = Cache::new();
+    run(&s, &cache, &["index", "update"], 0);
+    let file = cache.index_file();
+    let before = std::fs::read(&file).unwrap();
+    let (csv, _) = run(
+        &s,
+        &cache,
+        &[
+            "query",
+            "SELECT Collection, Modality, count(*) AS n, sum(FileSize) AS bytes FROM series GROUP BY 1, 2",
+            "--format",
+            "csv",
+        ],
+        0,
+    );
+    assert!(csv.starts_with("Collection,Modality,n,bytes\r\n"), "{csv}");
+    let live = super::json_rows(&s, &["series"]).len() as u64;
+    let total: u64 = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, live);
+    // Types survive: numbers are JSON numbers, absent values absent.
+    let (json, _) = run(
+        &s,
+        &cache,
+        &[
+            "query",
+            "SELECT ImageCount, SeriesInstanceUID FROM series LIMIT 1",
+            "--format",
+            "json",
+        ],
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v[0]["ImageCount"].is_u64(), "{json}");
+    for sql in [
+        "DELETE FROM series",
+        "INSERT INTO collections (name) VALUES ('x')",
+        "DROP TABLE series",
+        "PRAGMA user_version = 7",
+        "CREATE TABLE t (a)",
+        "SELECT 1; DELETE FROM series",
+        "",
+    ] {
+        let (out, err) = run(&s, &cache, &["query", sql], 2);
+        assert!(out.is_empty() && err.contains("tcia query"), "{sql}: {err}");
+    }
+    assert!(
+        std::fs::read(&file).unwrap() == before,
+        "the index file is unchanged"
+    );
+}
+
+#[test]
+fn status_lists_the_index() {
+    let s = FakeServer::start();
+    let cache = Cache::new();
+    let (out, err) = run(&s, &cache, &["index", "status", "--format", "json"], 0);
+    assert_eq!(out.trim(), "[]");
+    assert!(err.contains("no index yet"), "{err}");
+    run(&s, &cache, &["index", "update"], 0);
+    let (out, _) = run(&s, &cache, &["index", "status", "--format", "json"], 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = &v[0];
+    assert_eq!(row["api"], "v4");
+    assert!(
+        row["server"].as_str().unwrap().starts_with(&s.url()),
+        "{row}"
+    );
+    assert_eq!(
+        row["rows"].as_u64().unwrap(),
+        super::json_rows(&s, &["series"]).len() as u64
+    );
+    assert_eq!(row["collections"].as_u64().unwrap(), 6);
+    assert!(row["size"].as_u64().unwrap() > 0);
+    assert!(Path::new(row["path"].as_str().unwrap()).exists());
+}
+
+#[test]
+fn missing_stale_corrupt_and_foreign_indexes_say_what_to_do() {
+    let s = FakeServer::start();
+    let cache = Cache::new();
+    let (_, err) = run(&s, &cache, &["series", "--offline"], 2);
+    assert!(err.contains("tcia index update"), "{err}");
+    let (_, err) = run(&s, &cache, &["search", "--offline", "--collection", "X"], 2);
+    assert!(
+        err.contains("cannot be answered from the local index"),
+        "{err}"
+    );
+    let (_, err) = run(
+        &s,
+        &cache,
+        &["dicom-tags", "--series-uid", "1.2", "--offline"],
+        2,
+    );
+    assert!(err.contains("cannot be answered"), "{err}");
+    run(&s, &cache, &["index", "update"], 0);
+    let file = cache.index_file();
+    // Older than a week: a warning, and still the answer.
+    {
+        let c = rusqlite::Connection::open(&file).unwrap();
+        c.execute(
+            "UPDATE index_info SET updated_at = '2020-01-01T00:00:00Z'",
+            [],
+        )
+        .unwrap();
+    }
+    let (out, err) = run(&s, &cache, &["collections", "--offline"], 0);
+    assert!(err.contains("days ago") && !out.is_empty(), "{err}");
+    // A damaged file and a foreign database get the fix, not a panic.
+    std::fs::write(
+        &file,
+        b"this is not a database, just some text that is long enough",
+    )
+    .unwrap();
+    let (_, err) = run(&s, &cache, &["collections", "--offline"], 1);
+    assert!(
+        err.contains("index update --full") && !err.contains("panicked"),
+        "{err}"
+    );
+    std::fs::remove_file(&file).unwrap();
+    {
+        let c = rusqlite::Connection::open(&file).unwrap();
+        c.execute_batch("CREATE TABLE other (a); INSERT INTO other VALUES (1);")
+            .unwrap();
+    }
+    let (_, err) = run(&s, &cache, &["series", "--offline"], 1);
+    assert!(err.contains("not written by tcia"), "{err}");
+    let (_, err) = run(&s, &cache, &["index", "update"], 1);
+    assert!(err.contains("index update --full"), "{err}");
+    run(&s, &cache, &["index", "update", "--full"], 0);
+    same_offline(&s, &cache, &["collections", "--format", "csv"]);
+}
+
+#[test]
+fn a_killed_update_leaves_the_old_index() {
+    let s = FakeServer::start();
+    let cache = Cache::new();
+    run(&s, &cache, &["index", "update"], 0);
+    let file = cache.index_file();
+    let before = std::fs::read(&file).unwrap();
+    // The next full build's getSeries trickles; kill it mid-stream.
+    s.inject(Fault {
+        endpoint: "getSeries".into(),
+        times: None,
+        action: FaultAction::Drip {
+            chunk: 2048,
+            interval_ms: 20,
+        },
+    });
+    let hits = requests_to(&s, "getSeries").len();
+    let mut child = tcia_std(&s)
+        .env("TCIA_CACHE_DIR", cache.path())
+        .args(["index", "update", "--full"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_hits(&s, "getSeries", hits + 1);
+    // Wait until the working file exists: the build is under way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let working = loop {
+        let w = std::fs::read_dir(file.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().contains(".tmp-"));
+        if let Some(w) = w {
+            break w;
+        }
+        assert!(std::time::Instant::now() < deadline, "no working file");
+        std::thread::yield_now();
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    s.clear_faults();
+    assert!(
+        std::fs::read(&file).unwrap() == before,
+        "the index is untouched"
+    );
+    same_offline(
+        &s,
+        &cache,
+        &["series", "--collection", "LIDC-IDRI", "--format", "csv"],
+    );
+    // The next update cleans up after the killed one.
+    run(&s, &cache, &["index", "update"], 0);
+    assert!(!working.exists(), "{} left behind", working.display());
+}
