@@ -168,6 +168,7 @@ pub struct Counter {
     printer: Printer,
     what: &'static str,
     bar: Option<ProgressBar>,
+    started: std::time::Instant,
 }
 
 /// A [`Counter`] for `what`.
@@ -186,6 +187,7 @@ pub fn counter(printer: &Printer, what: &'static str) -> Counter {
         printer: printer.clone(),
         what,
         bar,
+        started: std::time::Instant::now(),
     }
 }
 
@@ -194,9 +196,11 @@ impl Counter {
     pub fn set(&self, table: &str, rows: u64) {
         match &self.bar {
             Some(pb) => pb.set_message(format!("{table}: {rows} rows")),
-            None => self
-                .printer
-                .info(&format!("{}: {table}: {rows} rows", self.what)),
+            None => self.printer.info(&format!(
+                "{}: {table}: {rows} rows ({})",
+                self.what,
+                crate::text::human_duration(self.started.elapsed())
+            )),
         }
     }
 

@@ -103,10 +103,21 @@ pub async fn stream_rows(
     on_row: &mut dyn FnMut(Row) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let url = client.url_for(req);
+    stream_elements(client, req, &mut |bytes| on_row(parse_row(bytes, &url)?)).await
+}
+
+/// As [`stream_rows`], with each element's JSON text unparsed (for callers that parse it
+/// elsewhere, such as on another thread).
+pub async fn stream_elements(
+    client: &Client,
+    req: &Request,
+    on_elem: &mut dyn FnMut(&[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let url = client.url_for(req);
     let mut resp = client.send(req).await?;
     reject_html(&resp, &url)?;
     let mut splitter = ArraySplitter::new();
-    let mut handle = |bytes: &[u8]| -> anyhow::Result<()> { on_row(parse_row(bytes, &url)?) };
+    let mut handle = |bytes: &[u8]| -> anyhow::Result<()> { on_elem(bytes) };
     loop {
         let chunk = resp
             .chunk()
@@ -166,7 +177,8 @@ pub fn reject_html(resp: &reqwest::Response, url: &reqwest::Url) -> Result<(), E
     Ok(())
 }
 
-fn parse_row(bytes: &[u8], url: &reqwest::Url) -> anyhow::Result<Row> {
+/// One element of a JSON array response as a row (a non-object becomes `{"value": ...}`).
+pub fn parse_row(bytes: &[u8], url: &reqwest::Url) -> anyhow::Result<Row> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| Error::BadResponse {
         url: url.to_string(),
         message: format!("invalid JSON in the response: {e}"),

@@ -7,13 +7,30 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use rusqlite::types::Value as Sql;
-use rusqlite::{params_from_iter, Connection};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{params_from_iter, Connection, ToSql};
 use serde_json::Value;
 
 use super::store::{check, damaged, APPLICATION_ID, SCHEMA_VERSION};
 use super::values::{decl_type, to_sql};
 use crate::output::Row;
+
+/// A JSON value bound without copying its text.
+struct Bound<'a>(Option<&'a Value>);
+
+impl ToSql for Bound<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            None | Some(Value::Null) => ToSqlOutput::Borrowed(ValueRef::Null),
+            Some(Value::String(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Some(Value::Bool(b)) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*b))),
+            Some(Value::Number(n)) if n.is_i64() => {
+                ToSqlOutput::Borrowed(ValueRef::Integer(n.as_i64().unwrap_or(0)))
+            }
+            Some(v) => ToSqlOutput::Owned(to_sql(v)),
+        })
+    }
+}
 
 /// Rows held back to learn each column's type before the table is created.
 const SAMPLE: usize = 1000;
@@ -27,6 +44,10 @@ pub struct TableWriter<'c> {
     key: Vec<&'static str>,
     upsert: bool,
     pending: Option<Vec<Row>>,
+    /// Column name → position in `cols`.
+    position: std::collections::HashMap<String, usize>,
+    insert: Option<rusqlite::Statement<'c>>,
+    update_sql: String,
     pub rows: u64,
     pub inserted: u64,
 }
@@ -53,9 +74,40 @@ impl<'c> TableWriter<'c> {
             key: key.to_vec(),
             upsert,
             pending: Some(Vec::new()),
+            position: std::collections::HashMap::new(),
+            insert: None,
+            update_sql: String::new(),
             rows: 0,
             inserted: 0,
         }
+    }
+
+    /// The INSERT and UPDATE statements for the current columns.
+    fn statements(&mut self) -> anyhow::Result<()> {
+        self.position = self
+            .cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.clone(), i))
+            .collect();
+        let names: Vec<String> = self.cols.iter().map(|c| quote(c)).collect();
+        let marks = vec!["?"; names.len()].join(",");
+        let insert = format!(
+            "INSERT INTO {} ({}) VALUES ({marks})",
+            quote(self.name),
+            names.join(",")
+        );
+        self.insert = None;
+        self.insert = Some(self.conn.prepare(&insert)?);
+        let set: Vec<String> = names.iter().map(|c| format!("{c}=?")).collect();
+        let cond: Vec<String> = self.key.iter().map(|k| format!("{}=?", quote(k))).collect();
+        self.update_sql = format!(
+            "UPDATE {} SET {} WHERE {}",
+            quote(self.name),
+            set.join(","),
+            cond.join(" AND ")
+        );
+        Ok(())
     }
 
     pub fn push(&mut self, row: Row) -> anyhow::Result<()> {
@@ -96,6 +148,7 @@ impl<'c> TableWriter<'c> {
             self.conn.execute(&sql, [])?;
             self.cols = cols;
         }
+        self.statements()?;
         for r in &sample {
             self.write(r)?;
         }
@@ -117,62 +170,85 @@ impl<'c> TableWriter<'c> {
             self.conn.execute(&sql, [])?;
             self.cols.push(k);
         }
-        Ok(())
+        self.statements()
     }
 
     fn write(&mut self, row: &Row) -> anyhow::Result<()> {
-        if row.keys().any(|k| !self.cols.contains(k)) {
+        if row.keys().any(|k| !self.position.contains_key(k)) {
             self.add_columns(row)?;
         }
         self.rows += 1;
-        let values: Vec<Sql> = self
-            .cols
-            .iter()
-            .map(|c| row.get(c).map_or(Sql::Null, to_sql))
-            .collect();
-        if self.upsert && self.update(row, &values)? {
+        if self.upsert && self.update(row)? {
             return Ok(());
         }
-        let names: Vec<String> = self.cols.iter().map(|c| quote(c)).collect();
-        let marks = vec!["?"; names.len()].join(",");
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({marks})",
-            quote(self.name),
-            names.join(",")
-        );
-        self.conn
-            .prepare_cached(&sql)?
+        let mut values: Vec<Bound<'_>> = (0..self.cols.len()).map(|_| Bound(None)).collect();
+        for (k, v) in row {
+            values[self.position[k]] = Bound(Some(v));
+        }
+        self.insert
+            .as_mut()
+            .expect("prepared with the table")
             .execute(params_from_iter(values))?;
         self.inserted += 1;
         Ok(())
     }
 
-    /// Replace the row with the same key in place (it keeps its position); false if none.
-    fn update(&self, row: &Row, values: &[Sql]) -> anyhow::Result<bool> {
-        let keys: Vec<Sql> = self
-            .key
-            .iter()
-            .map(|k| row.get(*k).map_or(Sql::Null, to_sql))
+    /// One element's JSON text: parsed in place and bound without building a row, once the
+    /// table exists and when every key is a known column; through [`TableWriter::push`]
+    /// otherwise (the first rows, new keys, updates, non-objects).
+    pub fn push_raw(&mut self, bytes: &[u8], url: &reqwest::Url) -> anyhow::Result<()> {
+        if self.pending.is_none() && !self.upsert {
+            if let Some(fields) = super::values::fields(bytes) {
+                if let Some(values) = self.positioned(fields) {
+                    self.rows += 1;
+                    self.insert
+                        .as_mut()
+                        .expect("prepared with the table")
+                        .execute(params_from_iter(values))?;
+                    self.inserted += 1;
+                    return Ok(());
+                }
+            }
+        }
+        self.push(crate::api::rows::parse_row(bytes, url)?)
+    }
+
+    /// The cells in column order, or None when a key is not a column yet. Keys usually come in
+    /// column order, so each is first tried where the last one left off.
+    fn positioned<'a>(
+        &self,
+        fields: Vec<(std::borrow::Cow<'a, str>, super::values::Cell<'a>)>,
+    ) -> Option<Vec<super::values::Cell<'a>>> {
+        let mut values: Vec<super::values::Cell<'a>> = (0..self.cols.len())
+            .map(|_| super::values::Cell::Null)
             .collect();
-        if keys.contains(&Sql::Null) {
+        let mut guess = 0;
+        for (k, v) in fields {
+            let at = if self.cols.get(guess).is_some_and(|c| *c == k) {
+                guess
+            } else {
+                *self.position.get(k.as_ref())?
+            };
+            values[at] = v;
+            guess = at + 1;
+        }
+        Some(values)
+    }
+
+    /// Replace the row with the same key in place (it keeps its position); false if none.
+    fn update(&self, row: &Row) -> anyhow::Result<bool> {
+        let keys: Vec<Option<&Value>> = self.key.iter().map(|k| row.get(*k)).collect();
+        if keys.iter().any(|k| k.is_none_or(Value::is_null)) {
             return Ok(false);
         }
-        let set: Vec<String> = self
+        let params = self
             .cols
             .iter()
-            .map(|c| format!("{}=?", quote(c)))
-            .collect();
-        let cond: Vec<String> = self.key.iter().map(|k| format!("{}=?", quote(k))).collect();
-        let sql = format!(
-            "UPDATE {} SET {} WHERE {}",
-            quote(self.name),
-            set.join(","),
-            cond.join(" AND ")
-        );
-        let params = values.iter().cloned().chain(keys);
+            .map(|c| Bound(row.get(c)))
+            .chain(keys.into_iter().map(Bound));
         let n = self
             .conn
-            .prepare_cached(&sql)?
+            .prepare_cached(&self.update_sql)?
             .execute(params_from_iter(params))?;
         Ok(n > 0)
     }
@@ -196,38 +272,40 @@ fn existing_columns(conn: &Connection, table: &str) -> anyhow::Result<Vec<String
 }
 
 /// Keep the first row of each key and index the table: a unique index on `key`, plain ones on
-/// `indexed`.
+/// `indexed` (column, and whether case is ignored, as the server's filters ignore it).
 pub fn finish_table(
     conn: &Connection,
     table: &str,
     key: &[&str],
-    indexed: &[&str],
+    indexed: &[(&str, bool)],
 ) -> anyhow::Result<()> {
     let cols = existing_columns(conn, table)?;
     let have = |c: &str| cols.iter().any(|x| x == c);
     let t = quote(table);
     if key.iter().all(|k| have(k)) {
         let k: Vec<String> = key.iter().map(|c| quote(c)).collect();
-        conn.execute(
-            &format!(
-                "DELETE FROM {t} WHERE rowid NOT IN (SELECT min(rowid) FROM {t} GROUP BY {})",
-                k.join(",")
-            ),
-            [],
-        )?;
-        conn.execute(
-            &format!(
-                "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {t} ({})",
-                quote(&format!("{table}_key")),
-                k.join(",")
-            ),
-            [],
-        )?;
+        let unique = format!(
+            "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {t} ({})",
+            quote(&format!("{table}_key")),
+            k.join(",")
+        );
+        if conn.execute(&unique, []).is_err() {
+            // A key listed twice: the first row wins.
+            conn.execute(
+                &format!(
+                    "DELETE FROM {t} WHERE rowid NOT IN (SELECT min(rowid) FROM {t} GROUP BY {})",
+                    k.join(",")
+                ),
+                [],
+            )?;
+            conn.execute(&unique, [])?;
+        }
     }
-    for c in indexed.iter().filter(|c| have(c)) {
+    for (c, nocase) in indexed.iter().filter(|(c, _)| have(c)) {
+        let collate = if *nocase { " COLLATE NOCASE" } else { "" };
         conn.execute(
             &format!(
-                "CREATE INDEX IF NOT EXISTS {} ON {t} ({})",
+                "CREATE INDEX IF NOT EXISTS {} ON {t} ({}{collate})",
                 quote(&format!("{table}_{c}")),
                 quote(c)
             ),

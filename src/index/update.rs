@@ -69,14 +69,20 @@ struct Table {
     name: &'static str,
     endpoint: &'static Endpoint,
     key: &'static [&'static str],
-    indexed: &'static [&'static str],
+    /// Indexed columns, and whether their filters ignore case.
+    indexed: &'static [(&'static str, bool)],
 }
 
 const SERIES: Table = Table {
     name: "series",
     endpoint: &cat::SERIES,
     key: &["SeriesInstanceUID"],
-    indexed: &["Collection", "PatientID", "StudyInstanceUID", "Modality"],
+    indexed: &[
+        ("Collection", true),
+        ("PatientID", true),
+        ("StudyInstanceUID", false),
+        ("Modality", true),
+    ],
 };
 const PATIENTS: Table = Table {
     name: "patients",
@@ -88,7 +94,7 @@ const STUDIES: Table = Table {
     name: "studies",
     endpoint: &cat::STUDIES,
     key: &["StudyInstanceUID"],
-    indexed: &["Collection", "PatientID"],
+    indexed: &[("Collection", true), ("PatientID", true)],
 };
 
 fn known(src: &Source<'_>, t: &Table) -> anyhow::Result<&'static [&'static str]> {
@@ -106,34 +112,100 @@ struct Pull<'t> {
     upsert: bool,
 }
 
-/// Stream one endpoint's rows into a table; `seen` gets each row too. Returns the rows
-/// received and the rows new to the table.
+/// Elements per hand-over to the writer thread.
+const BATCH: usize = 512;
+
+/// Elements' JSON text, back to back, for the writer thread: one allocation per batch.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    fn elements(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(a, b)| &self.bytes[a..b])
+    }
+}
+
+/// Stream one endpoint's rows into a table: splitting here, parsing and writing on a thread of
+/// its own (the connection goes there and comes back), so network and database overlap.
+/// `seen` gets each row too (it is parsed twice then: only for small updates). Returns the
+/// connection, the rows received and the rows new to the table.
 async fn stream_into(
     src: &Source<'_>,
-    conn: &Connection,
+    conn: Connection,
     pull: Pull<'_>,
     progress: &Progress<'_>,
-    seen: &mut dyn FnMut(&Row),
-) -> anyhow::Result<(u64, u64)> {
+    seen: Option<&mut dyn FnMut(&Row)>,
+) -> anyhow::Result<(Connection, u64, u64)> {
     let t = pull.table;
-    let mut w = TableWriter::new(conn, t.name, known(src, t)?, t.key, pull.upsert);
+    let (name, known, key, upsert) = (t.name, known(src, t)?, t.key, pull.upsert);
     let (_, reqs) = rows::requests(src.api, pull.endpoint, &pull.params)?;
+    let url = reqs.first().map(|r| src.client.url_for(r));
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
+    let writer = tokio::task::spawn_blocking(move || {
+        let result = (|| {
+            let mut w = TableWriter::new(&conn, name, known, key, upsert);
+            for batch in rx {
+                let url = url.as_ref().expect("a request for every batch");
+                for elem in batch.elements() {
+                    w.push_raw(elem, url)?;
+                }
+            }
+            w.finish()?;
+            Ok::<_, anyhow::Error>((w.rows, w.inserted))
+        })();
+        (conn, result)
+    });
+    let fetched = send_elements(src, &reqs, &tx, progress, seen, name).await;
+    drop(tx);
+    let (conn, written) = writer.await?;
+    // A writer failure explains a send failure, so it comes first.
+    let (_, inserted) = written?;
+    let received = fetched?;
+    progress(name, received);
+    Ok((conn, received, inserted))
+}
+
+/// The elements of every request, in batches to the writer.
+async fn send_elements(
+    src: &Source<'_>,
+    reqs: &[crate::api::client::Request],
+    tx: &std::sync::mpsc::SyncSender<Batch>,
+    progress: &Progress<'_>,
+    mut seen: Option<&mut dyn FnMut(&Row)>,
+    name: &str,
+) -> anyhow::Result<u64> {
     let mut received = 0u64;
+    let mut batch = Batch::default();
+    let stopped = || anyhow::anyhow!("the index writer stopped");
     for req in reqs {
-        rows::stream_rows(src.client, &req, &mut |row| {
-            seen(&row);
-            w.push(row)?;
+        let url = src.client.url_for(req);
+        rows::stream_elements(src.client, req, &mut |elem| {
+            if let Some(seen) = seen.as_mut() {
+                seen(&rows::parse_row(elem, &url)?);
+            }
+            batch.bytes.extend_from_slice(elem);
+            batch.ends.push(batch.bytes.len());
             received += 1;
+            if batch.ends.len() == BATCH {
+                tx.send(std::mem::take(&mut batch)).map_err(|_| stopped())?;
+            }
             if received.is_multiple_of(100_000) {
-                progress(t.name, received);
+                progress(name, received);
             }
             Ok(())
         })
         .await?;
     }
-    w.finish()?;
-    progress(t.name, w.rows);
-    Ok((w.rows, w.inserted))
+    if !batch.ends.is_empty() {
+        tx.send(batch).map_err(|_| stopped())?;
+    }
+    Ok(received)
 }
 
 async fn full_build(
@@ -148,16 +220,16 @@ async fn full_build(
         full: true,
         ..Outcome::default()
     };
-    let none = &mut |_: &Row| {};
     let all = |table: &'static Table| Pull {
         table,
         endpoint: table.endpoint,
         params: vec![],
         upsert: false,
     };
-    (out.received, _) = stream_into(src, &conn, all(&SERIES), progress, none).await?;
-    (out.patients, _) = stream_into(src, &conn, all(&PATIENTS), progress, none).await?;
-    (out.studies, _) = stream_into(src, &conn, all(&STUDIES), progress, none).await?;
+    let (conn, series, _) = stream_into(src, conn, all(&SERIES), progress, None).await?;
+    let (conn, patients, _) = stream_into(src, conn, all(&PATIENTS), progress, None).await?;
+    let (conn, studies, _) = stream_into(src, conn, all(&STUDIES), progress, None).await?;
+    (out.received, out.patients, out.studies) = (series, patients, studies);
     for t in [&SERIES, &PATIENTS, &STUDIES] {
         finish_table(&conn, t.name, t.key, t.indexed)?;
     }
@@ -202,21 +274,22 @@ async fn incremental(
         params: since_param,
         upsert: true,
     };
-    (out.received, out.added) = stream_into(src, &conn, updated, progress, &mut |row| {
+    let mut seen = |row: &Row| {
         if let Some(c) = row.get("Collection").and_then(Value::as_str) {
             touched.insert(c.to_string());
         }
         if let Some(u) = row.get("SeriesInstanceUID").and_then(Value::as_str) {
             uids.push(u.to_string());
         }
-    })
-    .await?;
+    };
+    let (mut conn, received, added) =
+        stream_into(src, conn, updated, progress, Some(&mut seen)).await?;
+    (out.received, out.added) = (received, added);
     for c in &touched {
         let params = vec![
             (Param::Collection, vec![c.clone()]),
             (Param::Since, vec![since.to_string()]),
         ];
-        let none = &mut |_: &Row| {};
         let new = |table: &'static Table, endpoint, params| Pull {
             table,
             endpoint,
@@ -224,9 +297,10 @@ async fn incremental(
             upsert: true,
         };
         let p = new(&PATIENTS, &cat::NEW_PATIENTS, params.clone());
-        let (p, _) = stream_into(src, &conn, p, progress, none).await?;
+        let (c, p, _) = stream_into(src, conn, p, progress, None).await?;
         let st = new(&STUDIES, &cat::NEW_STUDIES, params);
-        let (s, _) = stream_into(src, &conn, st, progress, none).await?;
+        let (c, s, _) = stream_into(src, c, st, progress, None).await?;
+        conn = c;
         out.patients += p;
         out.studies += s;
     }
