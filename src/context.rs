@@ -82,6 +82,7 @@ impl Ctx {
             no_retry_delay: env.no_retry_delay,
             proxy: g.proxy.clone(),
             ca_cert: g.ca_cert.clone(),
+            offline: g.offline,
         };
         let format = g.format.unwrap_or(if printer.stdout_tty {
             Format::Table
@@ -97,7 +98,9 @@ impl Ctx {
         });
         let creds = credentials(env);
         let client = Client::new(settings, printer.clone())?;
-        let session = Session::load(&creds, &base, client.http().clone(), printer.clone());
+        let session = (!g.offline)
+            .then(|| Session::load(&creds, &base, client.http().clone(), printer.clone()))
+            .flatten();
         Ok(Ctx {
             api: g.api,
             client: client.with_session(session),

@@ -501,6 +501,7 @@ mod tests {
                 no_retry_delay: true,
                 proxy: None,
                 ca_cert: None,
+                offline: true,
             };
             Client::new(settings, crate::printer::Printer::plain()).unwrap()
         }

@@ -417,8 +417,9 @@ pub fn seal(conn: &Connection, info: &super::store::Info) -> anyhow::Result<()> 
             info.tcia_version
         ],
     )?;
+    // Statistics for the query planner: a filter on a patient must not scan a collection.
     conn.execute_batch(&format!(
-        "PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT"
+        "ANALYZE; PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT"
     ))?;
     Ok(())
 }
