@@ -168,7 +168,8 @@ fn updates_follow_releases_changes_and_withdrawals() {
     let cache = Cache::new();
     run(&s, &cache, &["index", "update"], 0);
     let series_hits = requests_to(&s, "getSeries").len();
-    let released = s.release_series("LIDC-IDRI", 3);
+    // 99 released and 1 changed: 100 series for getUpdatedSeries to report.
+    let released = s.release_series("LIDC-IDRI", 99);
     let lidc = super::json_rows(&s, &["series", "--collection", "LIDC-IDRI"]);
     let changed = lidc[0]["SeriesInstanceUID"].as_str().unwrap().to_string();
     s.change_series(&changed);
@@ -410,4 +411,38 @@ fn a_killed_update_leaves_the_old_index() {
     // The next update cleans up after the killed one.
     run(&s, &cache, &["index", "update"], 0);
     assert!(!working.exists(), "{} left behind", working.display());
+}
+
+#[test]
+fn metadata_extras_come_along() {
+    let s = FakeServer::start();
+    let cache = Cache::new();
+    run(&s, &cache, &["index", "update", "--metadata"], 0);
+    let series = count(&s, &cache, "SELECT count(*) FROM series");
+    let with_meta = count(
+        &s,
+        &cache,
+        "SELECT count(*) FROM series s JOIN series_metadata m USING (SeriesInstanceUID)",
+    );
+    assert_eq!(with_meta, series, "every series has its metadata row");
+    // The columns are getSeriesMetadata's own, beside getSeries'.
+    let (csv, _) = run(
+        &s,
+        &cache,
+        &[
+            "query",
+            "SELECT * FROM series_metadata LIMIT 1",
+            "--format",
+            "csv",
+        ],
+        0,
+    );
+    let header = csv.lines().next().unwrap();
+    assert!(header.contains("SeriesInstanceUID"), "{header}");
+    assert!(header.split(',').count() > 10, "{header}");
+    // Later updates keep it current for the series they touch.
+    let uid = s.release_series("LIDC-IDRI", 1).remove(0);
+    run(&s, &cache, &["index", "update"], 0);
+    let sql = format!("SELECT count(*) FROM series_metadata WHERE SeriesInstanceUID = '{uid}'");
+    assert_eq!(count(&s, &cache, &sql), 1);
 }
