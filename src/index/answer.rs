@@ -193,16 +193,7 @@ fn emit(
     on_row: &mut OnRow<'_>,
     keep: &mut dyn FnMut(&Row) -> bool,
 ) -> anyhow::Result<()> {
-    let cols: Vec<(String, bool)> = stmt
-        .columns()
-        .iter()
-        .map(|c| {
-            let boolean = c
-                .decl_type()
-                .is_some_and(|t| t.eq_ignore_ascii_case("BOOLEAN"));
-            (c.name().to_string(), boolean)
-        })
-        .collect();
+    let cols = super::values::column_kinds(stmt);
     let mut rows = stmt.query(params_from_iter(values))?;
     while let Some(r) = rows.next()? {
         let mut row = Row::new();

@@ -29,16 +29,7 @@ pub fn prepare<'c>(ix: &'c Index, sql: &str) -> anyhow::Result<Query<'c>> {
             "tcia query runs read-only statements only (SELECT, WITH, EXPLAIN); the index is changed by `tcia index update`",
         ));
     }
-    let cols = stmt
-        .columns()
-        .iter()
-        .map(|c| {
-            let boolean = c
-                .decl_type()
-                .is_some_and(|t| t.eq_ignore_ascii_case("BOOLEAN"));
-            (c.name().to_string(), boolean)
-        })
-        .collect();
+    let cols = super::values::column_kinds(&stmt);
     Ok(Query { stmt, cols })
 }
 

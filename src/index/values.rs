@@ -79,6 +79,19 @@ mod tests {
     }
 }
 
+/// A statement's result columns: name, and whether the column is declared BOOLEAN.
+pub fn column_kinds(stmt: &rusqlite::Statement<'_>) -> Vec<(String, bool)> {
+    stmt.columns()
+        .iter()
+        .map(|c| {
+            let boolean = c
+                .decl_type()
+                .is_some_and(|t| t.eq_ignore_ascii_case("BOOLEAN"));
+            (c.name().to_string(), boolean)
+        })
+        .collect()
+}
+
 /// One value of a row as parsed in place: text borrowed from the response where it has no
 /// escapes.
 #[derive(Debug)]
