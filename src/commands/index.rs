@@ -39,7 +39,7 @@ pub fn open_for_answers(ctx: &Ctx) -> anyhow::Result<Index> {
     let path = index_path(ctx)?;
     if !path.exists() {
         return Err(usage(format!(
-            "--offline: no index for {} (--api {}) at {}; build it with `tcia index update`",
+            "no local index for {} (--api {}) at {}; build it with `tcia index update`",
             ctx.client.settings.base,
             ctx.api.as_str(),
             path.display()

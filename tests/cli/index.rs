@@ -137,6 +137,37 @@ fn offline_answers_are_the_live_answers() {
             same_offline(&s, &cache, &args);
         }
     }
+    // Patient, study and series UIDs, in any case where the server ignores it.
+    let studies = super::json_rows(&s, &["studies", "--collection", "LIDC-IDRI"]);
+    let (pid, study) = (
+        studies[0]["PatientID"].as_str().unwrap().to_string(),
+        studies[0]["StudyInstanceUID"].as_str().unwrap().to_string(),
+    );
+    let series = super::json_rows(&s, &["series", "--study-uid", &study]);
+    let uid = series[0]["SeriesInstanceUID"].as_str().unwrap().to_string();
+    let lower = pid.to_lowercase();
+    let by_id: &[&[&str]] = &[
+        &["patients", "--patient-id", &pid],
+        &[
+            "patients",
+            "--collection",
+            "LIDC-IDRI",
+            "--patient-id",
+            &lower,
+        ],
+        &["studies", "--patient-id", &pid],
+        &["studies", "--study-uid", &study],
+        &["series", "--patient-id", &lower, "--study-uid", &study],
+        &["series", "--series-uid", &uid],
+        &["series", "--series-uid", "1.2.3.4.5.6.7.8.9"],
+    ];
+    for cmd in by_id {
+        for fmt in ["json", "csv"] {
+            let mut args = cmd.to_vec();
+            args.extend(["--format", fmt]);
+            same_offline(&s, &cache, &args);
+        }
+    }
     // --fields works on offline rows as on live ones.
     same_offline(
         &s,
