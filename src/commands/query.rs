@@ -166,6 +166,7 @@ fn counts_query(command: &Command) -> Option<Query> {
     use Param::*;
     let (endpoint, key, params): (&'static Endpoint, &'static str, _) = match command {
         Command::CollectionCounts => (&cat::COLLECTION_COUNTS, "Collection", vec![]),
+        Command::SpeciesCounts => (&cat::SPECIES_COUNTS, "Species", vec![]),
         Command::ModalityCounts(a) => (
             &cat::MODALITY_COUNTS,
             "Modality",
@@ -231,6 +232,9 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
     sink.finish().context("writing output")?;
     let dropped = sink.dropped_keys();
     notes(ctx, route, rows, empty_rows, &dropped);
+    if rows == 0 {
+        super::selection::warn_unknown(ctx, &q.params).await;
+    }
     Ok(())
 }
 
