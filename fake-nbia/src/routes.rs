@@ -56,6 +56,8 @@ fn v4_allowed(ep: &str) -> Option<&'static [&'static str]> {
         "getImage" => &["SeriesInstanceUID", "NewFileNames", "IncludeMD5"],
         "getImageWithMD5Hash" => &["SeriesInstanceUID"],
         "getSingleImage" => &["SeriesInstanceUID", "SOPInstanceUID"],
+        "getMD5HashForImage" => &["SOPInstanceUID"],
+        "getSpeciesValuesAndCounts" => &[],
         _ => return None,
     })
 }
@@ -65,6 +67,9 @@ const V4_POST: &[&str] = &[
     "getSimpleSearch",
     "getManifestForSimpleSearch",
     "getManifestText",
+    "getCollectionOrSeriesForDOI",
+    "getMD5Hierarchy",
+    "getManifestForCollection",
 ];
 const V12_ONLY: &[&str] = &["getSeriesMetaData", "getContentsByName"];
 const COMMON: &[&str] = &[
@@ -216,6 +221,11 @@ fn dispatch(ctx: &Ctx, ep: &str) -> Response {
         "getSimpleSearch" => crate::search::simple_search(ctx),
         "getManifestForSimpleSearch" => crate::search::manifest_for_search(ctx),
         "getManifestText" => crate::search::manifest_text(ctx),
+        "getManifestForCollection" => crate::extra::manifest_for_collection(ctx),
+        "getCollectionOrSeriesForDOI" => crate::extra::doi(ctx),
+        "getMD5Hierarchy" => crate::extra::md5_hierarchy(ctx),
+        "getMD5HashForImage" => crate::extra::md5_for_image(ctx),
+        "getSpeciesValuesAndCounts" => crate::extra::species_counts(ctx),
         "getImage" => crate::zip::get_image(ctx, false),
         "getImageWithMD5Hash" => crate::zip::get_image(ctx, true),
         "getSingleImage" => crate::zip::single_image(ctx),
