@@ -122,15 +122,41 @@ pub async fn run(ctx: &Ctx, a: &Md5Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A series' hash from its recorded (lower-case) file MD5s, and from the same in upper case: the
+/// server hashes the digests as stored, and some are stored in upper case.
+#[derive(Clone, Debug)]
+pub struct SeriesHash {
+    pub lower: String,
+    pub upper: String,
+}
+
+impl SeriesHash {
+    fn get(&self, upper: bool) -> &str {
+        if upper {
+            &self.upper
+        } else {
+            &self.lower
+        }
+    }
+    fn matches(&self, theirs: &str) -> bool {
+        theirs == self.lower || theirs == self.upper
+    }
+}
+
 /// Local hashes of a mirror: collection → patient → study → series → hash.
-type Tree = BTreeMap<String, BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>>>;
+type Studies = BTreeMap<String, BTreeMap<String, SeriesHash>>;
+type Tree = BTreeMap<String, BTreeMap<String, Studies>>;
 
 /// The series hash of a record: None when it was downloaded without MD5s.
-pub fn record_md5(r: &Record) -> Option<String> {
+pub fn record_md5(r: &Record) -> Option<SeriesHash> {
     if r.files.is_empty() || r.files.iter().any(|f| f.md5.len() != 32) {
         return None;
     }
-    Some(combine(r.files.iter().map(|f| f.md5.as_str())))
+    let upper: Vec<String> = r.files.iter().map(|f| f.md5.to_ascii_uppercase()).collect();
+    Some(SeriesHash {
+        lower: combine(r.files.iter().map(|f| f.md5.as_str())),
+        upper: combine(upper.iter().map(String::as_str)),
+    })
 }
 
 /// The outcome of an audit.
@@ -145,7 +171,8 @@ pub struct Audit {
     pub requests: usize,
 }
 
-/// Audit records against the server, top down.
+/// Audit records against the server, top down: a level whose hash matches (all digests in lower
+/// or all in upper case) is not opened.
 pub async fn audit<'a>(
     ctx: &Ctx,
     records: impl Iterator<Item = &'a Record>,
@@ -154,35 +181,19 @@ pub async fn audit<'a>(
     let mut tree = Tree::new();
     for r in records {
         let f = |k: &str| r.fields.get(k).filter(|v| !v.is_empty()).cloned();
-        match (
-            record_md5(r),
-            f("Collection"),
-            f("PatientID"),
-            f("StudyInstanceUID"),
-        ) {
-            (Some(h), Some(c), Some(p), Some(s)) => {
-                tree.entry(c)
-                    .or_default()
-                    .entry(p)
-                    .or_default()
-                    .entry(s)
-                    .or_default()
-                    .insert(r.uid.clone(), h);
+        let place = (f("Collection"), f("PatientID"), f("StudyInstanceUID"));
+        match (record_md5(r), place) {
+            (Some(h), (Some(c), Some(p), Some(s))) => {
+                let studies = tree.entry(c).or_default().entry(p).or_default();
+                studies.entry(s).or_default().insert(r.uid.clone(), h);
             }
             _ => a.unchecked.push(r.uid.clone()),
         }
     }
     for (coll, patients) in &tree {
-        let mine = combine(
-            patients
-                .values()
-                .map(|p| patient_hash(p))
-                .collect::<Vec<_>>()
-                .iter()
-                .map(String::as_str),
-        );
-        a.requests += 1;
-        if server_md5(ctx, &Level::Collection(coll.clone())).await? == mine {
+        let theirs = ask(ctx, &mut a, Level::Collection(coll.clone())).await?;
+        let mine = |u: bool| combine_owned(patients.values().map(|p| patient_hash(p, u)));
+        if theirs == mine(false) || theirs == mine(true) {
             continue;
         }
         for (pid, studies) in patients {
@@ -190,8 +201,8 @@ pub async fn audit<'a>(
                 id: pid.clone(),
                 collection: coll.clone(),
             };
-            a.requests += 1;
-            if server_md5(ctx, &level).await? == patient_hash(studies) {
+            let theirs = ask(ctx, &mut a, level).await?;
+            if theirs == patient_hash(studies, false) || theirs == patient_hash(studies, true) {
                 continue;
             }
             audit_studies(ctx, studies, &mut a).await?;
@@ -200,31 +211,35 @@ pub async fn audit<'a>(
     Ok(a)
 }
 
-fn study_hash(series: &BTreeMap<String, String>) -> String {
-    combine(series.values().map(String::as_str))
+async fn ask(ctx: &Ctx, a: &mut Audit, level: Level) -> anyhow::Result<String> {
+    a.requests += 1;
+    server_md5(ctx, &level).await
 }
 
-fn patient_hash(studies: &BTreeMap<String, BTreeMap<String, String>>) -> String {
-    let hs: Vec<String> = studies.values().map(study_hash).collect();
-    combine(hs.iter().map(String::as_str))
+fn combine_owned(hashes: impl Iterator<Item = String>) -> String {
+    let v: Vec<String> = hashes.collect();
+    combine(v.iter().map(String::as_str))
 }
 
-async fn audit_studies(
-    ctx: &Ctx,
-    studies: &BTreeMap<String, BTreeMap<String, String>>,
-    a: &mut Audit,
-) -> anyhow::Result<()> {
+fn study_hash(series: &BTreeMap<String, SeriesHash>, upper: bool) -> String {
+    combine(series.values().map(|h| h.get(upper)))
+}
+
+fn patient_hash(studies: &Studies, upper: bool) -> String {
+    combine_owned(studies.values().map(|s| study_hash(s, upper)))
+}
+
+async fn audit_studies(ctx: &Ctx, studies: &Studies, a: &mut Audit) -> anyhow::Result<()> {
     for (study, series) in studies {
-        a.requests += 1;
-        if server_md5(ctx, &Level::Study(study.clone())).await? == study_hash(series) {
+        let theirs = ask(ctx, a, Level::Study(study.clone())).await?;
+        if theirs == study_hash(series, false) || theirs == study_hash(series, true) {
             continue;
         }
         for (uid, mine) in series {
-            a.requests += 1;
-            let theirs = server_md5(ctx, &Level::Series(uid.clone())).await?;
+            let theirs = ask(ctx, a, Level::Series(uid.clone())).await?;
             if theirs.is_empty() {
                 a.gone.push(uid.clone());
-            } else if theirs != *mine {
+            } else if !mine.matches(&theirs) {
                 a.changed.push(uid.clone());
             }
         }

@@ -107,8 +107,8 @@ fn list_command(what: &str) -> &'static str {
     }
 }
 
-/// Up to three values close to `value`: those containing it or contained in it, else those
-/// within a small edit distance.
+/// Up to three values closest to `value`: those containing it or contained in it, else those at
+/// the smallest edit distance (if it is small).
 pub fn nearest(value: &str, known: &[String]) -> Vec<String> {
     let v = value.to_lowercase();
     let mut scored: Vec<(usize, &String)> = known
@@ -123,7 +123,13 @@ pub fn nearest(value: &str, known: &[String]) -> Vec<String> {
         })
         .collect();
     scored.sort();
-    scored.into_iter().take(3).map(|(_, k)| k.clone()).collect()
+    let best = scored.first().map(|(d, _)| *d);
+    scored
+        .into_iter()
+        .take_while(|(d, _)| Some(*d) == best)
+        .take(3)
+        .map(|(_, k)| k.clone())
+        .collect()
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
