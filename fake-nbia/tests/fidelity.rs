@@ -171,6 +171,25 @@ fn search_sorts_as_result_set_sorter() {
     let mut desc = subjects("descending");
     desc.reverse();
     assert_eq!(desc, asc);
+    // "study" sorts by the number of matching studies; an unknown field by collection
+    let hits = |field: &str| -> Vec<serde_json::Value> {
+        let r = search(
+            &s,
+            &format!("sortField={field}&sortDirection=descending&start=0&size=100000"),
+        );
+        r.json()["resultSet"].as_array().unwrap().clone()
+    };
+    let studies: Vec<u64> = hits("study")
+        .iter()
+        .map(|h| h["totalNumberOfStudies"].as_u64().unwrap())
+        .collect();
+    assert!(studies.windows(2).all(|w| w[0] >= w[1]), "{studies:?}");
+    assert!(studies.first() > studies.last());
+    let projects: Vec<String> = hits("nonsense")
+        .iter()
+        .map(|h| h["project"].as_str().unwrap().to_lowercase())
+        .collect();
+    assert!(projects.windows(2).all(|w| w[0] >= w[1]), "{projects:?}");
 }
 
 #[test]
