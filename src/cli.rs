@@ -355,16 +355,22 @@ pub enum Command {
     /// The portal's search: patients matching criteria [getSimpleSearch]
     #[command(
         alias = "getSimpleSearch",
-        after_help = "Examples:\n  tcia search --collection LIDC-IDRI --modality CT --size 20\n  tcia search --modality MR --from 2020-01-01 --all --format csv"
+        after_help = "Examples:\n  tcia search --collection LIDC-IDRI --modality CT --size 20\n  \
+            tcia search --modality MR --from 2020-01-01 --all --format csv\n  \
+            tcia search --modality CT --modality PT --all-modalities --sex F --age 40:60 --all\n  \
+            tcia search --collection LIDC-IDRI --sort studies --descending --min-studies 1\n  \
+            tcia search --model 'SIEMENS||Sensation 16' --exclude-commercial --third-party no"
     )]
     Search(SearchArgs),
 
-    /// Write a .tcia manifest for criteria or series UIDs [getManifestForSimpleSearch / getManifestText]
+    /// Write a .tcia manifest for criteria, series UIDs or a whole collection [getManifestForSimpleSearch / getManifestText / getManifestForCollection]
     #[command(
         alias = "getManifestForSimpleSearch",
         alias = "getManifestText",
+        alias = "getManifestForCollection",
         after_help = "Examples:\n  tcia manifest --collection LIDC-IDRI --modality CT -o lidc-ct.tcia\n  \
-            tcia manifest --series-uid 1.2.3 --series-uid 1.2.4 -o two.tcia"
+            tcia manifest --series-uid 1.2.3 --series-uid 1.2.4 -o two.tcia\n  \
+            tcia manifest --whole-collection TCGA-BLCA -o blca.tcia"
     )]
     Manifest(ManifestArgs),
 
@@ -393,7 +399,8 @@ pub enum Command {
         after_help = "Examples:\n  tcia download --collection LIDC-IDRI --modality CT -o lidc\n  \
             tcia series --collection LIDC-IDRI | tcia download -i - -o lidc --layout classic\n  \
             tcia download --manifest cart.tcia -o data --jobs 8\n  \
-            tcia download 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357 -o one --zip"
+            tcia download 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357 -o one --zip\n  \
+            tcia download --doi 10.7937/K9/TCIA.2015.LO9QL9SX -o lidc"
     )]
     Download(DownloadArgs),
 
@@ -401,11 +408,12 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  tcia sync --collection LIDC-IDRI -o /data/lidc            # nightly, from cron\n  \
         tcia sync --collection LIDC-IDRI -o /data/lidc --dry-run\n  \
-        tcia sync --manifest cohort.tcia -o /data/cohort --delete"
+        tcia sync --manifest cohort.tcia -o /data/cohort --delete\n  \
+        tcia sync --collection LIDC-IDRI -o /data/lidc --verify-remote   # also catch silent replacements"
     )]
     Sync(SyncArgs),
 
-    /// Download one DICOM image [getSingleImage]
+    /// Download one DICOM image, checked against the server's MD5 (v4) [getSingleImage]
     #[command(
         alias = "getSingleImage",
         after_help = "Example:\n  tcia single-image --series-uid 1.2.3 --sop-uid 1.2.3.4 -o image.dcm"
@@ -620,10 +628,10 @@ pub struct Criteria {
     /// Patient sex as recorded, e.g. M, F, O; Null for none recorded (repeatable)
     #[arg(long)]
     pub sex: Vec<String>,
-    /// Studies on or after this date (YYYY-MM-DD)
+    /// Series released (DateReleased, as the server's DateRangeCriteria compares) on or after this date
     #[arg(long, value_parser = parse_date_arg, value_name = "YYYY-MM-DD")]
     pub from: Option<Date>,
-    /// Studies on or before this date (YYYY-MM-DD)
+    /// Series released on or before this date
     #[arg(long, value_parser = parse_date_arg, value_name = "YYYY-MM-DD")]
     pub to: Option<Date>,
     /// Patient ID (repeatable; * is a wildcard)

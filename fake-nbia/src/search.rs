@@ -71,7 +71,7 @@ fn java_number<T: std::str::FromStr>(v: &str) -> Result<T, String> {
 }
 
 /// A form field SearchUtil reads with `get(name).get(0)`: absent is a NullPointerException.
-fn need<'a>(f: &'a Params, name: String) -> Result<&'a str, String> {
+fn need(f: &Params, name: String) -> Result<&str, String> {
     f.raw(&name).ok_or_else(|| "null".to_string())
 }
 
