@@ -25,7 +25,25 @@ fn ci(value: Option<&String>, filter: Option<&str>) -> bool {
     }
 }
 
-/// Allowed query parameters for v4 GET endpoints (`format` is always allowed).
+/// The v4 GET endpoints whose allowed set (NBIA source) includes `format`; the others answer 400
+/// for it like for any other unknown parameter.
+pub(crate) const V4_TAKES_FORMAT: &[&str] = &[
+    "getCollectionValues",
+    "getModalityValues",
+    "getBodyPartValues",
+    "getManufacturerValues",
+    "getPatient",
+    "getPatientByCollectionAndModality",
+    "NewPatientsInCollection",
+    "getPatientStudy",
+    "NewStudiesInPatientCollection",
+    "getSeries",
+    "getUpdatedSeries",
+    "getSeriesSize",
+    "getSOPInstanceUIDs",
+];
+
+/// Allowed query parameters for v4 GET endpoints (`format` where [`V4_TAKES_FORMAT`] says).
 fn v4_allowed(ep: &str) -> Option<&'static [&'static str]> {
     Some(match ep {
         "getCollectionValues" | "getCollectionValuesAndCounts" => &[],
@@ -108,14 +126,17 @@ pub fn versioned(mut ctx: Ctx, ep: &str, method: &Method, auth: AuthCheck) -> Re
     }
     if ctx.ver == Ver::V4 && !post {
         let allowed = v4_allowed(ep).unwrap_or(&[]);
+        let format = V4_TAKES_FORMAT.contains(&ep);
         if let Some((bad, _)) = ctx
             .q
             .0
             .iter()
-            .find(|(k, _)| k != "format" && !allowed.contains(&k.as_str()))
+            .find(|(k, _)| !(format && k == "format") && !allowed.contains(&k.as_str()))
         {
             let mut list: Vec<&str> = allowed.to_vec();
-            list.push("format");
+            if format {
+                list.push("format");
+            }
             return text(
                 400,
                 Some("text/plain"),

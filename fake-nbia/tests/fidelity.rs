@@ -386,3 +386,32 @@ fn image_md5_species_counts_and_collection_manifest() {
     );
     assert_eq!(r.status, 400);
 }
+
+#[test]
+fn v4_takes_format_only_where_the_source_allows_it() {
+    let s = small_server();
+    // V4_getBodyPartValues: Set.of("Collection", "format", "Modality")
+    assert_eq!(
+        get(&s, &format!("{V4}/getBodyPartValues?format=csv")).status,
+        200
+    );
+    // GetBodyPartValuesAndCounts: Set.of("Collection", "Modality"), no format
+    let r = get(&s, &format!("{V4}/getBodyPartValuesAndCounts?format=csv"));
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.text(),
+        "Invalid query parameter: 'format'. Allowed parameters are: [Collection, Modality]"
+    );
+    for ep in [
+        "getDicomTags?SeriesUID=1.2",
+        "getCollectionDescriptions",
+        "getImage?SeriesInstanceUID=1.2",
+    ] {
+        let sep = if ep.contains('?') { '&' } else { '?' };
+        assert_eq!(
+            get(&s, &format!("{V4}/{ep}{sep}format=json")).status,
+            400,
+            "{ep}"
+        );
+    }
+}

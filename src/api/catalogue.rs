@@ -1187,6 +1187,25 @@ pub static LOGOUT: Endpoint = Endpoint {
     routes: &[route!(MODERN, Root("nbia-api/logout"), Get, [], [], &[])],
 };
 
+/// The v4 endpoints whose server class accepts `format` (its allowed-parameter set, NBIA source);
+/// the others answer 400 for it, so `--raw` is refused there.
+pub const V4_TAKES_FORMAT: &[&str] = &[
+    "getCollectionValues",
+    "getModalityValues",
+    "getBodyPartValues",
+    "getManufacturerValues",
+    "getPatient",
+    "getPatientByCollectionAndModality",
+    "NewPatientsInCollection",
+    "getPatientStudy",
+    "NewStudiesInPatientCollection",
+    "getSeries",
+    "getUpdatedSeries",
+    "getSeriesSize",
+    "getSOPInstanceUIDs",
+    "getSeriesMetadata",
+];
+
 /// Every endpoint, for lookups and documentation.
 pub static ALL: &[&Endpoint] = &[
     &COLLECTIONS,

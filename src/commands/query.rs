@@ -205,6 +205,12 @@ fn counts_query(command: &Command) -> Option<Query> {
 pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
     let (route, reqs) = requests(ctx.api, q.endpoint, &q.params)?;
     if let Some(raw) = ctx.raw {
+        if ctx.api == Api::V4 && !cat::V4_TAKES_FORMAT.contains(&q.endpoint.name) {
+            return Err(usage(format!(
+                "--raw is not available for {} with --api v4 (the server takes no format parameter there); use --format",
+                q.endpoint.name
+            )));
+        }
         let [req] = <[Request; 1]>::try_from(reqs)
             .map_err(|_| usage("--raw sends exactly one request: give each filter flag once"))?;
         return raw_passthrough(ctx, req, raw).await;

@@ -624,3 +624,16 @@ fn species_counts() {
     let rows = json_rows(&s, &["getSpeciesValuesAndCounts"]);
     assert_eq!(rows.len(), 1);
 }
+
+#[test]
+fn raw_is_refused_where_v4_takes_no_format() {
+    let s = server();
+    let (_, err) = run(&s, &["body-part-counts", "--raw", "csv"], 2);
+    assert!(
+        err.contains("--raw is not available for getBodyPartValuesAndCounts"),
+        "{err}"
+    );
+    assert_eq!(s.hits("getBodyPartValuesAndCounts"), 0);
+    let (out, _) = run(&s, &["body-parts", "--raw", "csv"], 0);
+    assert!(out.starts_with("BodyPartExamined"), "{out}");
+}
