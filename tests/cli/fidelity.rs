@@ -637,3 +637,175 @@ fn raw_is_refused_where_v4_takes_no_format() {
     let (out, _) = run(&s, &["body-parts", "--raw", "csv"], 0);
     assert!(out.starts_with("BodyPartExamined"), "{out}");
 }
+
+/// The allowed sets of the v4 classes tcia queries (NBIA source, `Set.of(...)`).
+const V4_ALLOWED: &[(&str, &[&str])] = &[
+    ("getCollectionValues", &["format"]),
+    (
+        "getModalityValues",
+        &["Collection", "format", "BodyPartExamined"],
+    ),
+    ("getBodyPartValues", &["Collection", "format", "Modality"]),
+    (
+        "getManufacturerValues",
+        &["Collection", "format", "Modality", "BodyPartExamined"],
+    ),
+    ("getPatient", &["Collection", "PatientId", "format"]),
+    (
+        "getPatientByCollectionAndModality",
+        &["Collection", "Modality", "format"],
+    ),
+    (
+        "NewPatientsInCollection",
+        &["Collection", "fromDate", "format"],
+    ),
+    (
+        "getPatientStudy",
+        &["Collection", "PatientID", "StudyInstanceUID", "format"],
+    ),
+    (
+        "NewStudiesInPatientCollection",
+        &["Collection", "PatientID", "fromDate", "format"],
+    ),
+    (
+        "getSeries",
+        &[
+            "Collection",
+            "format",
+            "PatientID",
+            "StudyInstanceUID",
+            "Modality",
+            "BodyPartExamined",
+            "ManufacturerModelName",
+            "Manufacturer",
+            "SeriesInstanceUID",
+        ],
+    ),
+    ("getUpdatedSeries", &["fromDate", "format"]),
+    ("getSeriesSize", &["SeriesInstanceUID", "format"]),
+    ("getSOPInstanceUIDs", &["SeriesInstanceUID", "format"]),
+    ("getDicomTags", &["SeriesUID"]),
+    ("getCollectionValuesAndCounts", &[]),
+    (
+        "getModalityValuesAndCounts",
+        &["Collection", "BodyPartExamined"],
+    ),
+    ("getBodyPartValuesAndCounts", &["Collection", "Modality"]),
+    (
+        "getManufacturerValuesAndCounts",
+        &["Collection", "Modality", "BodyPartExamined"],
+    ),
+    ("getSpeciesValuesAndCounts", &[]),
+    ("getCollectionDescriptions", &["collectionName"]),
+];
+
+#[test]
+fn every_v4_query_sends_only_what_the_server_allows() {
+    let s = server();
+    let x = &s.data().series_in("LIDC-IDRI")[0];
+    let (c, p, st, se) = (
+        "LIDC-IDRI",
+        x.patient_id.as_str(),
+        x.study_uid.as_str(),
+        x.series_uid.as_str(),
+    );
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["collections"],
+        vec!["modalities", "--collection", c, "--body-part", "CHEST"],
+        vec!["body-parts", "--collection", c, "--modality", "CT"],
+        vec![
+            "manufacturers",
+            "--collection",
+            c,
+            "--modality",
+            "CT",
+            "--body-part",
+            "CHEST",
+        ],
+        vec!["patients", "--collection", c, "--patient-id", p],
+        vec![
+            "patients-by-modality",
+            "--collection",
+            c,
+            "--modality",
+            "CT",
+        ],
+        vec!["new-patients", "--collection", c, "--since", "2020-01-01"],
+        vec![
+            "studies",
+            "--collection",
+            c,
+            "--patient-id",
+            p,
+            "--study-uid",
+            st,
+        ],
+        vec![
+            "new-studies",
+            "--collection",
+            c,
+            "--patient-id",
+            p,
+            "--since",
+            "2020-01-01",
+        ],
+        vec![
+            "series",
+            "--collection",
+            c,
+            "--patient-id",
+            p,
+            "--study-uid",
+            st,
+            "--modality",
+            "CT",
+            "--body-part",
+            "CHEST",
+            "--manufacturer",
+            "GE",
+            "--model",
+            "X",
+            "--series-uid",
+            se,
+        ],
+        vec!["updated-series", "--since", "2020-01-01"],
+        vec!["series-size", "--series-uid", se],
+        vec!["sop-uids", "--series-uid", se],
+        vec!["dicom-tags", "--series-uid", se],
+        vec!["collection-counts"],
+        vec!["modality-counts", "--collection", c, "--body-part", "CHEST"],
+        vec!["body-part-counts", "--collection", c, "--modality", "CT"],
+        vec![
+            "manufacturer-counts",
+            "--collection",
+            c,
+            "--modality",
+            "CT",
+            "--body-part",
+            "CHEST",
+        ],
+        vec!["species-counts"],
+        vec!["descriptions", "--collection", c],
+    ];
+    for args in &commands {
+        run(&s, args, 0);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for r in s.requests() {
+        let ep = r.path.rsplit('/').next().unwrap().to_string();
+        let allowed = V4_ALLOWED
+            .iter()
+            .find(|(e, _)| *e == ep)
+            .unwrap_or_else(|| panic!("{ep} is not in the table"))
+            .1;
+        for k in query_of(&r).keys() {
+            assert!(allowed.contains(&k.as_str()), "{ep} does not take {k}");
+        }
+        seen.insert(ep);
+    }
+    assert_eq!(
+        seen.len(),
+        V4_ALLOWED.len(),
+        "every endpoint of the table was called: {seen:?}"
+    );
+}
