@@ -809,3 +809,42 @@ fn every_v4_query_sends_only_what_the_server_allows() {
         "every endpoint of the table was called: {seen:?}"
     );
 }
+
+#[test]
+fn the_conformance_table_names_every_endpoint_and_real_tests() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/nbia-conformance.md")).unwrap();
+    let ticked = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    let mut rows = Vec::new();
+    for line in doc.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.trim_matches('|').split(" | ").collect();
+        assert_eq!(cells.len(), 5, "a row has five columns: {line}");
+        let tests = ticked(cells[4]);
+        assert!(!tests.is_empty(), "a row without a test: {line}");
+        for t in &tests {
+            let (dir, rest) = match t.split_once("::") {
+                Some(("cli", r)) => ("tests/cli", r),
+                Some(("fake", r)) => ("fake-nbia/tests", r),
+                _ => panic!("test {t:?} is not cli::... or fake::..."),
+            };
+            let (module, name) = rest.split_once("::").unwrap();
+            let src = std::fs::read_to_string(root.join(dir).join(format!("{module}.rs")))
+                .unwrap_or_else(|e| panic!("{t}: {e}"));
+            assert!(src.contains(&format!("fn {name}()")), "no test {t}");
+        }
+        rows.push(ticked(cells[0]).join(" "));
+    }
+    for e in tcia::api::catalogue::ALL {
+        assert!(
+            rows.iter().any(|r| r.split(' ').any(|n| n == e.name)),
+            "docs/nbia-conformance.md has no row for {}",
+            e.name
+        );
+    }
+}
