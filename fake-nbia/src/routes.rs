@@ -131,7 +131,7 @@ pub fn versioned(mut ctx: Ctx, ep: &str, method: &Method, auth: AuthCheck) -> Re
             .q
             .0
             .iter()
-            .find(|(k, _)| !(format && k == "format") && !allowed.contains(&k.as_str()))
+            .find(|(k, _)| !(allowed.contains(&k.as_str()) || (format && k == "format")))
         {
             let mut list: Vec<&str> = allowed.to_vec();
             if format {
