@@ -99,10 +99,9 @@ pub async fn plan(
     // Metadata for all of them at once.
     let looked_up = catalog.lookup(&uids).await?;
     let (jobs, unknown) = jobs_for(&layout, a.zip, &uids, looked_up, infos);
-    if jobs.is_empty() && unknown.is_empty() {
-        // exit 2 when a named collection, modality or body part does not exist
-        super::selection::check_empty(&ctx, &a.filters.params()).await?;
-    }
+    // a named collection, modality or body part that does not exist: a warning, or exit 2
+    let empty = jobs.is_empty() && unknown.is_empty();
+    super::selection::check_selection(&ctx, &a.filters.params(), empty).await?;
     check_paths(&jobs, a)?;
     Ok(Plan {
         ctx,

@@ -146,12 +146,25 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// For download and sync: an empty selection because a named value does not exist is a usage
-/// error (exit 2), so that a cron job with a typo does not "succeed" for ever. Warns and returns
-/// Ok when every named value exists (the selection is legitimately empty).
-pub async fn check_empty(ctx: &Ctx, given: &[(Param, Vec<String>)]) -> anyhow::Result<()> {
+/// For download and sync, once per run: each named value the server does not have is a warning,
+/// and an empty selection because of one is a usage error (exit 2), so that a cron job with a typo
+/// does not "succeed" for ever. An empty selection whose values all exist is fine.
+pub async fn check_selection(
+    ctx: &Ctx,
+    given: &[(Param, Vec<String>)],
+    empty: bool,
+) -> anyhow::Result<()> {
+    let named = given
+        .iter()
+        .any(|(p, v)| !v.is_empty() && LISTED.iter().any(|l| l.1 == *p));
+    if !named {
+        return Ok(());
+    }
     let unknown = Values::default().unknown(ctx, given).await;
-    if unknown.is_empty() {
+    if !empty || unknown.is_empty() {
+        for m in &unknown {
+            ctx.printer.warn(m);
+        }
         return Ok(());
     }
     for m in &unknown[1..] {

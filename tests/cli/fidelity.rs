@@ -413,6 +413,22 @@ fn a_selection_that_names_nothing_exits_2_and_says_what_is_near() {
     let (_, err) = run(&s, &args, 2);
     assert!(err.contains("no modality 'CTT'; did you mean CT?"), "{err}");
     assert_eq!(s.hits("getModalityValues"), 1);
+    // a typo beside a real value: the selection is not empty, the typo is named
+    let args = [
+        "download",
+        "--collection",
+        "LIDC-IDRI",
+        "--collection",
+        "LIDC",
+        "-o",
+        o,
+        "--dry-run",
+    ];
+    let (_, err) = run(&s, &args, 0);
+    assert!(
+        err.contains("warning: no collection 'LIDC'; did you mean LIDC-IDRI?"),
+        "{err}"
+    );
     // legitimately empty: every value exists, nothing matches together
     let (_, err) = run(
         &s,
