@@ -36,6 +36,9 @@ struct Criteria {
     pixel: Option<(f64, f64)>,
 }
 
+/// The PatientSexCriteria value "Null", kept apart from the upper-cased values.
+const SEX_NULL: &str = "\0Null";
+
 /// SimpleDateFormat("MM-dd-yyyy").parse, lenient: a prefix `M-d-y` of digit runs, month and day
 /// overflowing into the next month/year; anything else is Java's ParseException text.
 fn parse_mdy(v: &str) -> Result<i64, String> {
@@ -91,11 +94,16 @@ fn criteria(f: &Params) -> Result<Criteria, String> {
             Ok(())
         };
         match list_type(ty) {
-            Some(key) => c
-                .by_type
-                .entry(key)
-                .or_default()
-                .push(value()?.to_uppercase()),
+            Some(key) => {
+                let v = value()?;
+                // PatientSexCriteria: exactly "Null" (removePatientSex("Null")) means none recorded
+                let v = if key == "PatientSexCriteria" && v == "Null" {
+                    SEX_NULL.to_string()
+                } else {
+                    v.to_uppercase()
+                };
+                c.by_type.entry(key).or_default().push(v);
+            }
             None => other_criterion(&mut c, f, ty, i, &value, &range)?,
         }
         i += 1;
@@ -250,7 +258,7 @@ impl Criteria {
         match self.by_type.get("PatientSexCriteria") {
             None => true,
             Some(list) => match sex {
-                None => list.iter().any(|x| x == "NULL"),
+                None => list.iter().any(|x| x == SEX_NULL),
                 Some(v) => list.iter().any(|x| *x == v.to_uppercase()),
             },
         }

@@ -515,3 +515,69 @@ fn v4_get_endpoints_check_the_sources_allowed_sets() {
         );
     }
 }
+
+/// Distinct (collection, patient) of the public series `keep` selects.
+fn patients_where(s: &fake_nbia::FakeServer, keep: &dyn Fn(&fake_nbia::Series) -> bool) -> u64 {
+    let ds = s.data();
+    let set: std::collections::BTreeSet<(String, String)> = ds
+        .series()
+        .filter(|x| x.collection != fake_nbia::RESTRICTED_COLLECTION && keep(x))
+        .map(|x| (x.collection.clone(), x.patient_id.clone()))
+        .collect();
+    set.len() as u64
+}
+
+#[test]
+fn search_criteria_semantics_follow_the_query_handler() {
+    let s = small_server();
+    let count = |crit: &str| total(&search(&s, &format!("{crit}&{OK_TAIL}")));
+    // PatientSexCriteria: upper-case IN; exactly "Null" for none recorded
+    let f = patients_where(&s, &|x| {
+        x.patient_sex
+            .as_deref()
+            .is_some_and(|v| v.eq_ignore_ascii_case("F"))
+    });
+    assert!(f > 0);
+    assert_eq!(count("criteriaType0=PatientSexCriteria&value0=f"), f);
+    let none = patients_where(&s, &|x| x.patient_sex.is_none());
+    assert!(none > 0, "the data set has patients without a recorded sex");
+    assert_eq!(count("criteriaType0=PatientSexCriteria&value0=Null"), none);
+    assert_eq!(count("criteriaType0=PatientSexCriteria&value0=NULL"), 0);
+    // ModalityAndedSearchCriteria "all": patients with a series of each modality
+    let ds = s.data();
+    let with = |m: &str| -> std::collections::BTreeSet<(String, String)> {
+        ds.series()
+            .filter(|x| x.collection != fake_nbia::RESTRICTED_COLLECTION && x.modality == m)
+            .map(|x| (x.collection.clone(), x.patient_id.clone()))
+            .collect()
+    };
+    let both = with("CT").intersection(&with("SEG")).count() as u64;
+    assert!(both > 0);
+    let crit = "criteriaType0=ImageModalityCriteria&value0=CT&criteriaType1=ImageModalityCriteria&value1=SEG";
+    assert_eq!(
+        count(&format!(
+            "{crit}&criteriaType2=ModalityAndedSearchCriteria&value2=all"
+        )),
+        both
+    );
+    assert!(count(crit) > both, "without it: any of the modalities");
+    // ThirdPartyAnalysis: LIKE, and NO also matches none recorded
+    let yes = patients_where(&s, &|x| x.third_party.as_deref() == Some("YES"));
+    assert_eq!(count("criteriaType0=ThirdPartyAnalysis&value0=YES"), yes);
+    let no = patients_where(&s, &|x| x.third_party.as_deref() != Some("YES"));
+    assert_eq!(count("criteriaType0=ThirdPartyAnalysis&value0=NO"), no);
+    // DescriptionCriteria: any word in study description, series description or protocol name
+    let word = "segmentations";
+    let has = |v: &Option<String>| {
+        v.as_deref()
+            .is_some_and(|t| t.to_uppercase().contains(&word.to_uppercase()))
+    };
+    let d = patients_where(&s, &|x| {
+        has(&x.study_desc) || has(&x.series_description) || has(&x.protocol_name)
+    });
+    assert!(d > 0);
+    assert_eq!(
+        count(&format!("criteriaType0=DescriptionCriteria&value0={word}")),
+        d
+    );
+}

@@ -1101,7 +1101,7 @@ pub static MD5_HIERARCHY: Endpoint = Endpoint {
         Post,
         [],
         [],
-        &["Level", "UID", "MD5"]
+        &["Level", "ID", "MD5"]
     )],
 };
 

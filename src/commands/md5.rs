@@ -87,7 +87,7 @@ pub async fn server_md5(ctx: &Ctx, level: &Level) -> anyhow::Result<String> {
     Ok(h)
 }
 
-/// `tcia md5`: one row `{Level, UID, MD5}`.
+/// `tcia md5`: one row `{Level, ID, MD5}` (ID: the UID, patient ID or collection name).
 pub async fn run(ctx: &Ctx, a: &Md5Args) -> anyhow::Result<()> {
     let level = match (&a.series_uid, &a.study_uid, &a.patient_id, &a.collection) {
         (Some(s), ..) => Level::Series(s.clone()),
@@ -109,13 +109,13 @@ pub async fn run(ctx: &Ctx, a: &Md5Args) -> anyhow::Result<()> {
         ));
     }
     let cols = Columns {
-        known: ["Level", "UID", "MD5"].map(String::from).to_vec(),
+        known: ["Level", "ID", "MD5"].map(String::from).to_vec(),
         fields: None,
     };
     let mut sink = output::sink(ctx.format, cols, ctx.stdout(), ctx.width);
     let mut row = Row::new();
     row.insert("Level".into(), what.into());
-    row.insert("UID".into(), id.into());
+    row.insert("ID".into(), id.into());
     row.insert("MD5".into(), h.into());
     sink.row(row).context("writing output")?;
     sink.finish().context("writing output")?;
