@@ -192,8 +192,12 @@ pub async fn audit<'a>(
     }
     for (coll, patients) in &tree {
         let theirs = ask(ctx, &mut a, Level::Collection(coll.clone())).await?;
-        let mine = |u: bool| combine_owned(patients.values().map(|p| patient_hash(p, u)));
-        if theirs == mine(false) || theirs == mine(true) {
+        let n = patients
+            .values()
+            .flat_map(|p| p.values())
+            .map(|s| s.len())
+            .sum();
+        if matches_some_case(&theirs, n, &|pick| collection_hash(patients, pick)) {
             continue;
         }
         for (pid, studies) in patients {
@@ -202,13 +206,30 @@ pub async fn audit<'a>(
                 collection: coll.clone(),
             };
             let theirs = ask(ctx, &mut a, level).await?;
-            if theirs == patient_hash(studies, false) || theirs == patient_hash(studies, true) {
+            let n = studies.values().map(|s| s.len()).sum();
+            if matches_some_case(&theirs, n, &|pick| patient_hash(studies, pick, &mut 0)) {
                 continue;
             }
             audit_studies(ctx, studies, &mut a).await?;
         }
     }
     Ok(a)
+}
+
+/// Which series (by index below a level) are hashed from their upper-case digests.
+type Pick = dyn Fn(usize) -> bool;
+
+/// Series below a level up to which every choice of case per series is tried.
+const MIXED_CASE_MAX: usize = 12;
+
+/// Whether `theirs` is the level's hash for some choice of lower or upper case per series: every
+/// choice for up to [`MIXED_CASE_MAX`] series, else all lower or all upper.
+fn matches_some_case(theirs: &str, series: usize, hash: &dyn Fn(&Pick) -> String) -> bool {
+    if series <= MIXED_CASE_MAX {
+        (0..1u32 << series).any(|m| hash(&move |i| (m >> i) & 1 == 1) == theirs)
+    } else {
+        hash(&|_| false) == theirs || hash(&|_| true) == theirs
+    }
 }
 
 async fn ask(ctx: &Ctx, a: &mut Audit, level: Level) -> anyhow::Result<String> {
@@ -221,18 +242,39 @@ fn combine_owned(hashes: impl Iterator<Item = String>) -> String {
     combine(v.iter().map(String::as_str))
 }
 
-fn study_hash(series: &BTreeMap<String, SeriesHash>, upper: bool) -> String {
-    combine(series.values().map(|h| h.get(upper)))
+/// A study's hash, series `*next`, `*next + 1`, ... in upper case where `pick` says.
+fn study_hash(series: &BTreeMap<String, SeriesHash>, pick: &Pick, next: &mut usize) -> String {
+    let mut hs = Vec::new();
+    for h in series.values() {
+        hs.push(h.get(pick(*next)).to_string());
+        *next += 1;
+    }
+    combine_owned(hs.into_iter())
 }
 
-fn patient_hash(studies: &Studies, upper: bool) -> String {
-    combine_owned(studies.values().map(|s| study_hash(s, upper)))
+fn patient_hash(studies: &Studies, pick: &Pick, next: &mut usize) -> String {
+    let hs: Vec<String> = studies
+        .values()
+        .map(|s| study_hash(s, pick, next))
+        .collect();
+    combine_owned(hs.into_iter())
+}
+
+fn collection_hash(patients: &BTreeMap<String, Studies>, pick: &Pick) -> String {
+    let mut next = 0;
+    let hs: Vec<String> = patients
+        .values()
+        .map(|p| patient_hash(p, pick, &mut next))
+        .collect();
+    combine_owned(hs.into_iter())
 }
 
 async fn audit_studies(ctx: &Ctx, studies: &Studies, a: &mut Audit) -> anyhow::Result<()> {
     for (study, series) in studies {
         let theirs = ask(ctx, a, Level::Study(study.clone())).await?;
-        if theirs == study_hash(series, false) || theirs == study_hash(series, true) {
+        if matches_some_case(&theirs, series.len(), &|pick| {
+            study_hash(series, pick, &mut 0)
+        }) {
             continue;
         }
         for (uid, mine) in series {
@@ -260,5 +302,38 @@ mod tests {
         let want: String = digest.iter().map(|x| format!("{x:02x}")).collect();
         assert_eq!(combine([b, a]), want);
         assert_eq!(combine([""]), "");
+    }
+
+    #[test]
+    fn mixed_case_digests_match_at_the_study_level() {
+        let files = |m: &[&str]| SeriesHash {
+            lower: combine(m.iter().copied()),
+            upper: combine(
+                m.iter()
+                    .map(|x| x.to_uppercase())
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(String::as_str),
+            ),
+        };
+        let a = files(&["0cc175b9c0f1b6a831c399e269772661"]);
+        let b = files(&[
+            "92eb5ffee6ae2fec3ad71c777531578f",
+            "4a8a08f09d37b73795649038408b5f33",
+        ]);
+        let series: BTreeMap<String, SeriesHash> = [
+            ("1.1".to_string(), a.clone()),
+            ("1.2".to_string(), b.clone()),
+        ]
+        .into();
+        // the server stored a's digests in lower case and b's in upper case
+        let theirs = combine([a.lower.as_str(), b.upper.as_str()]);
+        assert!(matches_some_case(&theirs, 2, &|pick| study_hash(
+            &series, pick, &mut 0
+        )));
+        assert_ne!(theirs, study_hash(&series, &|_| false, &mut 0));
+        assert!(!matches_some_case("0123", 2, &|pick| study_hash(
+            &series, pick, &mut 0
+        )));
     }
 }
