@@ -330,34 +330,26 @@ fn doi_in_every_spelling_with_the_servers_keys() {
 fn download_and_sync_by_doi() {
     let s = server();
     let uri = s.data().series_in("TCGA-BLCA")[0].doi.clone();
-    let want = s.data().series().filter(|x| x.doi == uri).count();
+    let want: Vec<String> = s
+        .data()
+        .series()
+        .filter(|x| x.doi == uri)
+        .map(|x| x.series_uid)
+        .collect();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("d");
-    run(
-        &s,
-        &[
-            "download",
-            "--doi",
-            &uri,
-            "-o",
-            out.to_str().unwrap(),
-            "--dry-run",
-        ],
-        0,
+    let o = out.to_str().unwrap();
+    let bare = uri.trim_start_matches("https://doi.org/");
+    let (_, err) = run(&s, &["download", "--doi", bare, "-o", o], 0);
+    assert!(err.contains(&format!("{} series", want.len())), "{err}");
+    for u in &want {
+        assert!(out.join(u).is_dir(), "{u} downloaded");
+    }
+    let (_, err) = run(&s, &["sync", "--doi", &format!("doi:{bare}"), "-o", o], 0);
+    assert!(
+        err.contains(&format!("{} unchanged", want.len())) || err.contains("nothing to do"),
+        "{err}"
     );
-    let (_, err) = run(
-        &s,
-        &[
-            "sync",
-            "--doi",
-            &uri,
-            "-o",
-            out.to_str().unwrap(),
-            "--dry-run",
-        ],
-        0,
-    );
-    assert!(err.contains(&format!("{want} series")), "{err}");
     let (_, err) = run(
         &s,
         &[
