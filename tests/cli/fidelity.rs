@@ -444,6 +444,15 @@ fn a_selection_that_names_nothing_exits_2_and_says_what_is_near() {
     );
     assert!(out.trim().is_empty() || out.trim() == "[]", "{out}");
     assert!(err.contains("did you mean TCGA-BLCA?"), "{err}");
+    let (_, err) = run(&s, &["search", "--collection", "LIDC"], 0);
+    assert!(err.contains("did you mean LIDC-IDRI?"), "{err}");
+    let (_, err) = run(
+        &s,
+        &["manifest", "--whole-collection", "LIDC", "-o", "-"],
+        0,
+    );
+    assert!(err.contains("no series matched"), "{err}");
+    assert!(err.contains("did you mean LIDC-IDRI?"), "{err}");
 }
 
 #[test]
