@@ -347,6 +347,13 @@ pub enum Command {
     )]
     ManufacturerCounts(CollModBody),
 
+    /// Patients per species code [getSpeciesValuesAndCounts, v4]
+    #[command(
+        alias = "getSpeciesValuesAndCounts",
+        after_help = "Example:\n  tcia species-counts --format csv"
+    )]
+    SpeciesCounts,
+
     /// Collection descriptions as plain text [getCollectionDescriptions]
     #[command(
         alias = "getCollectionDescriptions",
@@ -357,18 +364,42 @@ pub enum Command {
     /// The portal's search: patients matching criteria [getSimpleSearch]
     #[command(
         alias = "getSimpleSearch",
-        after_help = "Examples:\n  tcia search --collection LIDC-IDRI --modality CT --size 20\n  tcia search --modality MR --from 2020-01-01 --all --format csv"
+        after_help = "Examples:\n  tcia search --collection LIDC-IDRI --modality CT --size 20\n  \
+            tcia search --modality MR --from 2020-01-01 --all --format csv\n  \
+            tcia search --modality CT --modality PT --all-modalities --sex F --age 40:60 --all\n  \
+            tcia search --collection LIDC-IDRI --sort studies --descending --min-studies 1\n  \
+            tcia search --model 'SIEMENS||Sensation 16' --exclude-commercial --third-party no"
     )]
     Search(SearchArgs),
 
-    /// Write a .tcia manifest for criteria or series UIDs [getManifestForSimpleSearch / getManifestText]
+    /// Write a .tcia manifest for criteria, series UIDs or a whole collection [getManifestForSimpleSearch / getManifestText / getManifestForCollection]
     #[command(
         alias = "getManifestForSimpleSearch",
         alias = "getManifestText",
+        alias = "getManifestForCollection",
         after_help = "Examples:\n  tcia manifest --collection LIDC-IDRI --modality CT -o lidc-ct.tcia\n  \
-            tcia manifest --series-uid 1.2.3 --series-uid 1.2.4 -o two.tcia"
+            tcia manifest --series-uid 1.2.3 --series-uid 1.2.4 -o two.tcia\n  \
+            tcia manifest --whole-collection TCGA-BLCA -o blca.tcia"
     )]
     Manifest(ManifestArgs),
+
+    /// Collections or series that a DOI describes [getCollectionOrSeriesForDOI, v4]
+    #[command(
+        alias = "getCollectionOrSeriesForDOI",
+        after_help = "Examples:\n  tcia doi 10.7937/K9/TCIA.2015.LO9QL9SX\n  \
+            tcia doi https://doi.org/10.7937/K9/TCIA.2015.LO9QL9SX --level series --format csv\n  \
+            tcia download --doi 10.7937/K9/TCIA.2015.LO9QL9SX -o lidc"
+    )]
+    Doi(DoiArgs),
+
+    /// The server's MD5 of a series, study, patient or collection [getMD5Hierarchy, v4]
+    #[command(
+        alias = "getMD5Hierarchy",
+        after_help = "Examples:\n  tcia md5 --collection LIDC-IDRI\n  \
+            tcia md5 --patient-id LIDC-IDRI-0001 --collection LIDC-IDRI\n  \
+            tcia verify lidc --remote            # compare a whole download with the server"
+    )]
+    Md5(Md5Args),
 
     /// Download whole series, verified, into a directory [getImage / getImageWithMD5Hash]
     #[command(
@@ -377,7 +408,8 @@ pub enum Command {
         after_help = "Examples:\n  tcia download --collection LIDC-IDRI --modality CT -o lidc\n  \
             tcia series --collection LIDC-IDRI | tcia download -i - -o lidc --layout classic\n  \
             tcia download --manifest cart.tcia -o data --jobs 8\n  \
-            tcia download 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357 -o one --zip"
+            tcia download 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357 -o one --zip\n  \
+            tcia download --doi 10.7937/K9/TCIA.2015.LO9QL9SX -o lidc"
     )]
     Download(DownloadArgs),
 
@@ -385,11 +417,12 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  tcia sync --collection LIDC-IDRI -o /data/lidc            # nightly, from cron\n  \
         tcia sync --collection LIDC-IDRI -o /data/lidc --dry-run\n  \
-        tcia sync --manifest cohort.tcia -o /data/cohort --delete"
+        tcia sync --manifest cohort.tcia -o /data/cohort --delete\n  \
+        tcia sync --collection LIDC-IDRI -o /data/lidc --verify-remote   # also catch silent replacements"
     )]
     Sync(SyncArgs),
 
-    /// Download one DICOM image [getSingleImage]
+    /// Download one DICOM image, checked against the server's MD5 (v4) [getSingleImage]
     #[command(
         alias = "getSingleImage",
         after_help = "Example:\n  tcia single-image --series-uid 1.2.3 --sop-uid 1.2.3.4 -o image.dcm"
@@ -397,7 +430,9 @@ pub enum Command {
     SingleImage(SingleImageArgs),
 
     /// Re-check a download directory against its recorded MD5s (exit 0 only when intact)
-    #[command(after_help = "Example:\n  tcia verify lidc")]
+    #[command(
+        after_help = "Examples:\n  tcia verify lidc\n  tcia verify lidc --remote          # did the server change any series since?"
+    )]
     Verify(VerifyArgs),
 
     /// The local series index: build or refresh it, or show what is there [getSeries + getUpdatedSeries]
@@ -591,36 +626,159 @@ pub struct DescriptionsArgs {
     pub html: bool,
 }
 
-/// The portal's search criteria.
+/// The portal's search criteria, as v4 SearchUtil reads them (NBIA server source).
 #[derive(Args, Debug, Clone, Default)]
 pub struct Criteria {
     /// Collection (repeatable: any of)
     #[arg(long)]
     pub collection: Vec<String>,
-    /// Modality (repeatable: any of)
+    /// Modality (repeatable: any of; with --all-modalities: all of)
     #[arg(long)]
     pub modality: Vec<String>,
-    /// Anatomical site / body part (repeatable)
+    /// Patients having every --modality given, not any (ModalityAndedSearchCriteria)
+    #[arg(long, requires = "modality")]
+    pub all_modalities: bool,
+    /// Anatomical site / body part (repeatable; NOT SPECIFIED matches none recorded)
     #[arg(long)]
     pub body_part: Vec<String>,
-    /// Manufacturer (repeatable)
+    /// Manufacturer (repeatable; the server ORs it with --model and --software-version)
     #[arg(long)]
     pub manufacturer: Vec<String>,
+    /// Manufacturer and model as the portal's tree gives them (repeatable)
+    #[arg(long, value_name = "MANUFACTURER||MODEL", value_parser = tree_value(2))]
+    pub model: Vec<String>,
+    /// Manufacturer, model and software version (repeatable)
+    #[arg(long, value_name = "MANUFACTURER||MODEL||VERSION", value_parser = tree_value(3))]
+    pub software_version: Vec<String>,
     /// Species: human, mouse, dog, or an NCBI/SNOMED code (repeatable)
     #[arg(long)]
     pub species: Vec<String>,
-    /// Studies on or after this date (YYYY-MM-DD)
+    /// Patient sex as recorded, e.g. M, F, O; Null for none recorded (repeatable)
+    #[arg(long)]
+    pub sex: Vec<String>,
+    /// Series released (DateReleased, as the server's DateRangeCriteria compares) on or after this date
     #[arg(long, value_parser = parse_date_arg, value_name = "YYYY-MM-DD")]
     pub from: Option<Date>,
-    /// Studies on or before this date (YYYY-MM-DD)
+    /// Series released on or before this date
     #[arg(long, value_parser = parse_date_arg, value_name = "YYYY-MM-DD")]
     pub to: Option<Date>,
-    /// Patient ID (repeatable)
+    /// Patient ID (repeatable; * is a wildcard)
     #[arg(long)]
     pub patient_id: Vec<String>,
-    /// Patients with at least this many studies
+    /// Study instance UID (repeatable; * is a wildcard) [StudyCriteria]
+    #[arg(long)]
+    pub study_uid: Vec<String>,
+    /// Series instance UID criterion (search only; `manifest --series-uid` lists series instead)
+    #[arg(skip)]
+    pub series_uid: Vec<String>,
+    /// Words (any of; * wildcard, "quoted phrase") in the study description, series description
+    /// or protocol name: the server has one DescriptionCriteria for all three
+    #[arg(long, visible_aliases = ["study-description", "series-description"], value_name = "TEXT")]
+    pub description: Option<String>,
+    /// Patients with MORE THAN N matching studies (the server compares with >)
     #[arg(long, value_name = "N")]
     pub min_studies: Option<u32>,
+    /// Patients with more than N distinct study dates
+    #[arg(long, value_name = "N")]
+    pub min_study_dates: Option<u32>,
+    /// Leave out series whose licence excludes commercial use
+    #[arg(long)]
+    pub exclude_commercial: bool,
+    /// Phantoms: only, exclude, or include
+    #[arg(long, value_enum, value_name = "only|exclude|include")]
+    pub phantom: Option<Phantom>,
+    /// Third-party analysis series: yes (only them) or no (only original data)
+    #[arg(long, value_enum, value_name = "yes|no")]
+    pub third_party: Option<YesNo>,
+    /// Longitudinal time point: event type and a day range from it (FROM or TO may be empty)
+    #[arg(long, value_name = "EVENT:FROM:TO", value_parser = parse_timepoint)]
+    pub timepoint: Option<(String, String, String)>,
+    /// Patient age range in years, inclusive
+    #[arg(long, value_name = "FROM:TO", value_parser = parse_range)]
+    pub age: Option<(String, String)>,
+    /// Slice thickness range in mm, inclusive
+    #[arg(long, value_name = "FROM:TO", value_parser = parse_range)]
+    pub slice_thickness: Option<(String, String)>,
+    /// Pixel spacing range in mm, inclusive
+    #[arg(long, value_name = "FROM:TO", value_parser = parse_range)]
+    pub pixel_spacing: Option<(String, String)>,
+    /// Order of the patients
+    #[arg(long, value_enum, default_value_t = SortField::Subject)]
+    pub sort: SortField,
+    /// Sort descending instead of ascending
+    #[arg(long)]
+    pub descending: bool,
+}
+
+/// `--sort`: the fields v4 ResultSetSorter knows.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SortField {
+    #[default]
+    Subject,
+    Collection,
+    Studies,
+    Series,
+}
+
+/// `--phantom`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phantom {
+    Only,
+    Exclude,
+    Include,
+}
+
+/// A yes/no flag value.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum YesNo {
+    Yes,
+    No,
+}
+
+/// `A||B` (n = 2) or `A||B||C` (n = 3): the portal's manufacturer tree values.
+fn tree_value(n: usize) -> impl Fn(&str) -> Result<String, String> + Clone {
+    move |s: &str| {
+        let parts: Vec<&str> = s.split("||").collect();
+        if parts.len() == n && parts.iter().all(|p| !p.is_empty()) {
+            Ok(s.to_string())
+        } else if n == 2 {
+            Err(format!(
+                "'{s}': expected MANUFACTURER||MODEL, e.g. 'SIEMENS||Sensation 16'"
+            ))
+        } else {
+            Err(format!(
+                "'{s}': expected MANUFACTURER||MODEL||VERSION, e.g. 'SIEMENS||Sensation 16||syngo CT 2007A'"
+            ))
+        }
+    }
+}
+
+fn number(s: &str) -> bool {
+    s.parse::<f64>().is_ok_and(|f| f.is_finite() && f >= 0.0)
+}
+
+/// `FROM:TO`, two non-negative numbers.
+fn parse_range(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((a, b)) if number(a) && number(b) => Ok((a.to_string(), b.to_string())),
+        _ => Err(format!(
+            "'{s}': expected FROM:TO, two numbers such as 40:60"
+        )),
+    }
+}
+
+/// `EVENT:FROM:TO`: an event type, and whole days (either may be empty, not both).
+fn parse_timepoint(s: &str) -> Result<(String, String, String), String> {
+    let parts: Vec<&str> = s.splitn(3, ':').collect();
+    let int = |d: &str| d.is_empty() || d.parse::<i32>().is_ok();
+    match parts[..] {
+        [e, from, to] if e.len() > 1 && int(from) && int(to) && !(from.is_empty() && to.is_empty()) => {
+            Ok((e.to_string(), from.to_string(), to.to_string()))
+        }
+        _ => Err(format!(
+            "'{s}': expected EVENT:FROM:TO, an event type and whole days (one may be empty), e.g. Diagnosis:0:365"
+        )),
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -636,6 +794,9 @@ pub struct SearchArgs {
     /// Page through every result
     #[arg(long)]
     pub all: bool,
+    /// Series instance UID (repeatable; * is a wildcard) [SeriesCriteria]
+    #[arg(long, value_name = "UID")]
+    pub series_uid: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -648,9 +809,46 @@ pub struct ManifestArgs {
     /// Where to write the manifest (`-` for stdout); written atomically
     #[arg(short, long, value_name = "FILE.tcia")]
     pub output: std::path::PathBuf,
-    /// Leave annotations out of the manifest
+    /// Every series of one collection [getManifestForCollection]
+    #[arg(long, value_name = "COLLECTION", conflicts_with = "series_uid")]
+    pub whole_collection: Option<String>,
+    /// Leave annotations out of the manifest (getManifestForSimpleSearch always leaves them out)
     #[arg(long)]
     pub no_annotations: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DoiArgs {
+    /// The DOI: 10.7937/..., doi:10.7937/... or https://doi.org/10.7937/...
+    #[arg(value_name = "DOI")]
+    pub doi: String,
+    /// One row per collection, or per series
+    #[arg(long, value_enum, default_value_t = DoiLevel::Collection)]
+    pub level: DoiLevel,
+}
+
+/// `tcia doi --level`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DoiLevel {
+    Series,
+    Collection,
+}
+
+#[derive(Args, Debug, Clone)]
+#[group(id = "md5_level", required = true, multiple = true, args = ["series_uid", "study_uid", "patient_id", "collection"])]
+pub struct Md5Args {
+    /// A series
+    #[arg(long, value_name = "UID", conflicts_with_all = ["study_uid", "patient_id", "collection"])]
+    pub series_uid: Option<String>,
+    /// A study
+    #[arg(long, value_name = "UID", conflicts_with_all = ["patient_id", "collection"])]
+    pub study_uid: Option<String>,
+    /// A patient (needs --collection: the server answers a PatientID only with its collection)
+    #[arg(long, value_name = "ID", requires = "collection")]
+    pub patient_id: Option<String>,
+    /// A collection (with --patient-id: that patient's collection)
+    #[arg(long, value_name = "NAME")]
+    pub collection: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -704,6 +902,9 @@ pub struct DownloadArgs {
     /// The shard count for --shard auto under a Kubernetes Indexed Job
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub shards: Option<u32>,
+    /// Every series a DOI describes (10.7937/..., doi:... or https://doi.org/...) [getCollectionOrSeriesForDOI]
+    #[arg(long, value_name = "DOI")]
+    pub doi: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -716,6 +917,10 @@ pub struct SyncArgs {
     /// Delete local series that left the selection (they are only reported otherwise)
     #[arg(long)]
     pub delete: bool,
+    /// Also compare the mirror's MD5s with the server's (getMD5Hierarchy) and fetch series the
+    /// server replaced, even when their counts and dates did not change
+    #[arg(long)]
+    pub verify_remote: bool,
 }
 
 /// getSeries filters selecting what to download.
@@ -781,6 +986,9 @@ pub struct SingleImageArgs {
     /// Where to write the image (a directory gets <SOP>.dcm); written atomically
     #[arg(short, long, value_name = "PATH")]
     pub output: std::path::PathBuf,
+    /// Do not check the image against the server's MD5 (v4 getMD5HashForImage)
+    #[arg(long)]
+    pub no_md5: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -892,6 +1100,10 @@ pub struct VerifyArgs {
     /// A directory written by `tcia download`
     #[arg(value_name = "DIR")]
     pub dir: std::path::PathBuf,
+    /// Instead, compare the recorded MD5s with the server's (getMD5Hierarchy, v4): collection
+    /// first, descending only into mismatches; lists series that changed on the server
+    #[arg(long)]
+    pub remote: bool,
 }
 
 #[cfg(test)]

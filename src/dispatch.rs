@@ -2,7 +2,8 @@
 
 use crate::cli::{AuthCommand, Command};
 use crate::commands::{
-    docs, download, index, login, query, search, series_metadata, single_image, sync, verify,
+    docs, doi, download, index, login, md5, query, search, series_metadata, single_image, sync,
+    verify,
 };
 use crate::config::{check, Invocation};
 use crate::context::{printer, Ctx};
@@ -27,6 +28,7 @@ pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
         Command::Config(c) => docs::config(&config, c),
         Command::Download(a) => download::run(g, &config, &env, a).await,
         Command::Sync(a) => sync::run(g, &config, &env, a).await,
+        Command::Verify(a) if a.remote => verify::remote(&Ctx::new(g, &env)?, &a.dir).await,
         Command::Verify(a) => {
             let (printer, dir) = (printer(g, &env), a.dir.clone());
             tokio::task::spawn_blocking(move || verify::run(&dir, &printer)).await?
@@ -44,6 +46,8 @@ pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
         Command::Query(a) => index::query(&Ctx::new(g, &env)?, &a.sql),
         Command::Search(a) => search::search(&Ctx::new(g, &env)?, a).await,
         Command::Manifest(a) => search::manifest(&Ctx::new(g, &env)?, a).await,
+        Command::Doi(a) => doi::run(&Ctx::new(g, &env)?, a).await,
+        Command::Md5(a) => md5::run(&Ctx::new(g, &env)?, a).await,
         other => {
             let ctx = Ctx::new(g, &env)?;
             let q = query::for_command(other)?.expect("every other command is one metadata query");

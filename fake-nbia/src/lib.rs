@@ -6,12 +6,13 @@
 //! The crate root holds the public API only: [`Config`], [`FakeServer`] (a server on its own
 //! thread and tokio runtime) and re-exports of the data set, fault, request log and time types.
 //! The private modules are layered without import cycles (see "Source layout" in README.md):
-//! `handler` → `control` / `routes` → `search` / `zip` → `request` → `images` → `data` → `hash`.
+//! `handler` → `control` / `routes` → `extra` → `search` / `zip` → `request` → `images` → `data` → `hash`.
 
 mod app;
 mod auth;
 mod control;
 mod data;
+mod extra;
 mod faults;
 mod handler;
 mod hash;

@@ -25,7 +25,25 @@ fn ci(value: Option<&String>, filter: Option<&str>) -> bool {
     }
 }
 
-/// Allowed query parameters for v4 GET endpoints (`format` is always allowed).
+/// The v4 GET endpoints whose allowed set (NBIA source) includes `format`; the others answer 400
+/// for it like for any other unknown parameter.
+pub(crate) const V4_TAKES_FORMAT: &[&str] = &[
+    "getCollectionValues",
+    "getModalityValues",
+    "getBodyPartValues",
+    "getManufacturerValues",
+    "getPatient",
+    "getPatientByCollectionAndModality",
+    "NewPatientsInCollection",
+    "getPatientStudy",
+    "NewStudiesInPatientCollection",
+    "getSeries",
+    "getUpdatedSeries",
+    "getSeriesSize",
+    "getSOPInstanceUIDs",
+];
+
+/// Allowed query parameters for v4 GET endpoints (`format` where [`V4_TAKES_FORMAT`] says).
 fn v4_allowed(ep: &str) -> Option<&'static [&'static str]> {
     Some(match ep {
         "getCollectionValues" | "getCollectionValuesAndCounts" => &[],
@@ -56,6 +74,8 @@ fn v4_allowed(ep: &str) -> Option<&'static [&'static str]> {
         "getImage" => &["SeriesInstanceUID", "NewFileNames", "IncludeMD5"],
         "getImageWithMD5Hash" => &["SeriesInstanceUID"],
         "getSingleImage" => &["SeriesInstanceUID", "SOPInstanceUID"],
+        "getMD5HashForImage" => &["SOPInstanceUID"],
+        "getSpeciesValuesAndCounts" => &[],
         _ => return None,
     })
 }
@@ -65,6 +85,9 @@ const V4_POST: &[&str] = &[
     "getSimpleSearch",
     "getManifestForSimpleSearch",
     "getManifestText",
+    "getCollectionOrSeriesForDOI",
+    "getMD5Hierarchy",
+    "getManifestForCollection",
 ];
 const V12_ONLY: &[&str] = &["getSeriesMetaData", "getContentsByName"];
 const COMMON: &[&str] = &[
@@ -103,14 +126,17 @@ pub fn versioned(mut ctx: Ctx, ep: &str, method: &Method, auth: AuthCheck) -> Re
     }
     if ctx.ver == Ver::V4 && !post {
         let allowed = v4_allowed(ep).unwrap_or(&[]);
+        let format = V4_TAKES_FORMAT.contains(&ep);
         if let Some((bad, _)) = ctx
             .q
             .0
             .iter()
-            .find(|(k, _)| k != "format" && !allowed.contains(&k.as_str()))
+            .find(|(k, _)| !(allowed.contains(&k.as_str()) || (format && k == "format")))
         {
             let mut list: Vec<&str> = allowed.to_vec();
-            list.push("format");
+            if format {
+                list.push("format");
+            }
             return text(
                 400,
                 Some("text/plain"),
@@ -216,6 +242,11 @@ fn dispatch(ctx: &Ctx, ep: &str) -> Response {
         "getSimpleSearch" => crate::search::simple_search(ctx),
         "getManifestForSimpleSearch" => crate::search::manifest_for_search(ctx),
         "getManifestText" => crate::search::manifest_text(ctx),
+        "getManifestForCollection" => crate::extra::manifest_for_collection(ctx),
+        "getCollectionOrSeriesForDOI" => crate::extra::doi(ctx),
+        "getMD5Hierarchy" => crate::extra::md5_hierarchy(ctx),
+        "getMD5HashForImage" => crate::extra::md5_for_image(ctx),
+        "getSpeciesValuesAndCounts" => crate::extra::species_counts(ctx),
         "getImage" => crate::zip::get_image(ctx, false),
         "getImageWithMD5Hash" => crate::zip::get_image(ctx, true),
         "getSingleImage" => crate::zip::single_image(ctx),

@@ -126,8 +126,6 @@ pub(crate) enum Order {
     Ymd,
     /// `dd/MM/yyyy`
     Dmy,
-    /// `MM/dd/yyyy`
-    Mdy,
 }
 
 /// SimpleDateFormat(lenient) style: three slash-separated integers; month/day overflow rolls over.
@@ -146,7 +144,6 @@ pub(crate) fn parse_lenient(s: &str, order: Order) -> Option<Timestamp> {
     let (y, m, d) = match order {
         Order::Ymd => (n[0], n[1], n[2]),
         Order::Dmy => (n[2], n[1], n[0]),
-        Order::Mdy => (n[2], n[0], n[1]),
     };
     let m0 = m - 1;
     let y = y + m0.div_euclid(12);

@@ -1063,6 +1063,82 @@ pub static MANIFEST_TEXT: Endpoint = Endpoint {
     )],
 };
 
+/// A whole collection's manifest (`collection`, `includeAnnotation`; v4 only).
+pub static MANIFEST_COLLECTION: Endpoint = Endpoint {
+    command: "manifest",
+    name: "getManifestForCollection",
+    routes: &[route!(
+        &[V4],
+        Versioned("getManifestForCollection"),
+        Post,
+        [],
+        [],
+        &[]
+    )],
+};
+
+/// Patients per species code (v4 only).
+pub static SPECIES_COUNTS: Endpoint = Endpoint {
+    command: "species-counts",
+    name: "getSpeciesValuesAndCounts",
+    routes: &[route!(
+        &[V4],
+        Versioned("getSpeciesValuesAndCounts"),
+        Get,
+        [],
+        [],
+        &["Species", "Count", "Authorized"]
+    )],
+};
+
+/// Collections or series citing a DOI (form `DOI`, `CollectionOrSeries`; v4 only). The key
+/// `thirdPartyAnanlysis` is the server's spelling.
+pub static DOI: Endpoint = Endpoint {
+    command: "doi",
+    name: "getCollectionOrSeriesForDOI",
+    routes: &[route!(
+        &[V4],
+        Versioned("getCollectionOrSeriesForDOI"),
+        Post,
+        [],
+        [],
+        &[
+            "collection",
+            "seriesInstanceUID",
+            "thirdPartyAnanlysis",
+            "authorized"
+        ]
+    )],
+};
+
+/// The MD5 of a series, study, patient (with its collection) or collection (v4 only).
+pub static MD5_HIERARCHY: Endpoint = Endpoint {
+    command: "md5",
+    name: "getMD5Hierarchy",
+    routes: &[route!(
+        &[V4],
+        Versioned("getMD5Hierarchy"),
+        Post,
+        [],
+        [],
+        &["Level", "ID", "MD5"]
+    )],
+};
+
+/// The MD5 of one image (`SOPInstanceUID`; v4 only).
+pub static MD5_IMAGE: Endpoint = Endpoint {
+    command: "single-image",
+    name: "getMD5HashForImage",
+    routes: &[route!(
+        &[V4],
+        Versioned("getMD5HashForImage"),
+        Get,
+        [w(SopUid, "SOPInstanceUID")],
+        [SopUid],
+        &[]
+    )],
+};
+
 // ---- downloads and sessions: not metadata, but their paths and methods live here too ----
 
 /// A series as one ZIP (v4: `NewFileNames=Yes`, `IncludeMD5=yes`; v1/v2 without MD5s).
@@ -1131,6 +1207,25 @@ pub static LOGOUT: Endpoint = Endpoint {
     routes: &[route!(MODERN, Root("nbia-api/logout"), Get, [], [], &[])],
 };
 
+/// The v4 endpoints whose server class accepts `format` (its allowed-parameter set, NBIA source);
+/// the others answer 400 for it, so `--raw` is refused there.
+pub const V4_TAKES_FORMAT: &[&str] = &[
+    "getCollectionValues",
+    "getModalityValues",
+    "getBodyPartValues",
+    "getManufacturerValues",
+    "getPatient",
+    "getPatientByCollectionAndModality",
+    "NewPatientsInCollection",
+    "getPatientStudy",
+    "NewStudiesInPatientCollection",
+    "getSeries",
+    "getUpdatedSeries",
+    "getSeriesSize",
+    "getSOPInstanceUIDs",
+    "getSeriesMetadata",
+];
+
 /// Every endpoint, for lookups and documentation.
 pub static ALL: &[&Endpoint] = &[
     &COLLECTIONS,
@@ -1157,6 +1252,11 @@ pub static ALL: &[&Endpoint] = &[
     &SEARCH,
     &MANIFEST_SEARCH,
     &MANIFEST_TEXT,
+    &MANIFEST_COLLECTION,
+    &SPECIES_COUNTS,
+    &DOI,
+    &MD5_HIERARCHY,
+    &MD5_IMAGE,
     &IMAGE,
     &IMAGE_WITH_MD5,
     &SINGLE_IMAGE,

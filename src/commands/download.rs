@@ -85,6 +85,11 @@ pub async fn plan(
     };
     // What to download, in first-seen order; only this shard's part.
     let (mut uids, infos) = gather(&catalog, a, &manifests).await?;
+    if let Some(doi) = &a.doi {
+        let mut seen: HashSet<String> = uids.iter().cloned().collect();
+        let more = super::doi::series_of(&ctx, doi).await?;
+        uids.extend(more.into_iter().filter(|u| seen.insert(u.clone())));
+    }
     if let Some(sh) = shard {
         let all = uids.len();
         uids.retain(|u| sh.contains(u));
@@ -94,6 +99,9 @@ pub async fn plan(
     // Metadata for all of them at once.
     let looked_up = catalog.lookup(&uids).await?;
     let (jobs, unknown) = jobs_for(&layout, a.zip, &uids, looked_up, infos);
+    // a named collection, modality or body part that does not exist: a warning, or exit 2
+    let empty = jobs.is_empty() && unknown.is_empty();
+    super::selection::check_selection(&ctx, &a.filters.params(), empty).await?;
     check_paths(&jobs, a)?;
     Ok(Plan {
         ctx,
@@ -287,10 +295,11 @@ async fn gather(
         && a.input.is_empty()
         && a.manifest.is_empty()
         && a.cart.is_none()
+        && a.doi.is_none()
         && a.filters.is_empty();
     if nothing_given {
         return Err(usage(
-            "download: say what to download: UIDs, -i FILE, --manifest FILE, --cart NAME, or filters such as --collection",
+            "download: say what to download: UIDs, -i FILE, --manifest FILE, --cart NAME, --doi DOI, or filters such as --collection",
         ));
     }
     let mut uids = Vec::new();

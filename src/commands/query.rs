@@ -166,6 +166,7 @@ fn counts_query(command: &Command) -> Option<Query> {
     use Param::*;
     let (endpoint, key, params): (&'static Endpoint, &'static str, _) = match command {
         Command::CollectionCounts => (&cat::COLLECTION_COUNTS, "Collection", vec![]),
+        Command::SpeciesCounts => (&cat::SPECIES_COUNTS, "Species", vec![]),
         Command::ModalityCounts(a) => (
             &cat::MODALITY_COUNTS,
             "Modality",
@@ -207,6 +208,12 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
     }
     let (route, reqs) = requests(ctx.api, q.endpoint, &q.params)?;
     if let Some(raw) = ctx.raw {
+        if ctx.api == Api::V4 && !cat::V4_TAKES_FORMAT.contains(&q.endpoint.name) {
+            return Err(usage(format!(
+                "--raw is not available for {} with --api v4 (the server takes no format parameter there); use --format",
+                q.endpoint.name
+            )));
+        }
         let [req] = <[Request; 1]>::try_from(reqs)
             .map_err(|_| usage("--raw sends exactly one request: give each filter flag once"))?;
         return raw_passthrough(ctx, req, raw).await;
@@ -215,7 +222,10 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
     for req in reqs {
         stream_rows(&ctx.client, &req, &mut |row| out.push(row)).await?;
     }
-    out.finish(ctx, route)
+    if out.finish(ctx, route)? == 0 {
+        super::selection::warn_unknown(ctx, &q.params).await;
+    }
+    Ok(())
 }
 
 /// The renderer of one query, with what the notes need: rows are transformed, de-duplicated
@@ -254,11 +264,12 @@ impl Rendered {
         self.sink.row(row).context("writing output")
     }
 
-    fn finish(mut self, ctx: &Ctx, route: &Route) -> anyhow::Result<()> {
+    /// Flush, say what stderr should know, and return the rows written.
+    fn finish(mut self, ctx: &Ctx, route: &Route) -> anyhow::Result<u64> {
         self.sink.finish().context("writing output")?;
         let dropped = self.sink.dropped_keys();
         notes(ctx, route, self.rows, self.empty_rows, &dropped);
-        Ok(())
+        Ok(self.rows)
     }
 }
 
@@ -276,7 +287,7 @@ fn offline(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
     for combo in crate::index::answer::combinations(&q.params) {
         crate::index::answer::answer(&ix, q.endpoint, &combo, &mut |row| out.push(row))?;
     }
-    out.finish(ctx, route)
+    out.finish(ctx, route).map(|_| ())
 }
 
 /// What stderr says after the rows: empty answers, columns left out, the v2 login trap.

@@ -5,10 +5,10 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 use super::query::columns;
-use crate::api::catalogue as cat;
+use crate::api::catalogue::{self as cat, Param};
 use crate::api::client::Request;
 use crate::api::rows::reject_html;
-use crate::cli::{Criteria, ManifestArgs, SearchArgs};
+use crate::cli::{Criteria, ManifestArgs, Phantom, SearchArgs, SortField, YesNo};
 use crate::context::Ctx;
 use crate::dates::{Date, DateFmt};
 use crate::error::{usage, Error};
@@ -16,36 +16,95 @@ use crate::fsutil::write_atomically;
 use crate::output::{self, Row};
 use crate::uid::read_uid_args;
 
-/// The criteria as the portal's form fields: `criteriaTypeN` / `valueN` pairs.
+/// The criteria as v4 SearchUtil reads them: `criteriaType<i>` with `value<i>` (or its own
+/// fields: `fromDate<i>`/`toDate<i>` as MM-dd-yyyy, `from<i>`/`to<i>`, `eventType<i>`/
+/// `fromDay<i>`/`toDay<i>`), numbered from 0 without gaps (the server stops at the first gap).
 pub fn criteria_form(c: &Criteria) -> anyhow::Result<Vec<(String, String)>> {
-    let mut form = Vec::new();
-    let mut i = 0;
-    let mut push = |form: &mut Vec<(String, String)>, kind: &str, value: &str| {
-        form.push((format!("criteriaType{i}"), kind.to_string()));
-        form.push((format!("value{i}"), value.to_string()));
-        i += 1;
-    };
-    for v in &c.collection {
-        push(&mut form, "CollectionCriteria", v);
-    }
-    for v in &c.modality {
-        push(&mut form, "ImageModalityCriteria", v);
-    }
-    for v in &c.body_part {
-        push(&mut form, "AnatomicalSiteCriteria", v);
-    }
-    for v in &c.manufacturer {
-        push(&mut form, "ManufacturerCriteria", v);
+    let mut f = Form::default();
+    let lists: [(&str, &Vec<String>); 10] = [
+        ("CollectionCriteria", &c.collection),
+        ("ImageModalityCriteria", &c.modality),
+        ("AnatomicalSiteCriteria", &c.body_part),
+        ("ManufacturerCriteria", &c.manufacturer),
+        ("ModelCriteria", &c.model),
+        ("SoftwareVersionCriteria", &c.software_version),
+        ("PatientSexCriteria", &c.sex),
+        ("PatientCriteria", &c.patient_id),
+        ("StudyCriteria", &c.study_uid),
+        ("SeriesCriteria", &c.series_uid),
+    ];
+    for (kind, values) in lists {
+        for v in values {
+            f.value(kind, v);
+        }
     }
     for v in &c.species {
-        push(&mut form, "SpeciesCriteria", species_code(v)?);
+        f.value("SpeciesCriteria", species_code(v)?);
     }
-    for v in &c.patient_id {
-        push(&mut form, "PatientCriteria", v);
+    if c.all_modalities {
+        f.value("ModalityAndedSearchCriteria", "all");
+    }
+    if let Some(d) = &c.description {
+        f.value("DescriptionCriteria", d);
     }
     if let Some(n) = c.min_studies {
-        push(&mut form, "MinNumberOfStudiesCriteria", &n.to_string());
+        f.value("MinNumberOfStudiesCriteria", &n.to_string());
     }
+    if let Some(n) = c.min_study_dates {
+        f.value("MinNumberOfStudyDatesCriteria", &n.to_string());
+    }
+    flag_criteria(c, &mut f);
+    range_criteria(c, &mut f)?;
+    Ok(f.pairs)
+}
+
+/// The numbered form under construction.
+#[derive(Default)]
+struct Form {
+    pairs: Vec<(String, String)>,
+    i: usize,
+}
+
+impl Form {
+    /// One criterion with its own fields (`fromDate`, `from`, ...), numbered `<i>`.
+    fn criterion(&mut self, kind: &str, fields: &[(&str, &str)]) {
+        let i = self.i;
+        self.pairs
+            .push((format!("criteriaType{i}"), kind.to_string()));
+        for (k, v) in fields {
+            self.pairs.push((format!("{k}{i}"), v.to_string()));
+        }
+        self.i += 1;
+    }
+    fn value(&mut self, kind: &str, value: &str) {
+        self.criterion(kind, &[("value", value)]);
+    }
+}
+
+/// Licence, phantom and third-party switches (values as DICOMQueryHandlerImpl compares them).
+fn flag_criteria(c: &Criteria, f: &mut Form) {
+    if c.exclude_commercial {
+        f.value("ExcludeCommercialCriteria", "YES");
+    }
+    if let Some(p) = c.phantom {
+        // PhantomCriteria: "2" phantoms only, "1" exclude phantoms, "0" everything
+        let v = match p {
+            Phantom::Only => "2",
+            Phantom::Exclude => "1",
+            Phantom::Include => "0",
+        };
+        f.value("PhantomCriteria", v);
+    }
+    if let Some(t) = c.third_party {
+        f.value(
+            "ThirdPartyAnalysis",
+            if t == YesNo::Yes { "YES" } else { "NO" },
+        );
+    }
+}
+
+/// Dates, time points and the numeric ranges.
+fn range_criteria(c: &Criteria, f: &mut Form) -> anyhow::Result<()> {
     if c.from.is_some() || c.to.is_some() {
         let from = c.from.unwrap_or(Date {
             year: 1900,
@@ -60,11 +119,65 @@ pub fn criteria_form(c: &Criteria) -> anyhow::Result<Vec<(String, String)>> {
         if from > to {
             return Err(usage(format!("--from {from} is after --to {to}")));
         }
-        form.push((format!("criteriaType{i}"), "DateRangeCriteria".into()));
-        form.push((format!("fromDate{i}"), from.format(DateFmt::SlashMdy)));
-        form.push((format!("toDate{i}"), to.format(DateFmt::SlashMdy)));
+        // v4 parses both with SimpleDateFormat("MM-dd-yyyy"); a missing one is a 500.
+        let (from, to) = (from.format(DateFmt::DashMdy), to.format(DateFmt::DashMdy));
+        f.criterion("DateRangeCriteria", &[("fromDate", &from), ("toDate", &to)]);
     }
-    Ok(form)
+    if let Some((event, from, to)) = &c.timepoint {
+        let mut fields = vec![("eventType", event.as_str())];
+        if !from.is_empty() {
+            fields.push(("fromDay", from));
+        }
+        if !to.is_empty() {
+            fields.push(("toDay", to));
+        }
+        f.criterion("TimePointCriteria", &fields);
+    }
+    let ranges = [
+        ("PatientAgeRangeCriteria", "--age", &c.age),
+        (
+            "SliceThicknessRangeCriteria",
+            "--slice-thickness",
+            &c.slice_thickness,
+        ),
+        (
+            "PixelSpacingRangeCriteria",
+            "--pixel-spacing",
+            &c.pixel_spacing,
+        ),
+    ];
+    for (kind, flag, range) in ranges {
+        if let Some((from, to)) = range {
+            if from.parse::<f64>().ok() > to.parse::<f64>().ok() {
+                return Err(usage(format!("{flag} {from}:{to}: FROM is above TO")));
+            }
+            f.criterion(kind, &[("from", from), ("to", to)]);
+        }
+    }
+    Ok(())
+}
+
+/// The fields every getSimpleSearch / getManifestForSimpleSearch request needs: SearchUtil reads
+/// `sortField`, `sortDirection`, `start` and `size` unconditionally (a missing one is a 500).
+pub fn paging_fields(c: &Criteria, start: u64, size: u64) -> Vec<(String, String)> {
+    let field = match c.sort {
+        SortField::Subject => "subject",
+        SortField::Collection => "collection",
+        // ResultSetSorter's names: "study" / "series" (filtered counts); "studies" is unknown
+        SortField::Studies => "study",
+        SortField::Series => "series",
+    };
+    let dir = if c.descending {
+        "descending"
+    } else {
+        "ascending"
+    };
+    vec![
+        ("sortField".into(), field.into()),
+        ("sortDirection".into(), dir.into()),
+        ("start".into(), start.to_string()),
+        ("size".into(), size.to_string()),
+    ]
 }
 
 fn species_code(s: &str) -> anyhow::Result<&str> {
@@ -90,17 +203,20 @@ pub async fn search(ctx: &Ctx, a: &SearchArgs) -> anyhow::Result<()> {
     let route = cat::SEARCH.route(ctx.api).map_err(usage)?;
     let cols = columns(ctx, &cat::SEARCH, route)?;
     let path = route.path.url_path(ctx.api);
-    let base = criteria_form(&a.criteria)?;
+    let mut criteria = a.criteria.clone();
+    criteria.series_uid = a.series_uid.clone();
+    let base = criteria_form(&criteria)?;
     let size = a.size;
     let mut start = a.start;
+    let mut rows_out = 0u64;
     let mut sink = output::sink(ctx.format, cols, ctx.stdout(), ctx.width);
     loop {
         let mut form = base.clone();
-        form.push(("start".into(), start.to_string()));
-        form.push(("size".into(), size.to_string()));
+        form.extend(paging_fields(&criteria, start, size));
         let req = Request::post_form(path.clone(), form);
         let (rows, total) = search_page(ctx, &req).await?;
         let n = rows.len() as u64;
+        rows_out += n;
         for r in rows {
             sink.row(r).context("writing output")?;
         }
@@ -113,7 +229,19 @@ pub async fn search(ctx: &Ctx, a: &SearchArgs) -> anyhow::Result<()> {
         }
     }
     sink.finish().context("writing output")?;
+    if rows_out == 0 {
+        super::selection::warn_unknown(ctx, &named(&criteria)).await;
+    }
     Ok(())
+}
+
+/// The criteria whose values the server lists, for the "did you mean" check.
+fn named(c: &Criteria) -> Vec<(Param, Vec<String>)> {
+    vec![
+        (Param::Collection, c.collection.clone()),
+        (Param::Modality, c.modality.clone()),
+        (Param::BodyPart, c.body_part.clone()),
+    ]
 }
 
 async fn search_page(ctx: &Ctx, req: &Request) -> anyhow::Result<(Vec<Row>, Option<u64>)> {
@@ -144,37 +272,11 @@ async fn search_page(ctx: &Ctx, req: &Request) -> anyhow::Result<(Vec<Row>, Opti
     Ok((rows, total))
 }
 
+/// The page size a criteria manifest asks for (as tcia_utils does).
+const MANIFEST_PAGE: u64 = 1_000_000;
+
 pub async fn manifest(ctx: &Ctx, a: &ManifestArgs) -> anyhow::Result<()> {
-    let uids = read_uid_args(&a.series_uid, &mut std::io::stdin().lock())?;
-    let criteria = criteria_form(&a.criteria)?;
-    let include = if a.no_annotations { "false" } else { "true" };
-    let req = if !uids.is_empty() {
-        if !criteria.is_empty() {
-            return Err(usage(
-                "manifest: give either search criteria or --series-uid, not both",
-            ));
-        }
-        let route = cat::MANIFEST_TEXT.route(ctx.api).map_err(usage)?;
-        Request::post_form(
-            route.path.url_path(ctx.api),
-            vec![
-                ("list".into(), uids.join(",")),
-                ("includeAnnotation".into(), include.into()),
-            ],
-        )
-    } else {
-        if criteria.is_empty() {
-            return Err(usage(
-                "manifest: give search criteria (--collection, --modality, ...) or --series-uid UID (- for stdin)",
-            ));
-        }
-        let route = cat::MANIFEST_SEARCH.route(ctx.api).map_err(usage)?;
-        let mut form = criteria;
-        form.push(("includeAnnotation".into(), include.into()));
-        form.push(("start".into(), "0".into()));
-        form.push(("size".into(), "1000000".into()));
-        Request::post_form(route.path.url_path(ctx.api), form)
-    };
+    let req = manifest_request(ctx, a)?;
     let url = ctx.client.url_for(&req);
     let resp = ctx.client.send(&req).await?;
     reject_html(&resp, &url)?;
@@ -182,14 +284,25 @@ pub async fn manifest(ctx: &Ctx, a: &ManifestArgs) -> anyhow::Result<()> {
         .text()
         .await
         .map_err(|e| ctx.client.transport_error("POST", &url, e))?;
-    if text.trim().is_empty() {
+    let count = if text.trim().is_empty() {
+        0
+    } else {
+        manifest_series_count(&text).ok_or_else(|| Error::BadResponse {
+            url: url.to_string(),
+            message: "the response is not a .tcia manifest (no ListOfSeriesToDownload= line)"
+                .into(),
+        })?
+    };
+    if count == 0 {
         ctx.printer.warn("no series matched; no manifest written");
+        let mut named = named(&a.criteria);
+        named.push((
+            Param::Collection,
+            a.whole_collection.iter().cloned().collect(),
+        ));
+        super::selection::warn_unknown(ctx, &named).await;
         return Ok(());
     }
-    let count = manifest_series_count(&text).ok_or_else(|| Error::BadResponse {
-        url: url.to_string(),
-        message: "the response is not a .tcia manifest (no ListOfSeriesToDownload= line)".into(),
-    })?;
     if a.output.as_os_str() == "-" {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
@@ -203,6 +316,54 @@ pub async fn manifest(ctx: &Ctx, a: &ManifestArgs) -> anyhow::Result<()> {
             .info(&format!("wrote {} ({count} series)", a.output.display()));
     }
     Ok(())
+}
+
+/// getManifestText for UIDs, getManifestForCollection for --whole-collection, else
+/// getManifestForSimpleSearch for the criteria.
+fn manifest_request(ctx: &Ctx, a: &ManifestArgs) -> anyhow::Result<Request> {
+    let uids = read_uid_args(&a.series_uid, &mut std::io::stdin().lock())?;
+    let criteria = criteria_form(&a.criteria)?;
+    let include = if a.no_annotations { "false" } else { "true" };
+    let given = [
+        !uids.is_empty(),
+        !criteria.is_empty(),
+        a.whole_collection.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(usage(
+            "manifest: give one of search criteria, --series-uid or --whole-collection",
+        ));
+    }
+    if !uids.is_empty() {
+        let route = cat::MANIFEST_TEXT.route(ctx.api).map_err(usage)?;
+        return Ok(Request::post_form(
+            route.path.url_path(ctx.api),
+            vec![
+                ("list".into(), uids.join(",")),
+                ("includeAnnotation".into(), include.into()),
+            ],
+        ));
+    }
+    if let Some(coll) = &a.whole_collection {
+        let route = cat::MANIFEST_COLLECTION.route(ctx.api).map_err(usage)?;
+        return Ok(Request::post_form(
+            route.path.url_path(ctx.api),
+            vec![
+                ("collection".into(), coll.clone()),
+                ("includeAnnotation".into(), include.into()),
+            ],
+        ));
+    }
+    if criteria.is_empty() {
+        return Err(usage(
+            "manifest: give search criteria (--collection, --modality, ...), --whole-collection NAME or --series-uid UID (- for stdin)",
+        ));
+    }
+    let route = cat::MANIFEST_SEARCH.route(ctx.api).map_err(usage)?;
+    let mut form = criteria;
+    // The server writes the manifest from one page of the search: ask for all of it.
+    form.extend(paging_fields(&a.criteria, 0, MANIFEST_PAGE));
+    Ok(Request::post_form(route.path.url_path(ctx.api), form))
 }
 
 /// The number of series in a manifest, or None when it is not one.
@@ -237,7 +398,7 @@ mod tests {
             s.join("&"),
             "criteriaType0=CollectionCriteria&value0=A&criteriaType1=CollectionCriteria&value1=B&\
              criteriaType2=ImageModalityCriteria&value2=CT&criteriaType3=SpeciesCriteria&value3=337915000&\
-             criteriaType4=DateRangeCriteria&fromDate4=01/02/2020&toDate4=12/31/2100"
+             criteriaType4=DateRangeCriteria&fromDate4=01-02-2020&toDate4=12-31-2100"
         );
     }
 

@@ -1,10 +1,11 @@
-//! `tcia single-image`: one DICOM file (getSingleImage), written atomically.
+//! `tcia single-image`: one DICOM file (getSingleImage), checked against the server's MD5
+//! (v4 getMD5HashForImage) and only then written, atomically.
 
 use crate::api::catalogue::{self as cat, Api, Param};
 use crate::api::rows::{reject_html, requests};
 use crate::cli::SingleImageArgs;
 use crate::context::Ctx;
-use crate::error::usage;
+use crate::error::{exit, usage, Error};
 use crate::fsutil::write_atomically;
 use crate::text::human_bytes;
 use crate::uid::is_uid;
@@ -37,6 +38,9 @@ pub async fn run(ctx: &Ctx, a: &SingleImageArgs) -> anyhow::Result<()> {
         ctx.printer
             .warn("the image has no DICM preamble; it may not be a DICOM Part 10 file");
     }
+    if ctx.api == Api::V4 && !a.no_md5 {
+        check_md5(ctx, &a.sop_uid, &body).await?;
+    }
     let path = if a.output.is_dir() {
         a.output.join(format!("{}.dcm", a.sop_uid))
     } else {
@@ -48,5 +52,52 @@ pub async fn run(ctx: &Ctx, a: &SingleImageArgs) -> anyhow::Result<()> {
         path.display(),
         human_bytes(body.len() as u64)
     ));
+    Ok(())
+}
+
+/// Compare the image with v4 getMD5HashForImage; a mismatch is an integrity failure (exit 3) and
+/// nothing is written. An empty answer (no MD5 on record) is only a warning.
+async fn check_md5(ctx: &Ctx, sop: &str, body: &[u8]) -> anyhow::Result<()> {
+    use md5::{Digest, Md5};
+    let params = [(Param::SopUid, vec![sop.to_string()])];
+    let (_, reqs) = requests(ctx.api, &cat::MD5_IMAGE, &params)?;
+    let req = &reqs[0];
+    let url = ctx.client.url_for(req);
+    let resp = match ctx.client.send(req).await {
+        Err(Error::Http { status: 404, .. }) => {
+            ctx.printer
+                .warn("this server has no getMD5HashForImage (404); the image is not checked");
+            return Ok(());
+        }
+        other => other?,
+    };
+    reject_html(&resp, &url)?;
+    let want = resp
+        .text()
+        .await
+        .map_err(|e| ctx.client.transport_error(req.method(), &url, e))?
+        .trim()
+        .to_ascii_lowercase();
+    let got: String = Md5::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if want.is_empty() {
+        ctx.printer.warn(
+            "the server has no MD5 for this image (getMD5HashForImage was empty); not checked",
+        );
+        return Ok(());
+    }
+    if want != got {
+        return Err(Error::Failed {
+            message: format!(
+                "{sop}: MD5 mismatch: the server's getMD5HashForImage says {want}, the image received hashes to {got}; nothing written"
+            ),
+            code: exit::INTEGRITY,
+        }
+        .into());
+    }
+    ctx.printer
+        .debug(1, &format!("MD5 {got} matches getMD5HashForImage"));
     Ok(())
 }

@@ -177,7 +177,10 @@ pub async fn run(
     let mut records = st.records();
     let printer = plan.ctx.printer.clone();
     apply_updates(&mut plan, a, &prev).await?;
-    let sorted = classify_selection(&plan, &st, &prev, &records, d.verify, &printer);
+    let mut sorted = classify_selection(&plan, &st, &prev, &records, d.verify, &printer);
+    if a.verify_remote {
+        remote_check(&plan, &records, &mut sorted).await?;
+    }
     if !report_plan(&plan, &sorted, a, &printer) {
         return Ok(());
     }
@@ -304,6 +307,41 @@ fn classify_selection(
     }
 }
 
+/// `--verify-remote`: unchanged series whose server MD5 (getMD5Hierarchy) no longer matches the
+/// recorded files were replaced on the server; fetch them again.
+async fn remote_check(
+    plan: &Plan,
+    records: &BTreeMap<String, Record>,
+    sorted: &mut Sorted,
+) -> anyhow::Result<()> {
+    let unchanged: std::collections::HashSet<&str> =
+        sorted.unchanged.iter().map(String::as_str).collect();
+    let audit = super::md5::audit(
+        &plan.ctx,
+        records
+            .values()
+            .filter(|r| unchanged.contains(r.uid.as_str())),
+    )
+    .await?;
+    plan.ctx.printer.debug(
+        1,
+        &format!(
+            "--verify-remote: {} getMD5Hierarchy requests",
+            audit.requests
+        ),
+    );
+    for uid in &audit.changed {
+        plan.ctx
+            .printer
+            .info(&format!("changed on the server: {uid} (its MD5 differs)"));
+        if let Some(job) = plan.jobs.iter().find(|j| &j.info.uid == uid) {
+            sorted.changed.push(job.clone());
+        }
+    }
+    sorted.unchanged.retain(|u| !audit.changed.contains(u));
+    Ok(())
+}
+
 /// Say what the sync will do; false when it is a dry run (nothing more to do).
 fn report_plan(plan: &Plan, s: &Sorted, a: &SyncArgs, printer: &Printer) -> bool {
     for u in &s.gone {
@@ -422,6 +460,7 @@ fn selection(d: &DownloadArgs) -> BTreeMap<String, Vec<String>> {
             d.manifest.iter().map(|p| p.display().to_string()).collect(),
         ),
         ("cart", d.cart.clone().into_iter().collect()),
+        ("doi", d.doi.clone().into_iter().collect()),
         ("collection", f.collection.clone()),
         ("patient_id", f.patient_id.clone()),
         ("study_uid", f.study_uid.clone()),

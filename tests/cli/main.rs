@@ -8,6 +8,7 @@ mod auth;
 mod download;
 mod ecosystem;
 mod errors;
+mod fidelity;
 mod formats;
 mod index;
 mod queries;

@@ -60,14 +60,20 @@ fn first_sync_fetches_everything_and_the_second_nothing() {
         err.contains(&format!("downloaded 0, skipped {n}, failed 0")),
         "{err}"
     );
-    // Only listing requests: the selection, its metadata, and the update feed.
+    // Only listing requests: the selection, its metadata, the update feed, and the check that
+    // the named collection exists (issue 10).
     let made: Vec<String> = s.requests()[listing_before..]
         .iter()
         .map(|r| r.path.rsplit('/').next().unwrap().to_string())
         .collect();
+    let listing = [
+        "getSeries",
+        "getSeriesMetadata",
+        "getUpdatedSeries",
+        "getCollectionValues",
+    ];
     assert!(
-        made.iter()
-            .all(|p| ["getSeries", "getSeriesMetadata", "getUpdatedSeries"].contains(&p.as_str())),
+        made.iter().all(|p| listing.contains(&p.as_str())),
         "{made:?}"
     );
     assert!(made.contains(&"getUpdatedSeries".to_string()));
