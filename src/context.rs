@@ -147,5 +147,6 @@ pub fn engine_settings(a: &DownloadArgs, retries: u32, env: &Env) -> Settings {
         jobs: a.jobs as usize,
         retries,
         no_retry_delay: env.no_retry_delay,
+        abort_publish_after: env.abort_publish_after,
     }
 }

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use futures_util::stream::{self, StreamExt};
 
 use super::meta::SeriesInfo;
-use super::publish::{ensure_no_symlink, publish, remove_any};
+use super::publish::{ensure_no_symlink, publish, recover, remove_any};
 use super::report::Reporter;
 use super::source::{verify_staged, FailClass, Failure, SeriesFetcher, Target};
 use super::state::{Record, State, STATE_DIR};
@@ -39,6 +39,8 @@ pub struct Settings {
     pub retries: u32,
     /// Compute and report retry delays without sleeping (tests).
     pub no_retry_delay: bool,
+    /// Test hook: end the process after this step of a publish (see `publish`).
+    pub abort_publish_after: Option<u32>,
 }
 
 /// What to run: the series to fetch, the UIDs the catalogue did not know (reported as
@@ -68,13 +70,26 @@ pub fn totals(jobs: &[Job]) -> (u64, u64) {
     )
 }
 
-/// Take the directory: create it, refuse links, lock (per shard), clean staging.
+/// Take the directory: create it, refuse links, lock (per shard), finish or undo publishes a
+/// crash interrupted, then clean staging and trash.
 pub fn take_directory(st: &State) -> anyhow::Result<Vec<std::fs::File>> {
     std::fs::create_dir_all(&st.root).with_context(|| format!("creating {}", st.root.display()))?;
-    ensure_no_symlink(&st.root, Path::new(STATE_DIR))?;
+    refuse_state_links(st)?;
     let lock = st.lock()?;
+    recover(st)?;
     st.prepare()?;
     Ok(lock)
+}
+
+/// No symbolic link at `.tcia` or at any entry inside it (records, staging, trash, locks).
+fn refuse_state_links(st: &State) -> anyhow::Result<()> {
+    ensure_no_symlink(&st.root, Path::new(STATE_DIR))?;
+    if let Ok(rd) = std::fs::read_dir(&st.dir) {
+        for e in rd.flatten() {
+            ensure_no_symlink(&st.dir, Path::new(&e.file_name()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Fail before downloading when the disk cannot hold `bytes` (plus 1%).
@@ -203,7 +218,13 @@ async fn process<F: SeriesFetcher>(
         };
         match result {
             Ok(fetched) => {
-                let published = publish(st, &job.info, &job.rel, fetched);
+                let published = publish(
+                    st,
+                    &job.info,
+                    &job.rel,
+                    fetched,
+                    settings.abort_publish_after,
+                );
                 let _ = remove_any(&staged);
                 return match published {
                     Ok(rec) => Outcome::Done(Box::new(rec)),

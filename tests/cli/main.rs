@@ -10,6 +10,7 @@ mod ecosystem;
 mod errors;
 mod formats;
 mod queries;
+mod reliability;
 mod sync;
 
 use std::collections::HashMap;

@@ -1,0 +1,338 @@
+//! Never lose or misreport data (issue 9): only tcia's own recorded copies are ever replaced,
+//! publishing survives a crash after every step, tcia's own files stay out of series folders,
+//! `verify` reports what it cannot vouch for, and its verdict survives a closed pipe.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use fake_nbia::FakeServer;
+
+use super::*;
+
+fn out_dir() -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("out");
+    (t, p)
+}
+
+/// The series of a collection with the fewest images, at least two.
+fn pick(s: &FakeServer, collection: &str) -> fake_nbia::Series {
+    let mut v: Vec<_> = s
+        .data()
+        .series_in(collection)
+        .into_iter()
+        .filter(|x| x.image_count >= 2)
+        .collect();
+    v.sort_by_key(|x| x.image_count);
+    v.into_iter().next().expect("a multi-image series")
+}
+
+/// Every file under `dir` (relative name → bytes).
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// What the server holds for a series now (file name → bytes).
+fn truth(s: &FakeServer, uid: &str) -> BTreeMap<String, Vec<u8>> {
+    let data = s.data();
+    data.image_names(uid, true)
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| (n, data.image(uid, i).unwrap()))
+        .collect()
+}
+
+fn dl(s: &FakeServer, dir: &Path, extra: &[&str], code: i32) -> (String, String) {
+    let mut args = vec!["download", "-o", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run(s, &args, code)
+}
+
+#[test]
+fn a_path_tcia_did_not_write_is_never_replaced() {
+    let s = FakeServer::start();
+    let (a, b) = (pick(&s, "LIDC-IDRI"), pick(&s, "TCGA-BLCA"));
+    let (_t, dir) = out_dir();
+    std::fs::create_dir_all(dir.join(&a.series_uid)).unwrap();
+    std::fs::write(dir.join(&a.series_uid).join("notes.txt"), "mine").unwrap();
+    let (_, err) = dl(&s, &dir, &[&a.series_uid, &b.series_uid], 1);
+    assert!(
+        err.contains(&format!(
+            "{} exists and was not written by tcia: move it away or choose another --layout",
+            dir.join(&a.series_uid).display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("1 series failed"), "{err}");
+    assert_eq!(
+        tree(&dir.join(&a.series_uid)),
+        BTreeMap::from([("notes.txt".to_string(), b"mine".to_vec())]),
+        "the user's folder untouched"
+    );
+    assert_eq!(tree(&dir.join(&b.series_uid)), truth(&s, &b.series_uid));
+
+    // A template that names a user's existing tree: refused, the tree untouched.
+    let (_t, dir) = out_dir();
+    std::fs::create_dir_all(dir.join("LIDC-IDRI/old")).unwrap();
+    std::fs::write(dir.join("LIDC-IDRI/old/scan.dcm"), "precious").unwrap();
+    let (_, err) = dl(&s, &dir, &[&a.series_uid, "--layout", "%Collection"], 1);
+    assert!(err.contains("was not written by tcia"), "{err}");
+    assert_eq!(
+        tree(&dir.join("LIDC-IDRI")),
+        BTreeMap::from([("old/scan.dcm".to_string(), b"precious".to_vec())])
+    );
+    // A --zip archive path too.
+    let (_t, dir) = out_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let zip = dir.join(format!("{}.zip", a.series_uid));
+    std::fs::write(&zip, "not ours").unwrap();
+    let (_, err) = dl(&s, &dir, &[&a.series_uid, "--zip"], 1);
+    assert!(err.contains("was not written by tcia"), "{err}");
+    assert_eq!(std::fs::read(&zip).unwrap(), b"not ours");
+}
+
+/// Sync a collection, change one series on the server, and re-sync with the process ended
+/// after publish step `step`; return (dir guard, dir, victim UID, its files before).
+fn crash_while_replacing(
+    s: &FakeServer,
+    step: u32,
+) -> (
+    tempfile::TempDir,
+    PathBuf,
+    String,
+    BTreeMap<String, Vec<u8>>,
+) {
+    let (t, dir) = out_dir();
+    let d = dir.to_str().unwrap();
+    run(s, &["sync", "--collection", "TCGA-BLCA", "-o", d], 0);
+    let victim = pick(s, "TCGA-BLCA").series_uid;
+    let before = tree(&dir.join(&victim));
+    assert_eq!(before, truth(s, &victim));
+    s.change_series(&victim);
+    let out = tcia_std(s)
+        .args(["sync", "--collection", "TCGA-BLCA", "-o", d])
+        .env("TCIA_TEST_ABORT_PUBLISH_AFTER", step.to_string())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(86), "step {step}: {err}");
+    assert!(err.contains(&format!("after step {step}")), "{err}");
+    (t, dir, victim, before)
+}
+
+#[test]
+fn publish_is_crash_safe_after_every_step() {
+    for step in 1..=4 {
+        let s = FakeServer::start();
+        let (_t, dir, victim, old) = crash_while_replacing(&s, step);
+        let new = truth(&s, &victim);
+        // The next run cannot download anything (the series is gone from the server): what is
+        // at the final path is only what recovery kept.
+        s.withdraw_series(&victim);
+        let other = s.data().series_in("TCGA-BLCA")[0].series_uid.clone();
+        dl(&s, &dir, &[&other], 0);
+        let now = tree(&dir.join(&victim));
+        let want = if step <= 2 { &old } else { &new };
+        assert!(
+            now == *want,
+            "step {step}: the {} verified copy is at the final path (got {} files)",
+            if step <= 2 { "old" } else { "new" },
+            now.len()
+        );
+        run(&s, &["verify", dir.to_str().unwrap()], 0);
+        let trash = tree(&dir.join(".tcia/trash"));
+        assert!(trash.is_empty(), "step {step}: trash emptied: {trash:?}");
+    }
+}
+
+#[test]
+fn a_moved_series_replaces_its_old_copy_only_once_verified() {
+    let s = FakeServer::start();
+    let a = pick(&s, "LIDC-IDRI");
+    let (_t, dir) = out_dir();
+    dl(&s, &dir, &[&a.series_uid], 0);
+    let classic = Path::new("LIDC-IDRI")
+        .join(&a.patient_id)
+        .join(&a.study_uid)
+        .join(&a.series_uid);
+    // A failing re-download to the new path leaves the old copy.
+    s.inject(fake_nbia::Fault::new(
+        "getImage",
+        None,
+        fake_nbia::FaultAction::BadMd5 { entry: 0 },
+    ));
+    dl(
+        &s,
+        &dir,
+        &[&a.series_uid, "--layout", "classic", "--retries", "0"],
+        3,
+    );
+    assert_eq!(tree(&dir.join(&a.series_uid)), truth(&s, &a.series_uid));
+    s.clear_faults();
+    // Killed after the new record is durable: the next run removes the old copy.
+    let out = tcia_std(&s)
+        .args(["download", "-o", dir.to_str().unwrap(), &a.series_uid])
+        .args(["--layout", "classic"])
+        .env("TCIA_TEST_ABORT_PUBLISH_AFTER", "4")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(86));
+    assert!(dir.join(&a.series_uid).exists(), "old copy still there");
+    dl(&s, &dir, &[&a.series_uid, "--layout", "classic"], 0);
+    assert!(!dir.join(&a.series_uid).exists(), "old copy removed");
+    assert_eq!(tree(&dir.join(&classic)), truth(&s, &a.series_uid));
+    run(&s, &["verify", dir.to_str().unwrap()], 0);
+    // And a plain move with no crash.
+    dl(&s, &dir, &[&a.series_uid], 0);
+    assert!(!dir.join("LIDC-IDRI").join(&a.patient_id).exists());
+    assert_eq!(tree(&dir.join(&a.series_uid)), truth(&s, &a.series_uid));
+    run(&s, &["verify", dir.to_str().unwrap()], 0);
+}
+
+#[test]
+fn licences_never_land_in_a_series_folder() {
+    let s = FakeServer::start();
+    let a = pick(&s, "LIDC-IDRI");
+    let (_t, dir) = out_dir();
+    dl(&s, &dir, &[&a.series_uid, "--layout", "%Collection"], 0);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("LICENSES/LIDC-IDRI")).unwrap(),
+        s.data().license_text("LIDC-IDRI")
+    );
+    assert_eq!(tree(&dir.join("LIDC-IDRI")), truth(&s, &a.series_uid));
+    run(&s, &["verify", dir.to_str().unwrap()], 0);
+}
+
+#[test]
+fn verify_fails_on_unreadable_records_and_untracked_folders() {
+    let s = FakeServer::start();
+    let (a, b) = (pick(&s, "LIDC-IDRI"), pick(&s, "TCGA-BLCA"));
+    let (_t, dir) = out_dir();
+    dl(&s, &dir, &[&a.series_uid, &b.series_uid], 0);
+    let rec = dir
+        .join(".tcia/complete")
+        .join(format!("{}.json", a.series_uid));
+    std::fs::write(&rec, "{ truncated").unwrap();
+    let (out, err) = run(&s, &["verify", dir.to_str().unwrap()], 3);
+    assert!(err.contains(&rec.display().to_string()), "{err}");
+    assert!(
+        out.contains(&format!("bad-record\t-\t{}", rec.display())),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("untracked\t-\t{}", a.series_uid)),
+        "{out}"
+    );
+    assert!(err.contains("1 untracked, 1 unreadable records"), "{err}");
+    std::fs::remove_file(&rec).unwrap();
+    let (out, _) = run(&s, &["verify", dir.to_str().unwrap()], 3);
+    assert_eq!(out, format!("untracked\t-\t{}\n", a.series_uid));
+}
+
+#[test]
+fn verify_keeps_its_verdict_when_stdout_closes_early() {
+    let s = FakeServer::start();
+    let a = pick(&s, "LIDC-IDRI");
+    let (_t, dir) = out_dir();
+    dl(&s, &dir, &[&a.series_uid], 0);
+    for name in s.data().image_names(&a.series_uid, true) {
+        std::fs::write(dir.join(&a.series_uid).join(name), "x").unwrap();
+    }
+    for i in 0..2000 {
+        std::fs::write(dir.join(&a.series_uid).join(format!("extra{i}")), "").unwrap();
+    }
+    let mut child = tcia_std(&s)
+        .args(["verify", dir.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, then close the pipe (as `| head -1` does).
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 8];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_truncated_zip_is_fetched_again() {
+    let s = FakeServer::start();
+    let a = pick(&s, "LIDC-IDRI");
+    let (_t, dir) = out_dir();
+    dl(&s, &dir, &[&a.series_uid, "--zip"], 0);
+    let zip = dir.join(format!("{}.zip", a.series_uid));
+    let whole = std::fs::read(&zip).unwrap();
+    std::fs::write(&zip, &whole[..whole.len() - 10]).unwrap();
+    let before = s.hits("getImage");
+    dl(&s, &dir, &[&a.series_uid, "--zip"], 0);
+    assert_eq!(
+        s.hits("getImage"),
+        before + 1,
+        "truncated archive fetched again"
+    );
+    assert_eq!(std::fs::read(&zip).unwrap().len(), whole.len());
+    // Same size, one byte changed: the recorded MD5 catches it.
+    let mut bytes = std::fs::read(&zip).unwrap();
+    bytes[40] ^= 1;
+    std::fs::write(&zip, &bytes).unwrap();
+    dl(&s, &dir, &[&a.series_uid, "--zip"], 0);
+    assert_eq!(s.hits("getImage"), before + 2);
+    run(&s, &["verify", dir.to_str().unwrap()], 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn files_tcia_writes_honour_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = FakeServer::start();
+    let a = pick(&s, "LIDC-IDRI");
+    let (_t, dir) = out_dir();
+    dl(&s, &dir, &[&a.series_uid], 0);
+    // The tests run with the usual umask 022 (or stricter: then group/other bits are off).
+    for f in [dir.join("metadata.csv"), dir.join("LICENSES/LIDC-IDRI")] {
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        let image = dir
+            .join(&a.series_uid)
+            .join(&s.data().image_names(&a.series_uid, true)[0]);
+        let image_mode = std::fs::metadata(&image).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, image_mode, "{} as the images", f.display());
+    }
+}
+
+#[test]
+fn a_symlink_inside_the_state_directory_is_refused() {
+    let s = FakeServer::start();
+    let a = pick(&s, "LIDC-IDRI");
+    let (t, dir) = out_dir();
+    dl(&s, &dir, &[&a.series_uid], 0);
+    let elsewhere = t.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let complete = dir.join(".tcia/complete");
+    std::fs::rename(&complete, elsewhere.join("complete")).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(elsewhere.join("complete"), &complete).unwrap();
+    let b = pick(&s, "TCGA-BLCA");
+    let (_, err) = dl(&s, &dir, &[&b.series_uid], 1);
+    assert!(err.contains("is a symbolic link"), "{err}");
+    assert!(!dir.join(&b.series_uid).exists());
+}
