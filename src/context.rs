@@ -95,7 +95,12 @@ impl Ctx {
         });
         let creds = credentials(env);
         let client = Client::new(settings, printer.clone())?;
-        let session = Session::load(&creds, &base, client.http().clone(), printer.clone());
+        let session = Session::load(
+            &creds,
+            &client.settings.base,
+            client.http().clone(),
+            printer.clone(),
+        );
         Ok(Ctx {
             api: g.api,
             client: client.with_session(session),

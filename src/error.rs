@@ -67,6 +67,25 @@ impl Error {
     }
 }
 
+/// A redirect the HTTP layer would not follow (another origin); the message names the target.
+#[derive(Debug, thiserror::Error)]
+#[error("refusing redirect to {target}: another origin (scheme, host and port must stay the same)")]
+pub struct RedirectRefused {
+    pub target: String,
+}
+
+/// The refused redirect somewhere in an error's chain of causes, as its message.
+pub fn refused_redirect(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(r) = c.downcast_ref::<RedirectRefused>() {
+            return Some(r.to_string());
+        }
+        cur = c.source();
+    }
+    None
+}
+
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     Error::Usage(msg.into()).into()
 }

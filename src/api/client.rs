@@ -18,22 +18,47 @@ const RETRY_AFTER_CAP: Duration = Duration::from_secs(120);
 /// Longest computed backoff.
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 
-/// Follow redirects on the same host only: credentials (the legacy `api_key` header, a Bearer
-/// token) must not travel to another host, and reqwest strips only some of them.
-fn same_host_redirects() -> reqwest::redirect::Policy {
+/// Follow redirects within the same origin only (scheme, host and port): credentials (the
+/// legacy `api_key` header, a Bearer token, a login form's password) must never travel to
+/// another origin, nor from https to http. Anything else is an error naming the target.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
-        let first = attempt
-            .previous()
-            .first()
-            .and_then(|u| u.host_str().map(str::to_string));
+        let origin = |u: &Url| {
+            (
+                u.scheme().to_string(),
+                u.host_str().map(str::to_string),
+                u.port_or_known_default(),
+            )
+        };
+        let first = attempt.previous().first().map(origin);
         if attempt.previous().len() > 5 {
             attempt.error("too many redirects")
-        } else if attempt.url().host_str().map(str::to_string) != first {
-            attempt.stop()
+        } else if first != Some(origin(attempt.url())) {
+            let target = mask_url_password(attempt.url().as_str());
+            attempt.error(crate::error::RedirectRefused { target })
         } else {
             attempt.follow()
         }
     })
+}
+
+/// Credentials written into a `--server` URL (`https://user:pass@host`), taken out of it so
+/// that no message shows them; sent as HTTP basic authentication instead.
+fn split_credentials(base: &mut Url) -> Option<(String, Secret)> {
+    if base.username().is_empty() && base.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let user = decode(base.username());
+    let pass = Secret::new(decode(base.password().unwrap_or("")));
+    let _ = base.set_username("");
+    let _ = base.set_password(None);
+    Some((user, pass))
 }
 
 /// `--proxy URL` for every scheme; NO_PROXY still exempts its hosts.
@@ -168,17 +193,20 @@ pub struct Client {
     printer: Printer,
     /// A logged-in session for this server, when `tcia login` left one (see [`Client::with_session`]).
     pub session: Option<std::sync::Arc<Session>>,
+    /// User and password from the `--server` URL (see `split_credentials`).
+    basic_auth: Option<(String, Secret)>,
 }
 
 impl Client {
-    pub fn new(settings: HttpSettings, printer: Printer) -> anyhow::Result<Client> {
+    pub fn new(mut settings: HttpSettings, printer: Printer) -> anyhow::Result<Client> {
+        let basic_auth = split_credentials(&mut settings.base);
         // reqwest is built without a bundled crypto provider; install ring once (a second call is harmless).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("tcia/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(settings.timeout)
             .read_timeout(settings.idle_timeout)
-            .redirect(same_host_redirects());
+            .redirect(same_origin_redirects());
         if let Some(p) = &settings.proxy {
             builder = builder.proxy(proxy(p)?);
         }
@@ -190,6 +218,7 @@ impl Client {
             settings,
             printer,
             session: None,
+            basic_auth,
         })
     }
 
@@ -294,8 +323,9 @@ impl Client {
     ) -> Attempt {
         let resp = match outcome {
             Ok(resp) => resp,
-            // Our own mistakes (a header value that cannot be sent) do not improve with time.
-            Err(err @ Error::Usage(_)) => return Attempt::Fatal(err),
+            // Our own mistakes (a header value that cannot be sent) and refused redirects do
+            // not improve with time.
+            Err(err @ (Error::Usage(_) | Error::Failed { .. })) => return Attempt::Fatal(err),
             Err(err) => {
                 return Attempt::Retry {
                     retry_after: None,
@@ -361,6 +391,9 @@ impl Client {
         if let Some(form) = &req.form {
             rb = rb.form(form);
         }
+        if let (Some((user, pass)), None) = (&self.basic_auth, bearer) {
+            rb = rb.basic_auth(user, Some(pass.expose()));
+        }
         if let Some(token) = bearer {
             let value = format!("Bearer {}", token.expose());
             let mut v = reqwest::header::HeaderValue::from_str(&value)
@@ -383,6 +416,12 @@ impl Client {
     /// Map a transport failure (connect, DNS, timeout, reset) to an error naming the URL.
     pub fn transport_error(&self, method: &'static str, url: &Url, e: reqwest::Error) -> Error {
         let url_s = url.to_string();
+        if let Some(why) = crate::error::refused_redirect(&e) {
+            return Error::Failed {
+                message: format!("{method} {url_s}: {why}"),
+                code: crate::error::exit::HTTP_CLIENT,
+            };
+        }
         if e.is_timeout() {
             return Error::Timeout {
                 method,

@@ -336,3 +336,119 @@ fn a_symlink_inside_the_state_directory_is_refused() {
     assert!(err.contains("is a symbolic link"), "{err}");
     assert!(!dir.join(&b.series_uid).exists());
 }
+
+#[test]
+fn redirects_to_another_origin_are_refused_and_carry_no_credentials() {
+    let s = FakeServer::start();
+    let other = FakeServer::start();
+    let target = format!("{}/nbia-api/oauth/token", other.url());
+    s.inject(fake_nbia::Fault::new(
+        "token",
+        None,
+        fake_nbia::FaultAction::Redirect {
+            code: 307,
+            location: target.clone(),
+        },
+    ));
+    let out = tcia(&s)
+        .args(["login", "--user", "alice", "--password-stdin"])
+        .write_stdin("wonderland\n")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains(&format!("refusing redirect to {target}: another origin")),
+        "{err}"
+    );
+    assert!(
+        other.requests().is_empty(),
+        "the password never left: {:?}",
+        other.requests()
+    );
+
+    // The legacy api_key header neither, and a refusal is not retried.
+    s.inject(fake_nbia::Fault::new(
+        "getCollectionValues",
+        None,
+        fake_nbia::FaultAction::Redirect {
+            code: 302,
+            location: format!("{}/services/v3/TCIA/query/getCollectionValues", other.url()),
+        },
+    ));
+    let before = s.hits("getCollectionValues");
+    let (_, err) = run(
+        &s,
+        &["collections", "--api", "legacy", "--api-key", "k3y"],
+        4,
+    );
+    assert!(err.contains("another origin"), "{err}");
+    assert_eq!(s.hits("getCollectionValues") - before, 1, "not retried");
+    assert!(other.requests().is_empty());
+}
+
+#[test]
+fn a_redirect_within_the_origin_is_followed() {
+    let s = FakeServer::start();
+    s.inject(fake_nbia::Fault::new(
+        "getCollectionValues",
+        Some(1),
+        fake_nbia::FaultAction::Redirect {
+            code: 307,
+            location: format!("{}/nbia-api/services/v4/getCollectionValues", s.url()),
+        },
+    ));
+    let rows = json_rows(&s, &["collections"]);
+    assert!(!rows.is_empty());
+}
+
+#[test]
+fn credentials_in_the_server_url_are_never_shown() {
+    let s = FakeServer::start();
+    let with_creds = s.url().replace("http://", "http://bob:hunter2@");
+    let (_, err) = run(&s, &["collections", "-vv", "--server", &with_creds], 0);
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(
+        err.contains("getCollectionValues"),
+        "-v lines were written: {err}"
+    );
+    // They are still sent, as basic authentication to the server itself.
+    let sent = requests_to(&s, "getCollectionValues");
+    assert!(
+        sent.last()
+            .unwrap()
+            .authorization
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Basic ")),
+        "{sent:?}"
+    );
+    s.inject(fake_nbia::Fault::new(
+        "getCollectionValues",
+        None,
+        fake_nbia::FaultAction::Status {
+            code: 500,
+            body: "boom".into(),
+            content_type: None,
+            retry_after: None,
+        },
+    ));
+    let (_, err) = run(
+        &s,
+        &["collections", "--retries", "0", "--server", &with_creds],
+        5,
+    );
+    assert!(
+        !err.contains("hunter2") && err.contains("HTTP 500"),
+        "{err}"
+    );
+    let out = tcia(&s)
+        .args(["config", "show"])
+        .env("TCIA_SERVER", &with_creds)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("bob:****@"), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    let (_, err) = run(&s, &["collections", "--server", "ftp://bob:hunter2@x"], 2);
+    assert!(!err.contains("hunter2"), "{err}");
+}
