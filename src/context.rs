@@ -55,7 +55,7 @@ pub fn credentials(env: &Env) -> Credentials {
 
 impl Ctx {
     pub fn new(g: &GlobalArgs, env: &Env) -> anyhow::Result<Ctx> {
-        Ctx::with_idle_timeout(g, env, Duration::from_secs(g.timeout))
+        Ctx::build(g, env, Duration::from_secs(g.timeout), "--timeout")
     }
 
     /// As `new`, with a longer read timeout than `--timeout` (downloads: `--idle-timeout`).
@@ -63,6 +63,15 @@ impl Ctx {
         g: &GlobalArgs,
         env: &Env,
         idle_timeout: Duration,
+    ) -> anyhow::Result<Ctx> {
+        Ctx::build(g, env, idle_timeout, "--idle-timeout")
+    }
+
+    fn build(
+        g: &GlobalArgs,
+        env: &Env,
+        idle_timeout: Duration,
+        idle_flag: &'static str,
     ) -> anyhow::Result<Ctx> {
         let printer = printer(g, env);
         let base = resolve_server(g.server.as_deref().unwrap_or(DEFAULT_SERVER), g.allow_http)?;
@@ -75,6 +84,7 @@ impl Ctx {
             base: base.clone(),
             timeout: Duration::from_secs(g.timeout),
             idle_timeout,
+            idle_flag,
             retries: g.retries.unwrap_or(3),
             api_key: g.api_key.clone().filter(|_| g.api == Api::Legacy),
             no_retry_delay: env.no_retry_delay,

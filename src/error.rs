@@ -34,12 +34,16 @@ pub enum Error {
         url: String,
         what: String,
     },
-    /// No response within the timeout.
-    #[error("{method} {url}: no response within {}s (raise --timeout, or --idle-timeout for downloads)", .after.as_secs())]
+    /// No connection, or no data, within the timeout named by `flag`.
+    #[error("{method} {url}: {what} within {secs}s ({flag} {secs}; raise {flag} to wait longer)", secs = .after.as_secs())]
     Timeout {
         method: &'static str,
         url: String,
         after: Duration,
+        /// `no connection` or `no data`.
+        what: &'static str,
+        /// The flag that set the limit: `--timeout` or `--idle-timeout`.
+        flag: &'static str,
     },
     /// The server answered, but not with what the endpoint promises.
     #[error("{url}: {message}")]

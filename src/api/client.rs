@@ -176,6 +176,8 @@ pub struct HttpSettings {
     pub timeout: Duration,
     /// Longest silence while reading a response (downloads: `--idle-timeout`).
     pub idle_timeout: Duration,
+    /// The flag that set `idle_timeout`, for messages: `--timeout` or `--idle-timeout`.
+    pub idle_flag: &'static str,
     pub retries: u32,
     pub api_key: Option<Secret>,
     pub no_retry_delay: bool,
@@ -423,13 +425,31 @@ impl Client {
             };
         }
         if e.is_timeout() {
+            let (what, after, flag) = if e.is_connect() {
+                ("no connection", self.settings.timeout, "--timeout")
+            } else {
+                (
+                    "no data",
+                    self.settings.idle_timeout,
+                    self.settings.idle_flag,
+                )
+            };
             return Error::Timeout {
                 method,
                 url: url_s,
-                after: self.settings.timeout.max(self.settings.idle_timeout),
+                after,
+                what,
+                flag,
             };
         }
-        let what = if e.is_connect() {
+        let what = if let (true, Some(p)) = (e.is_connect(), &self.settings.proxy) {
+            let proxy = Url::parse(p).map(|u| host_port(&u)).unwrap_or_default();
+            format!(
+                "cannot connect to the proxy {proxy} (--proxy) on the way to {}: {}",
+                host_port(url),
+                root_cause(&e)
+            )
+        } else if e.is_connect() {
             format!("cannot connect to {}: {}", host_port(url), root_cause(&e))
         } else {
             format!("connection failed: {}", root_cause(&e))

@@ -496,6 +496,7 @@ mod tests {
                 base: reqwest::Url::parse("http://127.0.0.1:9").unwrap(),
                 timeout: std::time::Duration::from_secs(1),
                 idle_timeout: std::time::Duration::from_secs(1),
+                idle_flag: "--timeout",
                 retries: 0,
                 api_key: None,
                 no_retry_delay: true,

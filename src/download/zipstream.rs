@@ -53,7 +53,12 @@ pub struct ZipStream<R: BufRead> {
     buf: Vec<u8>,
 }
 
+/// A short read: the archive ended early, or the transport failed (its own error, e.g. the idle
+/// timeout that fired, passed on as it is rather than called a short ZIP).
 fn truncated(e: io::Error) -> ZipError {
+    if e.kind() == io::ErrorKind::ConnectionAborted {
+        return ZipError::Sink(e);
+    }
     ZipError::Truncated(e.to_string())
 }
 

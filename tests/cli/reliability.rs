@@ -452,3 +452,41 @@ fn credentials_in_the_server_url_are_never_shown() {
     let (_, err) = run(&s, &["collections", "--server", "ftp://bob:hunter2@x"], 2);
     assert!(!err.contains("hunter2"), "{err}");
 }
+
+#[test]
+fn timeouts_and_dead_proxies_are_named_for_what_fired() {
+    let s = FakeServer::start();
+    let a = pick(&s, "LIDC-IDRI");
+    s.inject(fake_nbia::Fault::new(
+        "getImage",
+        None,
+        fake_nbia::FaultAction::Drip {
+            chunk: 64,
+            interval_ms: 3_000,
+        },
+    ));
+    let (_t, dir) = out_dir();
+    let (_, err) = dl(
+        &s,
+        &dir,
+        &[&a.series_uid, "--idle-timeout", "1", "--retries", "0"],
+        5,
+    );
+    assert!(
+        err.contains("no data within 1s (--idle-timeout 1; raise --idle-timeout"),
+        "{err}"
+    );
+    s.clear_faults();
+    // A proxy that accepts nothing: the message names the proxy, not the server.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let proxy = format!("http://127.0.0.1:{port}");
+    let (_, err) = run(&s, &["collections", "--retries", "0", "--proxy", &proxy], 5);
+    assert!(
+        err.contains(&format!(
+            "cannot connect to the proxy 127.0.0.1:{port} (--proxy)"
+        )),
+        "{err}"
+    );
+}
