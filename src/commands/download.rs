@@ -17,7 +17,7 @@ use crate::download::layout::{self, rel_string, Layout};
 use crate::download::meta::SeriesInfo;
 use crate::download::nbia_catalog::NbiaCatalog;
 use crate::download::nbia_zip::NbiaZip;
-use crate::download::shard::Shard;
+use crate::download::shard::{count_conflict, Shard};
 use crate::download::source::Catalog;
 use crate::download::state::{Record, State};
 use crate::env::Env;
@@ -69,6 +69,9 @@ pub async fn plan(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let (g, retries) = with_manifests(global, config, &manifests);
     let ctx = Ctx::with_idle_timeout(&g, env, Duration::from_secs(a.idle_timeout))?;
+    if let Some(w) = shard.and(count_conflict(a.shards, &|k| env.var(k))) {
+        ctx.printer.warn(&w);
+    }
     if ctx.api == Api::Legacy {
         return Err(usage(
             "downloads need --api v4, v1 or v2 (the legacy API has no series metadata lookup)",

@@ -211,9 +211,42 @@ impl State {
                         return Err(e).with_context(|| format!("locking {}", path.display()))
                     }
                 }
+                self.refuse_other_counts(s)?;
             }
         }
         Ok(held)
+    }
+
+    /// Shards of another count N over this directory would split the series differently and
+    /// fetch some twice at once: refused while any of them runs (holds its lock).
+    fn refuse_other_counts(&self, s: Shard) -> anyhow::Result<()> {
+        let Ok(rd) = fs::read_dir(&self.dir) else {
+            return Ok(());
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(n) = name
+                .strip_prefix("lock-shard-")
+                .and_then(|r| r.split_once("-of-"))
+                .and_then(|(_, n)| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if n == s.n {
+                continue;
+            }
+            let Ok(f) = File::options().write(true).open(e.path()) else {
+                continue;
+            };
+            if let Err(fs::TryLockError::WouldBlock) = f.try_lock() {
+                anyhow::bail!(
+                    "shard {s}: a shard of {n} is running in {} ({} is held); every shard of one directory must use the same N",
+                    self.root.display(),
+                    e.path().display()
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Every completion record, by series UID (unreadable ones left out: see [`State::read_records`]).

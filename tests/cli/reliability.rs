@@ -490,3 +490,55 @@ fn timeouts_and_dead_proxies_are_named_for_what_fired() {
         "{err}"
     );
 }
+
+#[test]
+fn shards_of_another_count_are_refused_and_an_explicit_count_wins() {
+    let s = FakeServer::start();
+    let (_t, dir) = out_dir();
+    let d = dir.to_str().unwrap();
+    let _held = hold_at_first_image(
+        &s,
+        &[
+            "download",
+            "--collection",
+            "TCGA-BLCA",
+            "-o",
+            d,
+            "--shard",
+            "1/2",
+        ],
+    );
+    s.clear_faults();
+    let (_, err) = run(
+        &s,
+        &[
+            "download",
+            "--collection",
+            "TCGA-BLCA",
+            "-o",
+            d,
+            "--shard",
+            "1/3",
+        ],
+        1,
+    );
+    assert!(
+        err.contains("a shard of 2 is running") && err.contains("the same N"),
+        "{err}"
+    );
+    let out = tcia(&s)
+        .args(["download", "--collection", "TCGA-BLCA", "-o", d])
+        .args(["--shard", "auto", "--shards", "2", "--dry-run"])
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .env("SLURM_ARRAY_TASK_MIN", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "4")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("shard 1/2:"), "{err}");
+    assert!(
+        err.contains("--shards 2 differs from SLURM_ARRAY_TASK_COUNT=4"),
+        "{err}"
+    );
+}
