@@ -28,6 +28,9 @@ pub enum ZipError {
     HostileName(String),
     #[error("unsupported ZIP entry {name}: {what}")]
     Unsupported { name: String, what: String },
+    /// The series' files inflate to more than its FileSize allows (a ZIP bomb?).
+    #[error("the ZIP inflates to more than {limit} bytes, beyond what the series' size allows ({why}); stopped")]
+    TooLarge { limit: u64, why: String },
     /// Failure of the consumer (disk full, ...), not of the archive.
     #[error("{0}")]
     Sink(io::Error),

@@ -542,3 +542,23 @@ fn shards_of_another_count_are_refused_and_an_explicit_count_wins() {
         "{err}"
     );
 }
+
+#[test]
+fn a_zip_bomb_is_stopped_at_the_series_size_and_exits_3() {
+    let s = FakeServer::start();
+    let a = pick(&s, "LIDC-IDRI");
+    s.inject(fake_nbia::Fault::new(
+        "getImage",
+        None,
+        fake_nbia::FaultAction::ExtraEntry {
+            name: "bomb.dcm".into(),
+            bytes: 16 << 20,
+        },
+    ));
+    let (_t, dir) = out_dir();
+    let (_, err) = dl(&s, &dir, &[&a.series_uid], 3);
+    assert!(err.contains("the ZIP inflates to more than"), "{err}");
+    assert_eq!(s.hits("getImage"), 1, "not retried");
+    assert!(!dir.join(&a.series_uid).exists());
+    assert!(tree(&dir.join(".tcia")).keys().all(|k| !k.contains("bomb")));
+}
