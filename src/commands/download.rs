@@ -96,7 +96,8 @@ pub async fn plan(
     }
     // Metadata for all of them at once.
     let looked_up = catalog.lookup(&uids).await?;
-    let (jobs, unknown) = jobs_for(&layout, a.zip, &uids, looked_up, infos);
+    let (mut jobs, unknown) = jobs_for(&layout, a.zip, &uids, looked_up, infos);
+    fill_counts(&catalog, &mut jobs, &ctx.printer).await;
     check_paths(&jobs, a)?;
     Ok(Plan {
         ctx,
@@ -106,6 +107,28 @@ pub async fn plan(
         shard,
         root: a.output.clone(),
     })
+}
+
+/// Series whose metadata lacks a usable ImageCount or FileSize: asked again with
+/// getSeriesSize; still unknown, they are downloaded with a warning (MD5s are checked, but
+/// nothing proves the series complete), and counted in the summary.
+async fn fill_counts(catalog: &impl Catalog, jobs: &mut [Job], printer: &crate::printer::Printer) {
+    for job in jobs.iter_mut() {
+        let info = &mut job.info;
+        if info.image_count().is_some() && info.file_size().is_some() {
+            continue;
+        }
+        match catalog.series_size(&info.uid).await {
+            Some((count, bytes)) => {
+                info.fields.insert("ImageCount".into(), count.to_string());
+                info.fields.insert("FileSize".into(), bytes.to_string());
+            }
+            None => printer.warn(&format!(
+                "{}: the server gives no image count or size (getSeriesSize neither): MD5s are checked, completeness cannot be proven",
+                info.uid
+            )),
+        }
+    }
 }
 
 /// One job per known UID, at its layout path; the UIDs the server does not know.

@@ -127,6 +127,12 @@ pub async fn run_jobs<F: SeriesFetcher>(
     reporter: Arc<dyn Reporter>,
 ) -> anyhow::Result<Report> {
     let (_, total_bytes) = totals(&batch.todo);
+    let uncounted: std::collections::HashSet<String> = batch
+        .todo
+        .iter()
+        .filter(|j| j.info.image_count().is_none() || j.info.file_size().is_none())
+        .map(|j| j.info.uid.clone())
+        .collect();
     reporter.begin(batch.todo.len(), total_bytes);
     let started = Instant::now();
     let mut failed = unknown_failures(&batch.unknown);
@@ -163,14 +169,20 @@ pub async fn run_jobs<F: SeriesFetcher>(
     st.write_failed(&failed_uids)?;
     let elapsed = started.elapsed();
     let rate = done_bytes as f64 / elapsed.as_secs_f64().max(0.001);
+    let unproven = done.iter().filter(|u| uncounted.contains(*u)).count();
     reporter.summary(&format!(
-        "downloaded {}, skipped {}, failed {}: {} in {} ({}/s)",
+        "downloaded {}, skipped {}, failed {}: {} in {} ({}/s){}",
         done.len(),
         batch.skipped,
         failed.len(),
         human_bytes(done_bytes),
         human_duration(elapsed),
-        human_bytes(rate as u64)
+        human_bytes(rate as u64),
+        if unproven > 0 {
+            format!("; {unproven} series without server counts: MD5s checked, completeness not provable")
+        } else {
+            String::new()
+        }
     ));
     Ok(Report { done, failed })
 }

@@ -49,6 +49,24 @@ impl Catalog for NbiaCatalog<'_> {
         Ok(out)
     }
 
+    /// getSeriesSize: `ObjectCount` and `TotalSizeInBytes`.
+    async fn series_size(&self, uid: &str) -> Option<(u64, u64)> {
+        let params = vec![(Param::SeriesUid, vec![uid.to_string()])];
+        let rows = rows::fetch_rows(self.client, self.api, &cat::SERIES_SIZE, params)
+            .await
+            .ok()?;
+        let row = rows.first()?;
+        let num = |k: &str| {
+            let t = crate::output::cell(row.get(k)).into_owned();
+            t.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| *f >= 0.0)
+                .map(|f| f as u64)
+        };
+        Some((num("ObjectCount")?, num("TotalSizeInBytes")?))
+    }
+
     async fn updated_since(&self, since: Date) -> anyhow::Result<Vec<SeriesInfo>> {
         let params = vec![(Param::Since, vec![since.to_string()])];
         Ok(infos(

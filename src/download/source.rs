@@ -28,6 +28,11 @@ pub trait Catalog {
     async fn lookup(&self, uids: &[String]) -> anyhow::Result<HashMap<String, SeriesInfo>>;
     /// Series released or changed since `since`.
     async fn updated_since(&self, since: Date) -> anyhow::Result<Vec<SeriesInfo>>;
+    /// A series' image count and byte total from a second source, for series whose metadata
+    /// lacks them; None when unknown there too.
+    async fn series_size(&self, _uid: &str) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// Fills a staging path with a series' files.

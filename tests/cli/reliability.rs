@@ -562,3 +562,67 @@ fn a_zip_bomb_is_stopped_at_the_series_size_and_exits_3() {
     assert!(!dir.join(&a.series_uid).exists());
     assert!(tree(&dir.join(".tcia")).keys().all(|k| !k.contains("bomb")));
 }
+
+/// getSeriesMetadata (v4: CSV) answers for `uid` with a garbled ImageCount and no FileSize.
+fn garbled_counts(s: &FakeServer, uid: &str) {
+    s.inject(fake_nbia::Fault::new(
+        "getSeriesMetadata",
+        None,
+        fake_nbia::FaultAction::Status {
+            code: 200,
+            body: format!(
+                "\"Series UID\",\"Collection\",\"Number of Images\",\"File Size\"\r\n\"{uid}\",\"LIDC-IDRI\",\"n/a\",\"\"\r\n"
+            ),
+            content_type: Some("text/csv".into()),
+            retry_after: None,
+        },
+    ));
+}
+
+#[test]
+fn missing_counts_are_asked_again_and_never_silently_skipped() {
+    let s = FakeServer::start();
+    let a = pick(&s, "LIDC-IDRI");
+    garbled_counts(&s, &a.series_uid);
+    // A short but self-consistent archive (no md5hashes.csv to betray it, --no-md5).
+    s.inject(fake_nbia::Fault::new(
+        "getImage",
+        None,
+        fake_nbia::FaultAction::ShortZip { entries: 2 },
+    ));
+    let (_t, dir) = out_dir();
+    let (_, err) = dl(&s, &dir, &[&a.series_uid, "--no-md5", "--retries", "0"], 3);
+    assert!(
+        err.contains(&format!("short series: 1 of {} images", a.image_count)),
+        "{err}"
+    );
+    assert_eq!(s.hits("getSeriesSize"), 1);
+    assert!(!dir.join(&a.series_uid).exists());
+
+    // getSeriesSize cannot tell either: published, with a warning and a count in the summary.
+    s.clear_faults();
+    garbled_counts(&s, &a.series_uid);
+    s.inject(fake_nbia::Fault::new(
+        "getSeriesSize",
+        None,
+        fake_nbia::FaultAction::Status {
+            code: 200,
+            body: "[]".into(),
+            content_type: Some("application/json".into()),
+            retry_after: None,
+        },
+    ));
+    let (_, err) = dl(&s, &dir, &[&a.series_uid], 0);
+    assert!(
+        err.contains(&format!(
+            "{}: the server gives no image count or size",
+            a.series_uid
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 series without server counts: MD5s checked, completeness not provable"),
+        "{err}"
+    );
+    assert_eq!(tree(&dir.join(&a.series_uid)), truth(&s, &a.series_uid));
+}
