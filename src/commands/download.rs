@@ -30,8 +30,10 @@ pub struct Plan {
     pub ctx: Ctx,
     pub retries: u32,
     pub jobs: Vec<Job>,
-    /// Requested UIDs the server does not know.
+    /// Requested UIDs the server does not know (or whose lookup failed).
     pub unknown: Vec<String>,
+    /// UIDs whose own metadata lookup failed (v1/v2), with the reason.
+    pub lookup_errors: HashMap<String, String>,
     pub shard: Option<Shard>,
     pub root: PathBuf,
 }
@@ -95,7 +97,7 @@ pub async fn plan(
             .info(&format!("shard {sh}: {} of {all} series", uids.len()));
     }
     // Metadata for all of them at once.
-    let looked_up = catalog.lookup(&uids).await?;
+    let (looked_up, lookup_errors) = catalog.lookup(&uids).await?;
     let (mut jobs, unknown) = jobs_for(&layout, a.zip, &uids, looked_up, infos);
     fill_counts(&catalog, &mut jobs, &ctx.printer).await;
     check_paths(&jobs, a)?;
@@ -104,6 +106,7 @@ pub async fn plan(
         retries,
         jobs,
         unknown,
+        lookup_errors,
         shard,
         root: a.output.clone(),
     })
@@ -269,6 +272,7 @@ pub async fn run(
     let batch = Batch {
         todo,
         unknown: plan.unknown.clone(),
+        lookup_errors: plan.lookup_errors.clone(),
         skipped: skip.len(),
     };
     let report = fetch(&plan, a, &st, &mut records, batch).await?;
@@ -289,7 +293,10 @@ fn dry_run(plan: &Plan, todo: &[Job], skipped: usize) {
         ));
     }
     for u in &plan.unknown {
-        p.warn(&format!("{u}: not found on this server"));
+        match plan.lookup_errors.get(u) {
+            Some(why) => p.warn(&format!("{u}: metadata lookup failed: {why}")),
+            None => p.warn(&format!("{u}: not found on this server")),
+        }
     }
     p.info(&format!(
         "dry run: would download {} series ({images} images, {}), skip {skipped} already complete{}",

@@ -201,6 +201,7 @@ pub async fn run(
     let batch = Batch {
         todo,
         unknown: plan.unknown.clone(),
+        lookup_errors: plan.lookup_errors.clone(),
         skipped: sorted.unchanged.len(),
     };
     let report = fetch(&plan, d, &st, &mut records, batch).await?;

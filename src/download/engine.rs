@@ -48,6 +48,8 @@ pub struct Settings {
 pub struct Batch {
     pub todo: Vec<Job>,
     pub unknown: Vec<String>,
+    /// Those of `unknown` whose lookup failed, with the reason (reported as such, exit 5).
+    pub lookup_errors: std::collections::HashMap<String, String>,
     pub skipped: usize,
 }
 
@@ -135,7 +137,7 @@ pub async fn run_jobs<F: SeriesFetcher>(
         .collect();
     reporter.begin(batch.todo.len(), total_bytes);
     let started = Instant::now();
-    let mut failed = unknown_failures(&batch.unknown);
+    let mut failed = unknown_failures(&batch.unknown, &batch.lookup_errors);
     for (u, f) in &failed {
         reporter.series_failed(u, &f.message);
     }
@@ -187,10 +189,17 @@ pub async fn run_jobs<F: SeriesFetcher>(
     Ok(Report { done, failed })
 }
 
-fn unknown_failures(unknown: &[String]) -> Vec<(String, Failure)> {
+fn unknown_failures(
+    unknown: &[String],
+    errors: &std::collections::HashMap<String, String>,
+) -> Vec<(String, Failure)> {
     unknown
         .iter()
         .map(|u| {
+            if let Some(why) = errors.get(u) {
+                let message = format!("metadata lookup failed: {why}");
+                return (u.clone(), Failure::new(FailClass::Network, false, message));
+            }
             (
                 u.clone(),
                 Failure::new(

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::meta::SeriesInfo;
-use super::source::{Catalog, Filters};
+use super::source::{Catalog, Filters, Lookup};
 use crate::api::catalogue::{self as cat, Api, Param};
 use crate::api::client::Client;
 use crate::api::{metadata, rows};
@@ -34,19 +34,28 @@ impl Catalog for NbiaCatalog<'_> {
         ))
     }
 
-    async fn lookup(&self, uids: &[String]) -> anyhow::Result<HashMap<String, SeriesInfo>> {
+    async fn lookup(&self, uids: &[String]) -> anyhow::Result<Lookup> {
         let mut out = HashMap::new();
+        let mut errors = HashMap::new();
         if uids.is_empty() {
-            return Ok(out);
+            return Ok((out, errors));
         }
-        metadata::for_each(self.client, self.api, uids, &mut |_, rows| {
-            for info in infos(rows) {
-                out.insert(info.uid.clone(), info);
-            }
-            Ok(())
-        })
+        metadata::for_each_lenient(
+            self.client,
+            self.api,
+            uids,
+            &mut |_, rows| {
+                for info in infos(rows) {
+                    out.insert(info.uid.clone(), info);
+                }
+                Ok(())
+            },
+            &mut |uid, why| {
+                errors.insert(uid.to_string(), why);
+            },
+        )
         .await?;
-        Ok(out)
+        Ok((out, errors))
     }
 
     /// getSeriesSize: `ObjectCount` and `TotalSizeInBytes`.

@@ -55,6 +55,18 @@ fn truth(s: &FakeServer, uid: &str) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// `dir` holds exactly the series as the server has it (names listed on failure, not bytes).
+fn assert_holds(dir: &Path, s: &FakeServer, uid: &str) {
+    let (got, want) = (tree(dir), truth(s, uid));
+    assert!(
+        got == want,
+        "{} holds {:?}, the server {:?} (or different bytes)",
+        dir.display(),
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+}
+
 fn dl(s: &FakeServer, dir: &Path, extra: &[&str], code: i32) -> (String, String) {
     let mut args = vec!["download", "-o", dir.to_str().unwrap()];
     args.extend_from_slice(extra);
@@ -82,7 +94,7 @@ fn a_path_tcia_did_not_write_is_never_replaced() {
         BTreeMap::from([("notes.txt".to_string(), b"mine".to_vec())]),
         "the user's folder untouched"
     );
-    assert_eq!(tree(&dir.join(&b.series_uid)), truth(&s, &b.series_uid));
+    assert_holds(&dir.join(&b.series_uid), &s, &b.series_uid);
 
     // A template that names a user's existing tree: refused, the tree untouched.
     let (_t, dir) = out_dir();
@@ -120,7 +132,7 @@ fn crash_while_replacing(
     run(s, &["sync", "--collection", "TCGA-BLCA", "-o", d], 0);
     let victim = pick(s, "TCGA-BLCA").series_uid;
     let before = tree(&dir.join(&victim));
-    assert_eq!(before, truth(s, &victim));
+    assert!(before == truth(s, &victim), "the first sync is intact");
     s.change_series(&victim);
     let out = tcia_std(s)
         .args(["sync", "--collection", "TCGA-BLCA", "-o", d])
@@ -180,7 +192,7 @@ fn a_moved_series_replaces_its_old_copy_only_once_verified() {
         &[&a.series_uid, "--layout", "classic", "--retries", "0"],
         3,
     );
-    assert_eq!(tree(&dir.join(&a.series_uid)), truth(&s, &a.series_uid));
+    assert_holds(&dir.join(&a.series_uid), &s, &a.series_uid);
     s.clear_faults();
     // Killed after the new record is durable: the next run removes the old copy.
     let out = tcia_std(&s)
@@ -193,12 +205,12 @@ fn a_moved_series_replaces_its_old_copy_only_once_verified() {
     assert!(dir.join(&a.series_uid).exists(), "old copy still there");
     dl(&s, &dir, &[&a.series_uid, "--layout", "classic"], 0);
     assert!(!dir.join(&a.series_uid).exists(), "old copy removed");
-    assert_eq!(tree(&dir.join(&classic)), truth(&s, &a.series_uid));
+    assert_holds(&dir.join(&classic), &s, &a.series_uid);
     run(&s, &["verify", dir.to_str().unwrap()], 0);
     // And a plain move with no crash.
     dl(&s, &dir, &[&a.series_uid], 0);
     assert!(!dir.join("LIDC-IDRI").join(&a.patient_id).exists());
-    assert_eq!(tree(&dir.join(&a.series_uid)), truth(&s, &a.series_uid));
+    assert_holds(&dir.join(&a.series_uid), &s, &a.series_uid);
     run(&s, &["verify", dir.to_str().unwrap()], 0);
 }
 
@@ -212,7 +224,7 @@ fn licences_never_land_in_a_series_folder() {
         std::fs::read_to_string(dir.join("LICENSES/LIDC-IDRI")).unwrap(),
         s.data().license_text("LIDC-IDRI")
     );
-    assert_eq!(tree(&dir.join("LIDC-IDRI")), truth(&s, &a.series_uid));
+    assert_holds(&dir.join("LIDC-IDRI"), &s, &a.series_uid);
     run(&s, &["verify", dir.to_str().unwrap()], 0);
 }
 
@@ -624,5 +636,59 @@ fn missing_counts_are_asked_again_and_never_silently_skipped() {
         err.contains("1 series without server counts: MD5s checked, completeness not provable"),
         "{err}"
     );
-    assert_eq!(tree(&dir.join(&a.series_uid)), truth(&s, &a.series_uid));
+    assert_holds(&dir.join(&a.series_uid), &s, &a.series_uid);
+}
+
+#[test]
+fn v1_one_failed_metadata_lookup_fails_only_its_series() {
+    let s = FakeServer::start();
+    let (a, b) = (pick(&s, "LIDC-IDRI"), pick(&s, "TCGA-BLCA"));
+    s.inject(fake_nbia::Fault::new(
+        "getSeriesMetaData",
+        Some(1),
+        fake_nbia::FaultAction::Status {
+            code: 500,
+            body: "lookup exploded".into(),
+            content_type: None,
+            retry_after: None,
+        },
+    ));
+    let (_t, dir) = out_dir();
+    let (_, err) = dl(
+        &s,
+        &dir,
+        &[
+            &a.series_uid,
+            &b.series_uid,
+            "--api",
+            "v1",
+            "--retries",
+            "0",
+        ],
+        5,
+    );
+    assert!(
+        err.contains("metadata lookup failed:") && err.contains("lookup exploded"),
+        "{err}"
+    );
+    assert!(err.contains("downloaded 1, skipped 0, failed 1"), "{err}");
+    let failed = std::fs::read_to_string(dir.join("failed-series.txt")).unwrap();
+    let (bad, good) = if failed.trim() == a.series_uid {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    assert_eq!(failed.trim(), bad.series_uid);
+    // v1 names files differently: compare the contents.
+    let got: Vec<Vec<u8>> = tree(&dir.join(&good.series_uid)).into_values().collect();
+    let mut want: Vec<Vec<u8>> = truth(&s, &good.series_uid).into_values().collect();
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    want.sort();
+    assert!(
+        got_sorted == want,
+        "{} files, {} on the server",
+        got.len(),
+        want.len()
+    );
 }
