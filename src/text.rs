@@ -20,6 +20,19 @@ pub fn escape_control(s: &str) -> String {
     out
 }
 
+/// Text from outside (a server's error body, a line of input) for a one-line message: control
+/// characters escaped, cut after `max` characters with its full length noted
+/// (`… (64.00 KiB)`).
+pub fn one_line(s: &str, max: usize) -> String {
+    let s = s.trim();
+    let escaped = escape_control(s);
+    if escaped.chars().count() <= max {
+        return escaped;
+    }
+    let cut: String = escaped.chars().take(max).collect();
+    format!("{}… ({})", cut.trim_end(), human_bytes(s.len() as u64))
+}
+
 /// Human-readable bytes, binary units.
 pub fn human_bytes(n: u64) -> String {
     indicatif::BinaryBytes(n).to_string()
@@ -49,6 +62,18 @@ mod tests {
     fn escapes() {
         assert_eq!(escape_control("a\nb\x1b[31m"), "a\\nb\\u{1b}[31m");
         assert_eq!(escape_control("plain"), "plain");
+    }
+
+    #[test]
+    fn one_line_is_bounded() {
+        assert_eq!(one_line(" short\n", 10), "short");
+        let long = "x".repeat(64 * 1024);
+        let shown = one_line(&long, 300);
+        assert!(shown.ends_with("… (64.00 KiB)"), "{shown}");
+        assert_eq!(
+            shown.chars().count(),
+            300 + " … (64.00 KiB)".chars().count() - 1
+        );
     }
 
     #[test]

@@ -258,6 +258,7 @@ impl Client {
         let mut attempt = 0u32;
         let mut auth_retried = false;
         let mut refreshed: Option<Secret> = None;
+        let mut last_shown: Option<String> = None;
         loop {
             // A fresh look at the token on every attempt: backoff may outlast it.
             let bearer = match (&self.session, refreshed.take()) {
@@ -287,8 +288,12 @@ impl Client {
                 return Err(err);
             }
             attempt += 1;
-            self.wait_before_retry(&err, attempt, retries, retry_after)
+            // The same error again is not shown again.
+            let shown = err.to_string();
+            let same = last_shown.as_deref() == Some(shown.as_str());
+            self.wait_before_retry(&err, same, attempt, retries, retry_after)
                 .await;
+            last_shown = Some(shown);
         }
     }
 
@@ -362,6 +367,7 @@ impl Client {
     async fn wait_before_retry(
         &self,
         err: &Error,
+        same_as_before: bool,
         attempt: u32,
         retries: u32,
         retry_after: Option<Duration>,
@@ -370,8 +376,13 @@ impl Client {
             Some(d) => (d.min(RETRY_AFTER_CAP), "Retry-After"),
             None => (backoff(attempt), "backoff"),
         };
+        let what = if same_as_before {
+            "the same error".to_string()
+        } else {
+            err.to_string()
+        };
         self.printer.warn(&format!(
-            "{err}; retry {attempt}/{retries} in {:.1}s ({why})",
+            "{what}; retry {attempt}/{retries} in {:.1}s ({why})",
             delay.as_secs_f64()
         ));
         if !self.settings.no_retry_delay {
@@ -525,7 +536,7 @@ async fn http_error(
         if t.is_empty() {
             status.canonical_reason().unwrap_or("error").to_string()
         } else {
-            escape_control(t)
+            crate::text::one_line(t, 300)
         }
     };
     let lower = text.to_ascii_lowercase();

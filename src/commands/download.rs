@@ -79,11 +79,7 @@ pub async fn plan(
             "downloads need --api v4, v1 or v2 (the legacy API has no series metadata lookup)",
         ));
     }
-    for line in manifests.iter().flat_map(|m| &m.skipped) {
-        ctx.printer.warn(&format!(
-            "manifest: skipped a line that is not a series UID: {line}"
-        ));
-    }
+    warn_about_manifests(&ctx.printer, &manifests);
     let catalog = NbiaCatalog {
         client: &ctx.client,
         api: ctx.api,
@@ -110,6 +106,25 @@ pub async fn plan(
         shard,
         root: a.output.clone(),
     })
+}
+
+/// What the manifests held that tcia does not follow: a retry count over the cap, lines that
+/// are not UIDs.
+fn warn_about_manifests(printer: &crate::printer::Printer, manifests: &[Manifest]) {
+    for n in manifests.iter().filter_map(|m| m.raw_retries()) {
+        if n > input::MANIFEST_RETRY_CAP {
+            printer.warn(&format!(
+                "manifest: noOfrRetry={n} capped at {} retries",
+                input::MANIFEST_RETRY_CAP
+            ));
+        }
+    }
+    for line in manifests.iter().flat_map(|m| &m.skipped) {
+        printer.warn(&format!(
+            "manifest: skipped a line that is not a series UID: {}",
+            crate::text::one_line(line, 200)
+        ));
+    }
 }
 
 /// Series whose metadata lacks a usable ImageCount or FileSize: asked again with

@@ -169,24 +169,29 @@ pub async fn run_jobs<F: SeriesFetcher>(
     st.write_metadata_csv(records)?;
     let failed_uids: Vec<String> = failed.iter().map(|(u, _)| u.clone()).collect();
     st.write_failed(&failed_uids)?;
-    let elapsed = started.elapsed();
-    let rate = done_bytes as f64 / elapsed.as_secs_f64().max(0.001);
     let unproven = done.iter().filter(|u| uncounted.contains(*u)).count();
-    reporter.summary(&format!(
-        "downloaded {}, skipped {}, failed {}: {} in {} ({}/s){}",
-        done.len(),
-        batch.skipped,
-        failed.len(),
-        human_bytes(done_bytes),
-        human_duration(elapsed),
-        human_bytes(rate as u64),
-        if unproven > 0 {
-            format!("; {unproven} series without server counts: MD5s checked, completeness not provable")
-        } else {
-            String::new()
-        }
-    ));
+    let counts = (done.len(), batch.skipped, failed.len(), unproven);
+    reporter.summary(&summary_line(counts, done_bytes, started.elapsed()));
     Ok(Report { done, failed })
+}
+
+/// `downloaded D, skipped S, failed F: bytes in time (rate)`, and the series published without
+/// server counts, if any. `counts` = (done, skipped, failed, without counts).
+fn summary_line(counts: (usize, usize, usize, usize), bytes: u64, elapsed: Duration) -> String {
+    let (done, skipped, failed, unproven) = counts;
+    let rate = bytes as f64 / elapsed.as_secs_f64().max(0.001);
+    let mut line = format!(
+        "downloaded {done}, skipped {skipped}, failed {failed}: {} in {} ({}/s)",
+        human_bytes(bytes),
+        human_duration(elapsed),
+        human_bytes(rate as u64)
+    );
+    if unproven > 0 {
+        line.push_str(&format!(
+            "; {unproven} series without server counts: MD5s checked, completeness not provable"
+        ));
+    }
+    line
 }
 
 fn unknown_failures(
@@ -229,6 +234,7 @@ async fn process<F: SeriesFetcher>(
     reporter.series_start(&uid, target.file_size);
     let staged = st.staged_path(&uid, settings.zip);
     let mut attempt = 0;
+    let mut last: Option<String> = None;
     let failure = loop {
         let result = match prepare_staged(&uid, &staged, settings.zip) {
             Ok(()) => fetcher
@@ -257,15 +263,7 @@ async fn process<F: SeriesFetcher>(
             }
             Err(f) if f.retry && attempt < settings.retries => {
                 attempt += 1;
-                let delay = f.retry_after.unwrap_or_else(|| backoff(attempt));
-                reporter.series_retry(
-                    &uid,
-                    attempt,
-                    &format!("{} (next try in {:.1}s)", f.message, delay.as_secs_f64()),
-                );
-                if !settings.no_retry_delay {
-                    tokio::time::sleep(delay).await;
-                }
+                wait_to_retry(&*reporter, settings, &uid, attempt, &f, &mut last).await;
             }
             Err(f) => break f,
         }
@@ -279,6 +277,32 @@ async fn process<F: SeriesFetcher>(
     Outcome::Failed {
         uid,
         failure: Failure { message, ..failure },
+    }
+}
+
+/// Report a retry and wait for it; an error is shown once, not again on every retry.
+async fn wait_to_retry(
+    reporter: &dyn Reporter,
+    settings: &Settings,
+    uid: &str,
+    attempt: u32,
+    f: &Failure,
+    last: &mut Option<String>,
+) {
+    let delay = f.retry_after.unwrap_or_else(|| backoff(attempt));
+    let what = if last.as_deref() == Some(f.message.as_str()) {
+        "the same error"
+    } else {
+        f.message.as_str()
+    };
+    reporter.series_retry(
+        uid,
+        attempt,
+        &format!("{what} (next try in {:.1}s)", delay.as_secs_f64()),
+    );
+    *last = Some(f.message.clone());
+    if !settings.no_retry_delay {
+        tokio::time::sleep(delay).await;
     }
 }
 

@@ -692,3 +692,144 @@ fn v1_one_failed_metadata_lookup_fails_only_its_series() {
         want.len()
     );
 }
+
+#[test]
+fn input_without_uids_is_a_usage_error_naming_what_was_found() {
+    let s = FakeServer::start();
+    let a = pick(&s, "LIDC-IDRI");
+    let (t, dir) = out_dir();
+    let d = dir.to_str().unwrap();
+    let cases = [
+        (
+            "x.csv",
+            "Modality,PatientID\nCT,P1\n".to_string(),
+            "a CSV header with columns 'Modality', 'PatientID'",
+        ),
+        (
+            "x.tsv",
+            "Modality\tPatientID\nCT\tP1\n".to_string(),
+            "a TSV header with columns 'Modality', 'PatientID'",
+        ),
+        (
+            "x.json",
+            "[{\"Modality\":\"CT\",\"uid\":\"1.2\"}]".to_string(),
+            "JSON objects with keys 'Modality', 'uid'",
+        ),
+        (
+            "x.ndjson",
+            "{\"Modality\":\"CT\"}\n".to_string(),
+            "NDJSON objects with keys 'Modality'",
+        ),
+    ];
+    for (name, text, found) in cases {
+        let p = t.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let (_, err) = run(&s, &["download", "-o", d, "-i", p.to_str().unwrap()], 2);
+        assert!(
+            err.contains("no series UIDs found") && err.contains(found),
+            "{name}: {err}"
+        );
+        assert!(
+            err.contains("accepted: a SeriesInstanceUID column"),
+            "{err}"
+        );
+    }
+    // Any spelling of the UID column, in any case.
+    for header in [
+        "seriesInstanceUID",
+        "Series Instance UID",
+        "Series UID",
+        "SERIES_UID",
+    ] {
+        let p = t.path().join("ok.csv");
+        std::fs::write(&p, format!("Modality,{header}\nCT,{}\n", a.series_uid)).unwrap();
+        let (_, err) = run(
+            &s,
+            &["download", "-o", d, "-i", p.to_str().unwrap(), "--dry-run"],
+            0,
+        );
+        assert!(err.contains("would download 1 series"), "{header}: {err}");
+        let p = t.path().join("ok.json");
+        std::fs::write(&p, format!("[{{\"{header}\":\"{}\"}}]", a.series_uid)).unwrap();
+        let (_, err) = run(
+            &s,
+            &["download", "-o", d, "-i", p.to_str().unwrap(), "--dry-run"],
+            0,
+        );
+        assert!(err.contains("would download 1 series"), "{header}: {err}");
+    }
+    // Not UTF-8: a usage error, for -i and --manifest alike.
+    let p = t.path().join("latin1.txt");
+    std::fs::write(&p, b"1.2.3\n\xe9t\xe9\n").unwrap();
+    let (_, err) = run(&s, &["download", "-o", d, "-i", p.to_str().unwrap()], 2);
+    assert!(err.contains("not UTF-8 text"), "{err}");
+    let (_, err) = run(
+        &s,
+        &["download", "-o", d, "--manifest", p.to_str().unwrap()],
+        2,
+    );
+    assert!(err.contains("not UTF-8 text"), "{err}");
+    // A huge bad line is shown once, cut, with its length.
+    let p = t.path().join("long.txt");
+    std::fs::write(&p, format!("{}\n", "y".repeat(64 * 1024))).unwrap();
+    let (_, err) = run(&s, &["download", "-o", d, "-i", p.to_str().unwrap()], 2);
+    assert!(
+        err.contains("… (64.00 KiB)") && err.len() < 1000,
+        "{}",
+        err.len()
+    );
+}
+
+#[test]
+fn a_manifest_retry_count_is_capped() {
+    let s = FakeServer::start();
+    let a = pick(&s, "LIDC-IDRI");
+    let (t, dir) = out_dir();
+    let m = t.path().join("m.tcia");
+    std::fs::write(
+        &m,
+        format!(
+            "noOfrRetry=100000\nListOfSeriesToDownload=\n{}\n",
+            a.series_uid
+        ),
+    )
+    .unwrap();
+    s.inject(fake_nbia::Fault::new(
+        "getImage",
+        None,
+        fake_nbia::FaultAction::Status {
+            code: 503,
+            body: "busy".into(),
+            content_type: None,
+            retry_after: None,
+        },
+    ));
+    let (_, err) = dl(&s, &dir, &["--manifest", m.to_str().unwrap()], 5);
+    assert!(
+        err.contains("noOfrRetry=100000 capped at 20 retries"),
+        "{err}"
+    );
+    assert_eq!(s.hits("getImage"), 21);
+    assert_eq!(
+        err.matches("busy").count(),
+        2,
+        "shown on the first retry and at the end: {err}"
+    );
+}
+
+#[test]
+fn an_empty_password_on_stdin_is_an_error() {
+    let s = FakeServer::start();
+    let out = tcia(&s)
+        .args(["login", "--user", "alice", "--password-stdin"])
+        .write_stdin("\n")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--password-stdin read an empty password"),
+        "{err}"
+    );
+    assert_eq!(s.hits("token"), 0);
+}
