@@ -33,7 +33,12 @@ pub enum SplitError {
     Truncated,
     #[error("unexpected data after the JSON array")]
     Trailing,
+    #[error("one element of the JSON response is over {} MiB; refusing to hold it in memory", MAX_ELEMENT >> 20)]
+    TooLarge,
 }
+
+/// The largest element held in memory (one row of an answer is a few KiB).
+pub const MAX_ELEMENT: usize = 16 << 20;
 
 impl ArraySplitter {
     pub fn new() -> Self {
@@ -67,6 +72,10 @@ impl ArraySplitter {
                     let start = i;
                     i = self.scan(chunk, i)?;
                     self.buf.extend_from_slice(&chunk[start..i]);
+                    // The memory cap, checked once per scanned piece (not in the scan loop).
+                    if self.buf.len() > MAX_ELEMENT {
+                        return Err(SplitError::TooLarge.into());
+                    }
                     self.emit_if_complete(i < chunk.len(), &mut on_elem)?;
                 }
                 State::Done => {
@@ -244,6 +253,23 @@ mod tests {
             split_in_chunks(r#"{"a":1}"#, 3).unwrap(),
             vec![r#"{"a":1}"#]
         );
+    }
+
+    #[test]
+    fn one_huge_element_is_refused_not_buffered() {
+        let mut s = ArraySplitter::new();
+        let piece = vec![b'x'; 1 << 20];
+        s.feed(b"[{\"a\":\"", |_| -> Result<(), SplitError> { Ok(()) })
+            .unwrap();
+        let mut result = Ok(());
+        for _ in 0..20 {
+            result = s.feed(&piece, |_| -> Result<(), SplitError> { Ok(()) });
+            if result.is_err() {
+                break;
+            }
+        }
+        assert!(matches!(result, Err(SplitError::TooLarge)), "{result:?}");
+        assert!(s.buf.len() <= MAX_ELEMENT + (1 << 20));
     }
 
     #[test]

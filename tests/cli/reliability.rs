@@ -833,3 +833,25 @@ fn an_empty_password_on_stdin_is_an_error() {
     );
     assert_eq!(s.hits("token"), 0);
 }
+
+#[test]
+fn one_huge_json_element_is_an_error_not_a_memory_hog() {
+    let s = FakeServer::start();
+    let body = format!("[{{\"Collection\":\"{}\"}}]", "x".repeat(20 << 20));
+    s.inject(fake_nbia::Fault::new(
+        "getCollectionValues",
+        None,
+        fake_nbia::FaultAction::Status {
+            code: 200,
+            body,
+            content_type: Some("application/json".into()),
+            retry_after: None,
+        },
+    ));
+    let (out, err) = run(&s, &["collections", "--retries", "0"], 5);
+    assert!(
+        err.contains("one element of the JSON response is over 16 MiB"),
+        "{err}"
+    );
+    assert!(out.len() < 100, "nothing of it printed");
+}
