@@ -10,6 +10,8 @@ pub struct ArraySplitter {
     depth: u32,
     in_str: bool,
     esc: bool,
+    /// The element's closing brace was scanned (it is complete even at a chunk's end).
+    closed: bool,
 }
 
 #[derive(Default, PartialEq, Eq, Debug)]
@@ -132,6 +134,7 @@ impl ArraySplitter {
                     b'}' | b']' if self.depth > 0 => {
                         self.depth -= 1;
                         if self.depth == 0 && self.state == State::Element && b == b'}' {
+                            self.closed = true;
                             return Ok(i + 1);
                         }
                     }
@@ -158,7 +161,11 @@ impl ArraySplitter {
         on_elem: &mut impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         if self.state == State::Element && self.depth == 0 && !self.in_str {
-            let done = ended || self.buf.last() == Some(&b'}');
+            // Complete at a separator, or after the brace that closed it, also at a chunk's
+            // end; a stray `}` at depth 0 completes nothing (else where the element ends would
+            // depend on how the bytes were chunked: found by fuzzing).
+            let done = ended || self.closed;
+            self.closed = false;
             if done && !self.buf.is_empty() {
                 let text = trim_ascii(&self.buf);
                 if !text.is_empty() {
@@ -253,6 +260,21 @@ mod tests {
             split_in_chunks(r#"{"a":1}"#, 3).unwrap(),
             vec![r#"{"a":1}"#]
         );
+    }
+
+    #[test]
+    fn stray_braces_split_the_same_at_every_chunk_size() {
+        for doc in ["[+}}\u{c8}}}S]", "[[:\r\t\t[}}}}}y}}[]}}]", "[{}}}, 1}]"] {
+            let whole = split_in_chunks(doc, doc.len());
+            for size in 1..doc.len() {
+                let got = split_in_chunks(doc, size);
+                assert_eq!(
+                    format!("{got:?}"),
+                    format!("{whole:?}"),
+                    "{doc:?} in chunks of {size}"
+                );
+            }
+        }
     }
 
     #[test]
