@@ -11,6 +11,7 @@ mod errors;
 mod formats;
 mod queries;
 mod reliability;
+mod soak;
 mod sync;
 
 use std::collections::HashMap;
