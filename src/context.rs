@@ -125,9 +125,14 @@ impl Ctx {
         })
     }
 
-    /// Buffered stdout for data.
+    /// Buffered stdout for data; CSV and TSV on a terminal with control characters escaped
+    /// (the table escapes its own cells; JSON escapes them by its syntax).
     pub fn stdout(&self) -> Box<dyn Write> {
-        Box::new(io::BufWriter::with_capacity(64 * 1024, io::stdout()))
+        let out = io::BufWriter::with_capacity(64 * 1024, io::stdout());
+        if self.printer.stdout_tty && matches!(self.format, Format::Csv | Format::Tsv) {
+            return Box::new(crate::text::EscapeControls::new(out));
+        }
+        Box::new(out)
     }
 }
 

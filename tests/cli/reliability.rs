@@ -855,3 +855,34 @@ fn one_huge_json_element_is_an_error_not_a_memory_hog() {
     );
     assert!(out.len() < 100, "nothing of it printed");
 }
+
+#[test]
+fn csv_and_tsv_on_a_terminal_escape_control_characters() {
+    let s = FakeServer::start();
+    s.inject(fake_nbia::Fault::new(
+        "getCollectionValues",
+        None,
+        fake_nbia::FaultAction::Status {
+            code: 200,
+            body: "[{\"Collection\":\"A\\u001b[2JB\\u009bC\"}]".into(),
+            content_type: Some("application/json".into()),
+            retry_after: None,
+        },
+    ));
+    for format in ["csv", "tsv"] {
+        let out = tcia(&s)
+            .args(["collections", "--format", format])
+            .env("TCIA_TEST_STDOUT_TTY", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("A\\u{1b}[2JB\\u{9b}C"), "{format}: {text:?}");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{9b}'),
+            "{format}: {text:?}"
+        );
+    }
+    // Piped, the data stays as it is.
+    let (text, _) = run(&s, &["collections", "--format", "csv"], 0);
+    assert!(text.contains("A\u{1b}[2JB\u{9b}C"), "{text:?}");
+}
