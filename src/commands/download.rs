@@ -34,6 +34,8 @@ pub struct Plan {
     pub unknown: Vec<String>,
     /// UIDs whose own metadata lookup failed (v1/v2), with the reason.
     pub lookup_errors: HashMap<String, String>,
+    /// An authenticated (v2) selection came back empty: perhaps the server ignored the token.
+    pub suspect_empty: bool,
     pub shard: Option<Shard>,
     pub root: PathBuf,
 }
@@ -86,6 +88,7 @@ pub async fn plan(
     };
     // What to download, in first-seen order; only this shard's part.
     let (mut uids, infos) = gather(&catalog, a, &manifests).await?;
+    let suspect_empty = uids.is_empty() && ignored_login(&ctx, a);
     if let Some(sh) = shard {
         let all = uids.len();
         uids.retain(|u| sh.contains(u));
@@ -103,9 +106,23 @@ pub async fn plan(
         jobs,
         unknown,
         lookup_errors,
+        suspect_empty,
         shard,
         root: a.output.clone(),
     })
+}
+
+/// Whether an empty v2 selection (filters or a cart) was asked with a login: v2 answers a token
+/// it does not accept with empty results rather than 401, so say so.
+fn ignored_login(ctx: &Ctx, a: &DownloadArgs) -> bool {
+    let asked = a.cart.is_some() || !a.filters.is_empty();
+    let suspect = asked && ctx.api == Api::V2 && ctx.client.session.is_some();
+    if suspect {
+        ctx.printer.warn(
+            "an authenticated request returned nothing: the server may have ignored the login token (expired or revoked?); check the selection, or run `tcia login` again",
+        );
+    }
+    suspect
 }
 
 /// What the manifests held that tcia does not follow: a retry count over the cap, lines that

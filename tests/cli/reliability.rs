@@ -886,3 +886,54 @@ fn csv_and_tsv_on_a_terminal_escape_control_characters() {
     let (text, _) = run(&s, &["collections", "--format", "csv"], 0);
     assert!(text.contains("A\u{1b}[2JB\u{9b}C"), "{text:?}");
 }
+
+#[test]
+fn an_empty_authenticated_answer_is_warned_and_sync_keeps_its_state() {
+    let s = FakeServer::start();
+    let out = tcia(&s)
+        .args(["login", "--user", "alice", "--password-stdin"])
+        .write_stdin("wonderland\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let (_t, dir) = out_dir();
+    let d = dir.to_str().unwrap();
+    let args = ["sync", "--api", "v2", "--collection", "TCGA-BLCA", "-o", d];
+    run(&s, &args, 0);
+    let state = std::fs::read(dir.join(".tcia/sync.json")).unwrap();
+    // The server now ignores the token: v2 answers with nothing rather than 401.
+    s.inject(fake_nbia::Fault::new(
+        "getSeries",
+        None,
+        fake_nbia::FaultAction::Status {
+            code: 200,
+            body: "[]".into(),
+            content_type: Some("application/json".into()),
+            retry_after: None,
+        },
+    ));
+    let (_, err) = run(&s, &args, 0);
+    assert!(
+        err.contains("an authenticated request returned nothing"),
+        "{err}"
+    );
+    assert!(err.contains("the state is not advanced"), "{err}");
+    assert_eq!(std::fs::read(dir.join(".tcia/sync.json")).unwrap(), state);
+    let (_, err) = run(
+        &s,
+        &[
+            "download",
+            "--api",
+            "v2",
+            "--collection",
+            "TCGA-BLCA",
+            "-o",
+            d,
+        ],
+        0,
+    );
+    assert!(
+        err.contains("an authenticated request returned nothing"),
+        "{err}"
+    );
+}
