@@ -171,13 +171,14 @@ fn jobs_for(
     layout: &Layout,
     zip: bool,
     uids: &[String],
-    looked_up: HashMap<String, SeriesInfo>,
+    mut looked_up: HashMap<String, SeriesInfo>,
     mut infos: HashMap<String, SeriesInfo>,
 ) -> (Vec<Job>, Vec<String>) {
     let mut unknown = Vec::new();
     let mut jobs = Vec::new();
     for uid in uids {
-        let Some(mut info) = looked_up.get(uid).cloned() else {
+        // Moved, not copied: a plan of 300,000 series is held once.
+        let Some(mut info) = looked_up.remove(uid) else {
             unknown.push(uid.clone());
             continue;
         };
@@ -277,7 +278,7 @@ pub async fn run(
     env: &Env,
     a: &DownloadArgs,
 ) -> anyhow::Result<()> {
-    let plan = plan(global, config, env, a).await?;
+    let mut plan = plan(global, config, env, a).await?;
     if plan.jobs.is_empty() && plan.unknown.is_empty() {
         plan.ctx
             .printer
@@ -289,7 +290,7 @@ pub async fn run(
     let (todo, skip) = split_complete(
         &st,
         &records,
-        plan.jobs.clone(),
+        std::mem::take(&mut plan.jobs),
         a.verify,
         &plan.ctx.printer,
     );

@@ -22,9 +22,13 @@ fn infos(rows: Vec<Row>) -> Vec<SeriesInfo> {
 
 impl Catalog for NbiaCatalog<'_> {
     async fn select(&self, filters: Filters) -> anyhow::Result<Vec<SeriesInfo>> {
-        Ok(infos(
-            rows::fetch_rows(self.client, self.api, &cat::SERIES, filters).await?,
-        ))
+        let mut out = Vec::new();
+        rows::for_each_row(self.client, self.api, &cat::SERIES, filters, &mut |r| {
+            out.extend(SeriesInfo::from_row(&r));
+            Ok(())
+        })
+        .await?;
+        Ok(out)
     }
 
     async fn cart(&self, name: &str) -> anyhow::Result<Vec<SeriesInfo>> {
