@@ -175,7 +175,7 @@ pub fn is_uid_column(name: &str) -> bool {
 
 /// What a document held, for the error when it named no UID: up to 8 names, cut to one line.
 fn describe_names<'a>(kind: &str, names: impl Iterator<Item = &'a str>) -> String {
-    let names: Vec<String> = names.map(|n| crate::text::escape_control(n)).collect();
+    let names: Vec<String> = names.map(crate::text::escape_control).collect();
     let mut shown: Vec<String> = names.iter().take(8).map(|n| format!("'{n}'")).collect();
     if names.len() > 8 {
         shown.push(format!("and {} more", names.len() - 8));
