@@ -14,6 +14,7 @@ use futures_util::stream::{self, StreamExt};
 use super::meta::SeriesInfo;
 use super::publish::{ensure_no_symlink, publish, recover, remove_any};
 use super::report::Reporter;
+use super::shard::Shard;
 use super::source::{verify_staged, FailClass, Failure, SeriesFetcher, Target};
 use super::state::{Record, State, STATE_DIR};
 use crate::api::client::backoff;
@@ -79,8 +80,32 @@ pub fn take_directory(st: &State) -> anyhow::Result<Vec<std::fs::File>> {
     refuse_state_links(st)?;
     let lock = st.lock()?;
     recover(st)?;
+    if st.shard.is_none() {
+        recover_shards(st)?;
+    }
     st.prepare()?;
     Ok(lock)
+}
+
+/// A whole run holds the directory alone (no shard runs beside it): it also finishes what
+/// crashed shards left in their trash (`trash-shard-K-of-N`).
+fn recover_shards(st: &State) -> anyhow::Result<()> {
+    let Ok(rd) = std::fs::read_dir(&st.dir) else {
+        return Ok(());
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((k, n)) = name
+            .strip_prefix("trash-shard-")
+            .and_then(|r| r.split_once("-of-"))
+        else {
+            continue;
+        };
+        if let (Ok(k), Ok(n)) = (k.parse(), n.parse()) {
+            recover(&State::new(&st.root, Some(Shard { k, n })))?;
+        }
+    }
+    Ok(())
 }
 
 /// No symbolic link at `.tcia` or at any entry inside it (records, staging, trash, locks).

@@ -937,3 +937,26 @@ fn an_empty_authenticated_answer_is_warned_and_sync_keeps_its_state() {
         "{err}"
     );
 }
+
+#[test]
+fn a_whole_run_finishes_what_a_crashed_shard_left() {
+    let s = FakeServer::start();
+    let a = pick(&s, "LIDC-IDRI");
+    let (_t, dir) = out_dir();
+    // The only shard of one holds every series; killed after the rename, before the record.
+    let out = tcia_std(&s)
+        .args(["download", "-o", dir.to_str().unwrap(), &a.series_uid])
+        .args(["--shard", "1/1"])
+        .env("TCIA_TEST_ABORT_PUBLISH_AFTER", "3")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(86));
+    assert!(!dir
+        .join(".tcia/complete")
+        .join(format!("{}.json", a.series_uid))
+        .exists());
+    // A whole run recovers it: the copy is recorded, not refused as someone else's.
+    dl(&s, &dir, &[&a.series_uid], 0);
+    assert_holds(&dir.join(&a.series_uid), &s, &a.series_uid);
+    run(&s, &["verify", dir.to_str().unwrap()], 0);
+}
