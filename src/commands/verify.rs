@@ -108,7 +108,9 @@ fn untracked(root: &Path, recorded: &BTreeSet<String>) -> Vec<Problem> {
             .collect();
         names.sort();
         for name in names {
-            if rel.is_empty() && is_reserved_top_level(&name) {
+            // tcia's own top-level files; and `<Collection>/LICENSE`, where tcia 0.1 put licences.
+            let legacy_licence = !rel.is_empty() && !rel.contains('/') && name == "LICENSE";
+            if (rel.is_empty() && is_reserved_top_level(&name)) || legacy_licence {
                 continue;
             }
             let path = if rel.is_empty() {
@@ -121,10 +123,19 @@ fn untracked(root: &Path, recorded: &BTreeSet<String>) -> Vec<Problem> {
             }
             if ancestors.contains(&path) {
                 stack.push(path);
-            } else {
+            } else if !(rel.is_empty() && only_a_licence(&root.join(&path))) {
                 out.push(Problem::Untracked { path });
             }
         }
     }
     out
+}
+
+/// A folder holding only `LICENSE`: a collection folder of tcia 0.1 (which put licences there).
+fn only_a_licence(dir: &Path) -> bool {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let names: Vec<_> = rd.flatten().map(|e| e.file_name()).collect();
+    names.len() == 1 && names[0] == "LICENSE"
 }

@@ -250,6 +250,9 @@ fn verify_fails_on_unreadable_records_and_untracked_folders() {
     );
     assert!(err.contains("1 untracked, 1 unreadable records"), "{err}");
     std::fs::remove_file(&rec).unwrap();
+    // Where tcia 0.1 put licences (`<Collection>/LICENSE`) is not reported.
+    std::fs::create_dir_all(dir.join("TCGA-BLCA")).unwrap();
+    std::fs::write(dir.join("TCGA-BLCA/LICENSE"), "old").unwrap();
     let (out, _) = run(&s, &["verify", dir.to_str().unwrap()], 3);
     assert_eq!(out, format!("untracked\t-\t{}\n", a.series_uid));
 }
