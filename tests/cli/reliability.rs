@@ -963,3 +963,27 @@ fn a_whole_run_finishes_what_a_crashed_shard_left() {
     assert_holds(&dir.join(&a.series_uid), &s, &a.series_uid);
     run(&s, &["verify", dir.to_str().unwrap()], 0);
 }
+
+#[test]
+fn sync_never_replaces_what_tcia_did_not_write_either() {
+    let s = FakeServer::start();
+    let a = pick(&s, "TCGA-BLCA");
+    let (_t, dir) = out_dir();
+    std::fs::create_dir_all(dir.join(&a.series_uid)).unwrap();
+    std::fs::write(dir.join(&a.series_uid).join("notes.txt"), "mine").unwrap();
+    let d = dir.to_str().unwrap();
+    let (_, err) = run(&s, &["sync", "--collection", "TCGA-BLCA", "-o", d], 1);
+    assert!(err.contains("exists and was not written by tcia"), "{err}");
+    assert!(err.contains("1 series failed"), "the others go on: {err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join(&a.series_uid).join("notes.txt")).unwrap(),
+        "mine"
+    );
+    let n = s.data().series_in("TCGA-BLCA").len();
+    assert_eq!(
+        std::fs::read_dir(dir.join(".tcia/complete"))
+            .unwrap()
+            .count(),
+        n - 1
+    );
+}
