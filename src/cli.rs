@@ -409,7 +409,10 @@ pub enum Command {
             tcia series --collection LIDC-IDRI | tcia download -i - -o lidc --layout classic\n  \
             tcia download --manifest cart.tcia -o data --jobs 8\n  \
             tcia download 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357 -o one --zip\n  \
-            tcia download --doi 10.7937/K9/TCIA.2015.LO9QL9SX -o lidc"
+            tcia download --doi 10.7937/K9/TCIA.2015.LO9QL9SX -o lidc\n\n\
+            Only what tcia wrote and recorded is ever replaced: a series whose final path holds\n\
+            something else fails (exit 1) and nothing of it is touched. Licences go to\n\
+            DIR/LICENSES/<Collection>."
     )]
     Download(DownloadArgs),
 
@@ -430,9 +433,10 @@ pub enum Command {
     SingleImage(SingleImageArgs),
 
     /// Re-check a download directory against its recorded MD5s (exit 0 only when intact)
-    #[command(
-        after_help = "Examples:\n  tcia verify lidc\n  tcia verify lidc --remote          # did the server change any series since?"
-    )]
+    #[command(after_help = "Examples:\n  tcia verify lidc\n  \
+        tcia verify lidc --remote      # did the server change any series since?\n  \
+        tcia verify lidc | head -1     # the exit code still says what was found\n\n\
+        Problems: corrupt, missing, extra, untracked (no completion record), bad-record.")]
     Verify(VerifyArgs),
 
     /// The local series index: build or refresh it, or show what is there [getSeries + getUpdatedSeries]

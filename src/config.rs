@@ -365,7 +365,7 @@ fn settings(
         .collect()
 }
 
-/// `tcia config show`: one line per key, `key  value  source`. Passwords in proxy URLs are
+/// `tcia config show`: one line per key, `key  value  source`. Passwords in proxy and server URLs are
 /// masked; secrets (API key, passwords, tokens) are not settings and never shown.
 pub fn show(applied: &Applied, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let state = match (&applied.path, applied.found) {
@@ -380,7 +380,7 @@ pub fn show(applied: &Applied, out: &mut dyn std::io::Write) -> std::io::Result<
         .map(|s| {
             let key = KEYS.iter().find(|k| k.name == s.key);
             let value = match &s.value {
-                Some(v) if s.key == "proxy" => mask_url_password(v),
+                Some(v) if s.key == "proxy" || s.key == "server" => mask_url_password(v),
                 Some(v) => v.clone(),
                 None => key.map(|k| k.unset).unwrap_or("(not set)").to_string(),
             };

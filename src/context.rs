@@ -57,7 +57,7 @@ pub fn credentials(env: &Env) -> Credentials {
 
 impl Ctx {
     pub fn new(g: &GlobalArgs, env: &Env) -> anyhow::Result<Ctx> {
-        Ctx::with_idle_timeout(g, env, Duration::from_secs(g.timeout))
+        Ctx::build(g, env, Duration::from_secs(g.timeout), "--timeout")
     }
 
     /// As `new`, with a longer read timeout than `--timeout` (downloads: `--idle-timeout`).
@@ -65,6 +65,15 @@ impl Ctx {
         g: &GlobalArgs,
         env: &Env,
         idle_timeout: Duration,
+    ) -> anyhow::Result<Ctx> {
+        Ctx::build(g, env, idle_timeout, "--idle-timeout")
+    }
+
+    fn build(
+        g: &GlobalArgs,
+        env: &Env,
+        idle_timeout: Duration,
+        idle_flag: &'static str,
     ) -> anyhow::Result<Ctx> {
         let printer = printer(g, env);
         let base = resolve_server(g.server.as_deref().unwrap_or(DEFAULT_SERVER), g.allow_http)?;
@@ -77,6 +86,7 @@ impl Ctx {
             base: base.clone(),
             timeout: Duration::from_secs(g.timeout),
             idle_timeout,
+            idle_flag,
             retries: g.retries.unwrap_or(3),
             api_key: g.api_key.clone().filter(|_| g.api == Api::Legacy),
             no_retry_delay: env.no_retry_delay,
@@ -99,7 +109,14 @@ impl Ctx {
         let creds = credentials(env);
         let client = Client::new(settings, printer.clone())?;
         let session = (!g.offline)
-            .then(|| Session::load(&creds, &base, client.http().clone(), printer.clone()))
+            .then(|| {
+                Session::load(
+                    &creds,
+                    &client.settings.base,
+                    client.http().clone(),
+                    printer.clone(),
+                )
+            })
             .flatten();
         Ok(Ctx {
             api: g.api,
@@ -116,9 +133,14 @@ impl Ctx {
         })
     }
 
-    /// Buffered stdout for data.
+    /// Buffered stdout for data; CSV and TSV on a terminal with control characters escaped
+    /// (the table escapes its own cells; JSON escapes them by its syntax).
     pub fn stdout(&self) -> Box<dyn Write> {
-        Box::new(io::BufWriter::with_capacity(64 * 1024, io::stdout()))
+        let out = io::BufWriter::with_capacity(64 * 1024, io::stdout());
+        if self.printer.stdout_tty && matches!(self.format, Format::Csv | Format::Tsv) {
+            return Box::new(crate::text::EscapeControls::new(out));
+        }
+        Box::new(out)
     }
 }
 
@@ -153,5 +175,6 @@ pub fn engine_settings(a: &DownloadArgs, retries: u32, env: &Env) -> Settings {
         jobs: a.jobs as usize,
         retries,
         no_retry_delay: env.no_retry_delay,
+        abort_publish_after: env.abort_publish_after,
     }
 }

@@ -48,6 +48,8 @@ pub const PROXY_VARS: [&str; 8] = [
 ];
 /// Test hook: retry delays are computed and reported but not slept.
 pub const TEST_NO_RETRY_DELAY: &str = "TCIA_TEST_NO_RETRY_DELAY";
+/// Test hook: end the process (exit 86) right after step N (1-4) of publishing a series.
+pub const TEST_ABORT_PUBLISH_AFTER: &str = "TCIA_TEST_ABORT_PUBLISH_AFTER";
 /// Test hook: behave as if stdout were a terminal.
 pub const TEST_STDOUT_TTY: &str = "TCIA_TEST_STDOUT_TTY";
 /// Test hook: colour as if stderr were a terminal (`--color auto`; nothing else changes).
@@ -96,6 +98,8 @@ pub struct Env {
     pub width: Option<usize>,
     /// TCIA_TEST_NO_RETRY_DELAY: retry delays are reported but not slept.
     pub no_retry_delay: bool,
+    /// TCIA_TEST_ABORT_PUBLISH_AFTER: the publish step after which the process ends.
+    pub abort_publish_after: Option<u32>,
     /// TCIA_CONFIG_DIR, else the platform's config directory + `tcia`.
     pub config_dir: Option<PathBuf>,
     /// TCIA_CACHE_DIR, else the platform's cache directory + `tcia`.
@@ -143,6 +147,7 @@ impl Env {
             color_auto,
             width,
             no_retry_delay: set(TEST_NO_RETRY_DELAY),
+            abort_publish_after: var(TEST_ABORT_PUBLISH_AFTER).and_then(|v| v.parse().ok()),
             config_dir,
             cache_dir,
             user: var(USER).filter(|u| !u.is_empty()),

@@ -34,12 +34,16 @@ pub enum Error {
         url: String,
         what: String,
     },
-    /// No response within the timeout.
-    #[error("{method} {url}: no response within {}s (raise --timeout, or --idle-timeout for downloads)", .after.as_secs())]
+    /// No connection, or no data, within the timeout named by `flag`.
+    #[error("{method} {url}: {what} within {secs}s ({flag} {secs}; raise {flag} to wait longer)", secs = .after.as_secs())]
     Timeout {
         method: &'static str,
         url: String,
         after: Duration,
+        /// `no connection` or `no data`.
+        what: &'static str,
+        /// The flag that set the limit: `--timeout` or `--idle-timeout`.
+        flag: &'static str,
     },
     /// The server answered, but not with what the endpoint promises.
     #[error("{url}: {message}")]
@@ -65,6 +69,25 @@ impl Error {
             Error::Interrupted => exit::INTERRUPTED,
         }
     }
+}
+
+/// A redirect the HTTP layer would not follow (another origin); the message names the target.
+#[derive(Debug, thiserror::Error)]
+#[error("refusing redirect to {target}: another origin (scheme, host and port must stay the same)")]
+pub struct RedirectRefused {
+    pub target: String,
+}
+
+/// The refused redirect somewhere in an error's chain of causes, as its message.
+pub fn refused_redirect(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(r) = c.downcast_ref::<RedirectRefused>() {
+            return Some(r.to_string());
+        }
+        cur = c.source();
+    }
+    None
 }
 
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {

@@ -1,7 +1,8 @@
 //! File-system helpers: the one atomic write (a temporary file in the same directory, renamed
-//! over the target), and its owner-only variant for the token cache.
+//! over the target), its owner-only variant for the token cache, flushing a directory, and the
+//! MD5 of a file's content.
 
-use std::io::Write;
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -45,9 +46,12 @@ fn write_via_temp(path: &Path, data: &[u8], durable: bool, private: bool) -> any
     let mut b = tempfile::Builder::new();
     b.prefix(".tcia-").suffix(".tmp");
     #[cfg(unix)]
-    if private {
+    {
+        // Private files 0600 from the first byte; the rest as the umask says (tempfile's own
+        // default would be 0600 for everything).
         use std::os::unix::fs::PermissionsExt;
-        b.permissions(std::fs::Permissions::from_mode(0o600));
+        let mode = if private { 0o600 } else { 0o666 };
+        b.permissions(std::fs::Permissions::from_mode(mode));
     }
     #[cfg(not(unix))]
     let _ = private;
@@ -67,4 +71,36 @@ fn write_via_temp(path: &Path, data: &[u8], durable: bool, private: bool) -> any
         .map_err(|e| e.error)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// Flush a directory's entries (renames, new files) to disk. A no-op where directories cannot
+/// be opened (Windows).
+pub fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("flushing {}", dir.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// MD5 (lowercase hex) and length of everything `r` yields.
+pub fn md5_of(r: impl Read) -> io::Result<(String, u64)> {
+    let mut r = io::BufReader::with_capacity(256 * 1024, r);
+    use md5::Digest as _;
+    let mut h = md5::Md5::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut n = 0u64;
+    loop {
+        let k = r.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((format!("{:x}", h.finalize()), n))
 }

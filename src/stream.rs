@@ -10,6 +10,8 @@ pub struct ArraySplitter {
     depth: u32,
     in_str: bool,
     esc: bool,
+    /// The element's closing brace was scanned (it is complete even at a chunk's end).
+    closed: bool,
 }
 
 #[derive(Default, PartialEq, Eq, Debug)]
@@ -33,7 +35,12 @@ pub enum SplitError {
     Truncated,
     #[error("unexpected data after the JSON array")]
     Trailing,
+    #[error("one element of the JSON response is over {} MiB; refusing to hold it in memory", MAX_ELEMENT >> 20)]
+    TooLarge,
 }
+
+/// The largest element held in memory (one row of an answer is a few KiB).
+pub const MAX_ELEMENT: usize = 16 << 20;
 
 impl ArraySplitter {
     pub fn new() -> Self {
@@ -67,6 +74,10 @@ impl ArraySplitter {
                     let start = i;
                     i = self.scan(chunk, i)?;
                     self.buf.extend_from_slice(&chunk[start..i]);
+                    // The memory cap, checked once per scanned piece (not in the scan loop).
+                    if self.buf.len() > MAX_ELEMENT {
+                        return Err(SplitError::TooLarge.into());
+                    }
                     self.emit_if_complete(i < chunk.len(), &mut on_elem)?;
                 }
                 State::Done => {
@@ -123,6 +134,7 @@ impl ArraySplitter {
                     b'}' | b']' if self.depth > 0 => {
                         self.depth -= 1;
                         if self.depth == 0 && self.state == State::Element && b == b'}' {
+                            self.closed = true;
                             return Ok(i + 1);
                         }
                     }
@@ -149,7 +161,11 @@ impl ArraySplitter {
         on_elem: &mut impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         if self.state == State::Element && self.depth == 0 && !self.in_str {
-            let done = ended || self.buf.last() == Some(&b'}');
+            // Complete at a separator, or after the brace that closed it, also at a chunk's
+            // end; a stray `}` at depth 0 completes nothing (else where the element ends would
+            // depend on how the bytes were chunked: found by fuzzing).
+            let done = ended || self.closed;
+            self.closed = false;
             if done && !self.buf.is_empty() {
                 let text = trim_ascii(&self.buf);
                 if !text.is_empty() {
@@ -244,6 +260,38 @@ mod tests {
             split_in_chunks(r#"{"a":1}"#, 3).unwrap(),
             vec![r#"{"a":1}"#]
         );
+    }
+
+    #[test]
+    fn stray_braces_split_the_same_at_every_chunk_size() {
+        for doc in ["[+}}\u{c8}}}S]", "[[:\r\t\t[}}}}}y}}[]}}]", "[{}}}, 1}]"] {
+            let whole = split_in_chunks(doc, doc.len());
+            for size in 1..doc.len() {
+                let got = split_in_chunks(doc, size);
+                assert_eq!(
+                    format!("{got:?}"),
+                    format!("{whole:?}"),
+                    "{doc:?} in chunks of {size}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn one_huge_element_is_refused_not_buffered() {
+        let mut s = ArraySplitter::new();
+        let piece = vec![b'x'; 1 << 20];
+        s.feed(b"[{\"a\":\"", |_| -> Result<(), SplitError> { Ok(()) })
+            .unwrap();
+        let mut result = Ok(());
+        for _ in 0..20 {
+            result = s.feed(&piece, |_| -> Result<(), SplitError> { Ok(()) });
+            if result.is_err() {
+                break;
+            }
+        }
+        assert!(matches!(result, Err(SplitError::TooLarge)), "{result:?}");
+        assert!(s.buf.len() <= MAX_ELEMENT + (1 << 20));
     }
 
     #[test]

@@ -123,6 +123,8 @@ pub struct Dataset {
     image_bytes: Option<u32>,
     /// Number of `release` calls so far (seeds new patient IDs and UIDs).
     releases: u64,
+    /// At most this many images in a Bulk-Synthetic series (None = the templates' 100-300).
+    bulk_max_images: Option<u64>,
 }
 
 // ---------------------------------------------------------------- collection specs
@@ -757,6 +759,7 @@ impl Dataset {
             carts: Vec::new(),
             image_bytes,
             releases: 0,
+            bulk_max_images: None,
         };
         for (ci, spec) in SPECS.iter().enumerate() {
             ds.build_collection(ci as u64, spec);
@@ -769,6 +772,13 @@ impl Dataset {
         }
         ds.carts = ds.default_carts();
         ds
+    }
+
+    /// Cap the images of every Bulk-Synthetic series (FileSize follows), for large but quick
+    /// runs such as the fault soak.
+    pub fn with_bulk_max_images(mut self, max: Option<u64>) -> Dataset {
+        self.bulk_max_images = max;
+        self
     }
 
     /// Describe the lazy Bulk-Synthetic collection and reserve its index ranges after the stored ones.
@@ -953,7 +963,12 @@ impl Dataset {
         let p = i / BULK_SERIES_PER_PATIENT;
         let j = i / BULK_SERIES_PER_STUDY;
         let pseed = mix(p as u64 ^ 0xFACE);
-        let (images, size) = images_and_size(tpl, i as u64 ^ 0xB1B1, self.image_bytes);
+        let (mut images, mut size) = images_and_size(tpl, i as u64 ^ 0xB1B1, self.image_bytes);
+        if let Some(max) = self.bulk_max_images.filter(|m| *m >= 1 && images > *m) {
+            // Every image of a series has the same size: FileSize stays ImageCount × it.
+            size = size / images * (1 + (i as u64 % max));
+            images = 1 + (i as u64 % max);
+        }
         let released = Self::bulk_released(p, within);
         let study_date = Timestamp::date(
             1995 + (pseed % 25) as i32,

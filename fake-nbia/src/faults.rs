@@ -41,6 +41,8 @@ pub enum FaultAction {
     },
     /// An nginx-like HTML error page.
     HtmlPage { code: u16, title: String },
+    /// Answer with a redirect (301, 302, 303, 307, 308) to `location`.
+    Redirect { code: u16, location: String },
     /// Wait before answering normally.
     Delay { ms: u64 },
     /// Close the connection without any HTTP response.
@@ -131,6 +133,13 @@ pub fn immediate(action: &FaultAction) -> Option<Response> {
                 if let Ok(v) = HeaderValue::from_str(ra) {
                     r.headers_mut().insert(header::RETRY_AFTER, v);
                 }
+            }
+            Some(r)
+        }
+        FaultAction::Redirect { code, location } => {
+            let mut r = text(*code, Some("text/plain"), String::new());
+            if let Ok(v) = HeaderValue::from_str(location) {
+                r.headers_mut().insert(header::LOCATION, v);
             }
             Some(r)
         }

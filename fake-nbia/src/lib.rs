@@ -51,6 +51,8 @@ pub struct Config {
     /// Size of every served image in bytes; None = realistic sizes (200-520 KiB per image).
     /// FileSize of each series is always the exact sum of its images' bytes.
     pub image_bytes: Option<u32>,
+    /// At most this many images per Bulk-Synthetic series (1 to N, varying; None = 100-300).
+    pub bulk_max_images: Option<u64>,
 }
 
 impl Default for Config {
@@ -60,6 +62,7 @@ impl Default for Config {
             token_lifetime_secs: 7200,
             refresh_lifetime_secs: 36000,
             image_bytes: Some(4096),
+            bulk_max_images: None,
         }
     }
 }
@@ -89,7 +92,8 @@ impl FakeServer {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let app = Arc::new(App::new(
-            Dataset::with_image_bytes(cfg.bulk_series, cfg.image_bytes),
+            Dataset::with_image_bytes(cfg.bulk_series, cfg.image_bytes)
+                .with_bulk_max_images(cfg.bulk_max_images),
             auth::Auth::new(cfg.token_lifetime_secs, cfg.refresh_lifetime_secs),
             addr,
         ));

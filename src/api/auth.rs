@@ -180,10 +180,16 @@ async fn token_request(
         .form(&form)
         .send()
         .await
-        .map_err(|e| Error::Network {
-            method: "POST",
-            url: url.clone(),
-            what: format!("cannot reach the token endpoint: {e}"),
+        .map_err(|e| match crate::error::refused_redirect(&e) {
+            Some(why) => Error::Failed {
+                message: format!("POST {url}: {why}"),
+                code: crate::error::exit::HTTP_CLIENT,
+            },
+            None => Error::Network {
+                method: "POST",
+                url: url.clone(),
+                what: format!("cannot reach the token endpoint: {e}"),
+            },
         })?;
     let status = resp.status();
     let body = resp.bytes().await.unwrap_or_default();

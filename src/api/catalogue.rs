@@ -34,7 +34,10 @@ pub fn server_key(base: &Url) -> String {
 /// Resolve `--server`: a URL, or the names `nbia` / `nlst`. Plain http is refused unless the host
 /// is loopback or `allow_http` is set.
 pub fn resolve_server(s: &str, allow_http: bool) -> Result<Url, Error> {
-    let raw = match s.trim() {
+    let raw_s = s;
+    let masked = crate::secret::mask_url_password(s);
+    let s = masked.as_str();
+    let raw = match raw_s.trim() {
         "nbia" | "tcia" => DEFAULT_SERVER,
         "nlst" => NLST_SERVER,
         other => other,

@@ -18,22 +18,47 @@ const RETRY_AFTER_CAP: Duration = Duration::from_secs(120);
 /// Longest computed backoff.
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 
-/// Follow redirects on the same host only: credentials (the legacy `api_key` header, a Bearer
-/// token) must not travel to another host, and reqwest strips only some of them.
-fn same_host_redirects() -> reqwest::redirect::Policy {
+/// Follow redirects within the same origin only (scheme, host and port): credentials (the
+/// legacy `api_key` header, a Bearer token, a login form's password) must never travel to
+/// another origin, nor from https to http. Anything else is an error naming the target.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
-        let first = attempt
-            .previous()
-            .first()
-            .and_then(|u| u.host_str().map(str::to_string));
+        let origin = |u: &Url| {
+            (
+                u.scheme().to_string(),
+                u.host_str().map(str::to_string),
+                u.port_or_known_default(),
+            )
+        };
+        let first = attempt.previous().first().map(origin);
         if attempt.previous().len() > 5 {
             attempt.error("too many redirects")
-        } else if attempt.url().host_str().map(str::to_string) != first {
-            attempt.stop()
+        } else if first != Some(origin(attempt.url())) {
+            let target = mask_url_password(attempt.url().as_str());
+            attempt.error(crate::error::RedirectRefused { target })
         } else {
             attempt.follow()
         }
     })
+}
+
+/// Credentials written into a `--server` URL (`https://user:pass@host`), taken out of it so
+/// that no message shows them; sent as HTTP basic authentication instead.
+fn split_credentials(base: &mut Url) -> Option<(String, Secret)> {
+    if base.username().is_empty() && base.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let user = decode(base.username());
+    let pass = Secret::new(decode(base.password().unwrap_or("")));
+    let _ = base.set_username("");
+    let _ = base.set_password(None);
+    Some((user, pass))
 }
 
 /// `--proxy URL` for every scheme; NO_PROXY still exempts its hosts.
@@ -151,6 +176,8 @@ pub struct HttpSettings {
     pub timeout: Duration,
     /// Longest silence while reading a response (downloads: `--idle-timeout`).
     pub idle_timeout: Duration,
+    /// The flag that set `idle_timeout`, for messages: `--timeout` or `--idle-timeout`.
+    pub idle_flag: &'static str,
     pub retries: u32,
     pub api_key: Option<Secret>,
     pub no_retry_delay: bool,
@@ -171,17 +198,20 @@ pub struct Client {
     printer: Printer,
     /// A logged-in session for this server, when `tcia login` left one (see [`Client::with_session`]).
     pub session: Option<std::sync::Arc<Session>>,
+    /// User and password from the `--server` URL (see `split_credentials`).
+    basic_auth: Option<(String, Secret)>,
 }
 
 impl Client {
-    pub fn new(settings: HttpSettings, printer: Printer) -> anyhow::Result<Client> {
+    pub fn new(mut settings: HttpSettings, printer: Printer) -> anyhow::Result<Client> {
+        let basic_auth = split_credentials(&mut settings.base);
         // reqwest is built without a bundled crypto provider; install ring once (a second call is harmless).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("tcia/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(settings.timeout)
             .read_timeout(settings.idle_timeout)
-            .redirect(same_host_redirects());
+            .redirect(same_origin_redirects());
         if let Some(p) = &settings.proxy {
             builder = builder.proxy(proxy(p)?);
         }
@@ -196,6 +226,7 @@ impl Client {
             settings,
             printer,
             session: None,
+            basic_auth,
         })
     }
 
@@ -233,6 +264,7 @@ impl Client {
         let mut attempt = 0u32;
         let mut auth_retried = false;
         let mut refreshed: Option<Secret> = None;
+        let mut last_shown: Option<String> = None;
         loop {
             // A fresh look at the token on every attempt: backoff may outlast it.
             let bearer = match (&self.session, refreshed.take()) {
@@ -262,8 +294,12 @@ impl Client {
                 return Err(err);
             }
             attempt += 1;
-            self.wait_before_retry(&err, attempt, retries, retry_after)
+            // The same error again is not shown again.
+            let shown = err.to_string();
+            let same = last_shown.as_deref() == Some(shown.as_str());
+            self.wait_before_retry(&err, same, attempt, retries, retry_after)
                 .await;
+            last_shown = Some(shown);
         }
     }
 
@@ -300,8 +336,9 @@ impl Client {
     ) -> Attempt {
         let resp = match outcome {
             Ok(resp) => resp,
-            // Our own mistakes (a header value that cannot be sent) do not improve with time.
-            Err(err @ Error::Usage(_)) => return Attempt::Fatal(err),
+            // Our own mistakes (a header value that cannot be sent) and refused redirects do
+            // not improve with time.
+            Err(err @ (Error::Usage(_) | Error::Failed { .. })) => return Attempt::Fatal(err),
             Err(err) => {
                 return Attempt::Retry {
                     retry_after: None,
@@ -336,6 +373,7 @@ impl Client {
     async fn wait_before_retry(
         &self,
         err: &Error,
+        same_as_before: bool,
         attempt: u32,
         retries: u32,
         retry_after: Option<Duration>,
@@ -344,8 +382,13 @@ impl Client {
             Some(d) => (d.min(RETRY_AFTER_CAP), "Retry-After"),
             None => (backoff(attempt), "backoff"),
         };
+        let what = if same_as_before {
+            "the same error".to_string()
+        } else {
+            err.to_string()
+        };
         self.printer.warn(&format!(
-            "{err}; retry {attempt}/{retries} in {:.1}s ({why})",
+            "{what}; retry {attempt}/{retries} in {:.1}s ({why})",
             delay.as_secs_f64()
         ));
         if !self.settings.no_retry_delay {
@@ -366,6 +409,9 @@ impl Client {
         };
         if let Some(form) = &req.form {
             rb = rb.form(form);
+        }
+        if let (Some((user, pass)), None) = (&self.basic_auth, bearer) {
+            rb = rb.basic_auth(user, Some(pass.expose()));
         }
         if let Some(token) = bearer {
             let value = format!("Bearer {}", token.expose());
@@ -389,14 +435,38 @@ impl Client {
     /// Map a transport failure (connect, DNS, timeout, reset) to an error naming the URL.
     pub fn transport_error(&self, method: &'static str, url: &Url, e: reqwest::Error) -> Error {
         let url_s = url.to_string();
+        if let Some(why) = crate::error::refused_redirect(&e) {
+            return Error::Failed {
+                message: format!("{method} {url_s}: {why}"),
+                code: crate::error::exit::HTTP_CLIENT,
+            };
+        }
         if e.is_timeout() {
+            let (what, after, flag) = if e.is_connect() {
+                ("no connection", self.settings.timeout, "--timeout")
+            } else {
+                (
+                    "no data",
+                    self.settings.idle_timeout,
+                    self.settings.idle_flag,
+                )
+            };
             return Error::Timeout {
                 method,
                 url: url_s,
-                after: self.settings.timeout.max(self.settings.idle_timeout),
+                after,
+                what,
+                flag,
             };
         }
-        let what = if e.is_connect() {
+        let what = if let (true, Some(p)) = (e.is_connect(), &self.settings.proxy) {
+            let proxy = Url::parse(p).map(|u| host_port(&u)).unwrap_or_default();
+            format!(
+                "cannot connect to the proxy {proxy} (--proxy) on the way to {}: {}",
+                host_port(url),
+                root_cause(&e)
+            )
+        } else if e.is_connect() {
             format!("cannot connect to {}: {}", host_port(url), root_cause(&e))
         } else {
             format!("connection failed: {}", root_cause(&e))
@@ -472,7 +542,7 @@ async fn http_error(
         if t.is_empty() {
             status.canonical_reason().unwrap_or("error").to_string()
         } else {
-            escape_control(t)
+            crate::text::one_line(t, 300)
         }
     };
     let lower = text.to_ascii_lowercase();

@@ -51,6 +51,38 @@ pub async fn for_each(
     Ok(())
 }
 
+/// As [`for_each`], except that on v1/v2 a UID whose lookup fails goes to `on_error` (with
+/// the error's message) and the others go on: one bad series does not end a download.
+pub async fn for_each_lenient(
+    client: &Client,
+    api: Api,
+    uids: &[String],
+    on_rows: &mut OnRows<'_>,
+    on_error: &mut dyn FnMut(&str, String),
+) -> anyhow::Result<()> {
+    if api == Api::V4 {
+        return for_each(client, api, uids, on_rows).await;
+    }
+    let route = cat::SERIES_METADATA.route(api).map_err(usage)?;
+    let path = route.path.url_path(api);
+    let mut results = stream::iter(uids.iter().cloned())
+        .map(|uid| {
+            let req = Request::get(
+                path.clone(),
+                vec![("SeriesInstanceUID".into(), uid.clone())],
+            );
+            async move { (uid, fetch_json(client, &req).await) }
+        })
+        .buffered(IN_FLIGHT);
+    while let Some((uid, rows)) = results.next().await {
+        match rows {
+            Ok(rows) => on_rows(Some(&uid), rows)?,
+            Err(e) => on_error(&uid, format!("{e:#}")),
+        }
+    }
+    Ok(())
+}
+
 async fn body(client: &Client, req: &Request) -> anyhow::Result<(reqwest::Url, u16, Vec<u8>)> {
     let url = client.url_for(req);
     let resp = client.send(req).await?;

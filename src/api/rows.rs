@@ -153,6 +153,22 @@ pub async fn fetch_rows(
     Ok(rows)
 }
 
+/// As [`fetch_rows`], each row handed to `on_row` as it arrives (a selection of 300,000 series
+/// is then never held as JSON rows).
+pub async fn for_each_row(
+    client: &Client,
+    api: Api,
+    endpoint: &'static Endpoint,
+    params: Vec<(Param, Vec<String>)>,
+    on_row: &mut dyn FnMut(Row) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let (_, reqs) = requests(api, endpoint, &params)?;
+    for req in reqs {
+        stream_rows(client, &req, on_row).await?;
+    }
+    Ok(())
+}
+
 fn bad_response(url: &reqwest::Url, e: anyhow::Error) -> anyhow::Error {
     match e.downcast::<SplitError>() {
         Ok(split) => Error::BadResponse {

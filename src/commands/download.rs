@@ -17,7 +17,7 @@ use crate::download::layout::{self, rel_string, Layout};
 use crate::download::meta::SeriesInfo;
 use crate::download::nbia_catalog::NbiaCatalog;
 use crate::download::nbia_zip::NbiaZip;
-use crate::download::shard::Shard;
+use crate::download::shard::{count_conflict, Shard};
 use crate::download::source::Catalog;
 use crate::download::state::{Record, State};
 use crate::env::Env;
@@ -30,8 +30,12 @@ pub struct Plan {
     pub ctx: Ctx,
     pub retries: u32,
     pub jobs: Vec<Job>,
-    /// Requested UIDs the server does not know.
+    /// Requested UIDs the server does not know (or whose lookup failed).
     pub unknown: Vec<String>,
+    /// UIDs whose own metadata lookup failed (v1/v2), with the reason.
+    pub lookup_errors: HashMap<String, String>,
+    /// An authenticated (v2) selection came back empty: perhaps the server ignored the token.
+    pub suspect_empty: bool,
     pub shard: Option<Shard>,
     pub root: PathBuf,
 }
@@ -69,16 +73,15 @@ pub async fn plan(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let (g, retries) = with_manifests(global, config, &manifests);
     let ctx = Ctx::with_idle_timeout(&g, env, Duration::from_secs(a.idle_timeout))?;
+    if let Some(w) = shard.and(count_conflict(a.shards, &|k| env.var(k))) {
+        ctx.printer.warn(&w);
+    }
     if ctx.api == Api::Legacy {
         return Err(usage(
             "downloads need --api v4, v1 or v2 (the legacy API has no series metadata lookup)",
         ));
     }
-    for line in manifests.iter().flat_map(|m| &m.skipped) {
-        ctx.printer.warn(&format!(
-            "manifest: skipped a line that is not a series UID: {line}"
-        ));
-    }
+    warn_about_manifests(&ctx.printer, &manifests);
     let catalog = NbiaCatalog {
         client: &ctx.client,
         api: ctx.api,
@@ -90,6 +93,7 @@ pub async fn plan(
         let more = super::doi::series_of(&ctx, doi).await?;
         uids.extend(more.into_iter().filter(|u| seen.insert(u.clone())));
     }
+    let suspect_empty = uids.is_empty() && ignored_login(&ctx, a);
     if let Some(sh) = shard {
         let all = uids.len();
         uids.retain(|u| sh.contains(u));
@@ -97,8 +101,9 @@ pub async fn plan(
             .info(&format!("shard {sh}: {} of {all} series", uids.len()));
     }
     // Metadata for all of them at once.
-    let looked_up = catalog.lookup(&uids).await?;
-    let (jobs, unknown) = jobs_for(&layout, a.zip, &uids, looked_up, infos);
+    let (looked_up, lookup_errors) = catalog.lookup(&uids).await?;
+    let (mut jobs, unknown) = jobs_for(&layout, a.zip, &uids, looked_up, infos);
+    fill_counts(&catalog, &mut jobs, &ctx.printer).await;
     // a named collection, modality or body part that does not exist: a warning, or exit 2
     let empty = jobs.is_empty() && unknown.is_empty();
     super::selection::check_selection(&ctx, &a.filters.params(), empty).await?;
@@ -108,9 +113,65 @@ pub async fn plan(
         retries,
         jobs,
         unknown,
+        lookup_errors,
+        suspect_empty,
         shard,
         root: a.output.clone(),
     })
+}
+
+/// Whether an empty v2 selection (filters or a cart) was asked with a login: v2 answers a token
+/// it does not accept with empty results rather than 401, so say so.
+fn ignored_login(ctx: &Ctx, a: &DownloadArgs) -> bool {
+    let asked = a.cart.is_some() || !a.filters.is_empty();
+    let suspect = asked && ctx.api == Api::V2 && ctx.client.session.is_some();
+    if suspect {
+        ctx.printer.warn(
+            "an authenticated request returned nothing: the server may have ignored the login token (expired or revoked?); check the selection, or run `tcia login` again",
+        );
+    }
+    suspect
+}
+
+/// What the manifests held that tcia does not follow: a retry count over the cap, lines that
+/// are not UIDs.
+fn warn_about_manifests(printer: &crate::printer::Printer, manifests: &[Manifest]) {
+    for n in manifests.iter().filter_map(|m| m.raw_retries()) {
+        if n > input::MANIFEST_RETRY_CAP {
+            printer.warn(&format!(
+                "manifest: noOfrRetry={n} capped at {} retries",
+                input::MANIFEST_RETRY_CAP
+            ));
+        }
+    }
+    for line in manifests.iter().flat_map(|m| &m.skipped) {
+        printer.warn(&format!(
+            "manifest: skipped a line that is not a series UID: {}",
+            crate::text::one_line(line, 200)
+        ));
+    }
+}
+
+/// Series whose metadata lacks a usable ImageCount or FileSize: asked again with
+/// getSeriesSize; still unknown, they are downloaded with a warning (MD5s are checked, but
+/// nothing proves the series complete), and counted in the summary.
+async fn fill_counts(catalog: &impl Catalog, jobs: &mut [Job], printer: &crate::printer::Printer) {
+    for job in jobs.iter_mut() {
+        let info = &mut job.info;
+        if info.image_count().is_some() && info.file_size().is_some() {
+            continue;
+        }
+        match catalog.series_size(&info.uid).await {
+            Some((count, bytes)) => {
+                info.fields.insert("ImageCount".into(), count.to_string());
+                info.fields.insert("FileSize".into(), bytes.to_string());
+            }
+            None => printer.warn(&format!(
+                "{}: the server gives no image count or size (getSeriesSize neither): MD5s are checked, completeness cannot be proven",
+                info.uid
+            )),
+        }
+    }
 }
 
 /// One job per known UID, at its layout path; the UIDs the server does not know.
@@ -118,13 +179,14 @@ fn jobs_for(
     layout: &Layout,
     zip: bool,
     uids: &[String],
-    looked_up: HashMap<String, SeriesInfo>,
+    mut looked_up: HashMap<String, SeriesInfo>,
     mut infos: HashMap<String, SeriesInfo>,
 ) -> (Vec<Job>, Vec<String>) {
     let mut unknown = Vec::new();
     let mut jobs = Vec::new();
     for uid in uids {
-        let Some(mut info) = looked_up.get(uid).cloned() else {
+        // Moved, not copied: a plan of 300,000 series is held once.
+        let Some(mut info) = looked_up.remove(uid) else {
             unknown.push(uid.clone());
             continue;
         };
@@ -224,7 +286,7 @@ pub async fn run(
     env: &Env,
     a: &DownloadArgs,
 ) -> anyhow::Result<()> {
-    let plan = plan(global, config, env, a).await?;
+    let mut plan = plan(global, config, env, a).await?;
     if plan.jobs.is_empty() && plan.unknown.is_empty() {
         plan.ctx
             .printer
@@ -236,7 +298,7 @@ pub async fn run(
     let (todo, skip) = split_complete(
         &st,
         &records,
-        plan.jobs.clone(),
+        std::mem::take(&mut plan.jobs),
         a.verify,
         &plan.ctx.printer,
     );
@@ -251,6 +313,7 @@ pub async fn run(
     let batch = Batch {
         todo,
         unknown: plan.unknown.clone(),
+        lookup_errors: plan.lookup_errors.clone(),
         skipped: skip.len(),
     };
     let report = fetch(&plan, a, &st, &mut records, batch).await?;
@@ -271,7 +334,10 @@ fn dry_run(plan: &Plan, todo: &[Job], skipped: usize) {
         ));
     }
     for u in &plan.unknown {
-        p.warn(&format!("{u}: not found on this server"));
+        match plan.lookup_errors.get(u) {
+            Some(why) => p.warn(&format!("{u}: metadata lookup failed: {why}")),
+            None => p.warn(&format!("{u}: not found on this server")),
+        }
     }
     p.info(&format!(
         "dry run: would download {} series ({images} images, {}), skip {skipped} already complete{}",

@@ -106,7 +106,13 @@ fn password(ctx: &Ctx, a: &LoginArgs, user: &str) -> anyhow::Result<Secret> {
     } else if a.password_stdin {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line)?;
-        Secret::new(line.trim_end_matches(['\n', '\r']))
+        let pw = line.trim_end_matches(['\n', '\r']);
+        if pw.is_empty() {
+            return Err(usage(
+                "login: --password-stdin read an empty password (nothing, or an empty first line, on stdin)",
+            ));
+        }
+        Secret::new(pw)
     } else if let Some(p) = &ctx.creds.password {
         p.clone()
     } else if ctx.env.stdin_tty {

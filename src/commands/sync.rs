@@ -172,6 +172,13 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let d = &a.download;
     let mut plan = plan(global, config, env, d).await?;
+    if plan.suspect_empty {
+        // Advancing the state on an answer that may be a refusal would forget what to fetch.
+        plan.ctx
+            .printer
+            .warn("sync: the state is not advanced (nothing was fetched or deleted)");
+        return Ok(());
+    }
     let st = State::new(&plan.root, plan.shard);
     let prev = load(&st);
     let mut records = st.records();
@@ -204,6 +211,7 @@ pub async fn run(
     let batch = Batch {
         todo,
         unknown: plan.unknown.clone(),
+        lookup_errors: plan.lookup_errors.clone(),
         skipped: sorted.unchanged.len(),
     };
     let report = fetch(&plan, d, &st, &mut records, batch).await?;

@@ -2,11 +2,10 @@
 //! files (used by `tcia verify`, and by `download --verify` / `sync --verify` before skipping).
 
 use std::fs;
-use std::io::{self, Read};
-
-use md5::{Digest, Md5};
+use std::io;
 
 use super::state::{Record, State};
+use crate::fsutil::md5_of;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
@@ -23,6 +22,14 @@ pub enum Problem {
         uid: String,
         path: String,
     },
+    /// A file or folder in the download directory that no completion record covers.
+    Untracked {
+        path: String,
+    },
+    /// A completion record that cannot be read or parsed.
+    BadRecord {
+        path: String,
+    },
 }
 
 impl Problem {
@@ -31,6 +38,8 @@ impl Problem {
             Problem::Missing { path, .. } => format!("missing {path}"),
             Problem::Corrupt { path, detail, .. } => format!("corrupt {path}: {detail}"),
             Problem::Extra { path, .. } => format!("extra {path}"),
+            Problem::Untracked { path } => format!("untracked {path} (no completion record)"),
+            Problem::BadRecord { path } => format!("unreadable completion record {path}"),
         }
     }
 
@@ -40,24 +49,10 @@ impl Problem {
             Problem::Missing { uid, path } => format!("missing\t{uid}\t{path}"),
             Problem::Corrupt { uid, path, .. } => format!("corrupt\t{uid}\t{path}"),
             Problem::Extra { uid, path } => format!("extra\t{uid}\t{path}"),
+            Problem::Untracked { path } => format!("untracked\t-\t{path}"),
+            Problem::BadRecord { path } => format!("bad-record\t-\t{path}"),
         }
     }
-}
-
-fn md5_of(r: impl Read) -> io::Result<(String, u64)> {
-    let mut r = io::BufReader::with_capacity(256 * 1024, r);
-    let mut h = Md5::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut n = 0u64;
-    loop {
-        let k = r.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((format!("{:x}", h.finalize()), n))
 }
 
 /// The problem, if any, with one recorded file given its content's (MD5, size).

@@ -12,8 +12,9 @@ use anyhow::Context as _;
 use futures_util::stream::{self, StreamExt};
 
 use super::meta::SeriesInfo;
-use super::publish::{ensure_no_symlink, publish, remove_any};
+use super::publish::{ensure_no_symlink, publish, recover, remove_any};
 use super::report::Reporter;
+use super::shard::Shard;
 use super::source::{verify_staged, FailClass, Failure, SeriesFetcher, Target};
 use super::state::{Record, State, STATE_DIR};
 use crate::api::client::backoff;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub retries: u32,
     /// Compute and report retry delays without sleeping (tests).
     pub no_retry_delay: bool,
+    /// Test hook: end the process after this step of a publish (see `publish`).
+    pub abort_publish_after: Option<u32>,
 }
 
 /// What to run: the series to fetch, the UIDs the catalogue did not know (reported as
@@ -46,6 +49,8 @@ pub struct Settings {
 pub struct Batch {
     pub todo: Vec<Job>,
     pub unknown: Vec<String>,
+    /// Those of `unknown` whose lookup failed, with the reason (reported as such, exit 5).
+    pub lookup_errors: std::collections::HashMap<String, String>,
     pub skipped: usize,
 }
 
@@ -68,13 +73,50 @@ pub fn totals(jobs: &[Job]) -> (u64, u64) {
     )
 }
 
-/// Take the directory: create it, refuse links, lock (per shard), clean staging.
+/// Take the directory: create it, refuse links, lock (per shard), finish or undo publishes a
+/// crash interrupted, then clean staging and trash.
 pub fn take_directory(st: &State) -> anyhow::Result<Vec<std::fs::File>> {
     std::fs::create_dir_all(&st.root).with_context(|| format!("creating {}", st.root.display()))?;
-    ensure_no_symlink(&st.root, Path::new(STATE_DIR))?;
+    refuse_state_links(st)?;
     let lock = st.lock()?;
+    recover(st)?;
+    if st.shard.is_none() {
+        recover_shards(st)?;
+    }
     st.prepare()?;
     Ok(lock)
+}
+
+/// A whole run holds the directory alone (no shard runs beside it): it also finishes what
+/// crashed shards left in their trash (`trash-shard-K-of-N`).
+fn recover_shards(st: &State) -> anyhow::Result<()> {
+    let Ok(rd) = std::fs::read_dir(&st.dir) else {
+        return Ok(());
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((k, n)) = name
+            .strip_prefix("trash-shard-")
+            .and_then(|r| r.split_once("-of-"))
+        else {
+            continue;
+        };
+        if let (Ok(k), Ok(n)) = (k.parse(), n.parse()) {
+            recover(&State::new(&st.root, Some(Shard { k, n })))?;
+        }
+    }
+    Ok(())
+}
+
+/// No symbolic link at `.tcia` or at any entry inside it (records, staging, trash, locks).
+fn refuse_state_links(st: &State) -> anyhow::Result<()> {
+    ensure_no_symlink(&st.root, Path::new(STATE_DIR))?;
+    if let Ok(rd) = std::fs::read_dir(&st.dir) {
+        for e in rd.flatten() {
+            ensure_no_symlink(&st.dir, Path::new(&e.file_name()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Fail before downloading when the disk cannot hold `bytes` (plus 1%).
@@ -112,9 +154,15 @@ pub async fn run_jobs<F: SeriesFetcher>(
     reporter: Arc<dyn Reporter>,
 ) -> anyhow::Result<Report> {
     let (_, total_bytes) = totals(&batch.todo);
+    let uncounted: std::collections::HashSet<String> = batch
+        .todo
+        .iter()
+        .filter(|j| j.info.image_count().is_none() || j.info.file_size().is_none())
+        .map(|j| j.info.uid.clone())
+        .collect();
     reporter.begin(batch.todo.len(), total_bytes);
     let started = Instant::now();
-    let mut failed = unknown_failures(&batch.unknown);
+    let mut failed = unknown_failures(&batch.unknown, &batch.lookup_errors);
     for (u, f) in &failed {
         reporter.series_failed(u, &f.message);
     }
@@ -146,24 +194,42 @@ pub async fn run_jobs<F: SeriesFetcher>(
     st.write_metadata_csv(records)?;
     let failed_uids: Vec<String> = failed.iter().map(|(u, _)| u.clone()).collect();
     st.write_failed(&failed_uids)?;
-    let elapsed = started.elapsed();
-    let rate = done_bytes as f64 / elapsed.as_secs_f64().max(0.001);
-    reporter.summary(&format!(
-        "downloaded {}, skipped {}, failed {}: {} in {} ({}/s)",
-        done.len(),
-        batch.skipped,
-        failed.len(),
-        human_bytes(done_bytes),
-        human_duration(elapsed),
-        human_bytes(rate as u64)
-    ));
+    let unproven = done.iter().filter(|u| uncounted.contains(*u)).count();
+    let counts = (done.len(), batch.skipped, failed.len(), unproven);
+    reporter.summary(&summary_line(counts, done_bytes, started.elapsed()));
     Ok(Report { done, failed })
 }
 
-fn unknown_failures(unknown: &[String]) -> Vec<(String, Failure)> {
+/// `downloaded D, skipped S, failed F: bytes in time (rate)`, and the series published without
+/// server counts, if any. `counts` = (done, skipped, failed, without counts).
+fn summary_line(counts: (usize, usize, usize, usize), bytes: u64, elapsed: Duration) -> String {
+    let (done, skipped, failed, unproven) = counts;
+    let rate = bytes as f64 / elapsed.as_secs_f64().max(0.001);
+    let mut line = format!(
+        "downloaded {done}, skipped {skipped}, failed {failed}: {} in {} ({}/s)",
+        human_bytes(bytes),
+        human_duration(elapsed),
+        human_bytes(rate as u64)
+    );
+    if unproven > 0 {
+        line.push_str(&format!(
+            "; {unproven} series without server counts: MD5s checked, completeness not provable"
+        ));
+    }
+    line
+}
+
+fn unknown_failures(
+    unknown: &[String],
+    errors: &std::collections::HashMap<String, String>,
+) -> Vec<(String, Failure)> {
     unknown
         .iter()
         .map(|u| {
+            if let Some(why) = errors.get(u) {
+                let message = format!("metadata lookup failed: {why}");
+                return (u.clone(), Failure::new(FailClass::Network, false, message));
+            }
             (
                 u.clone(),
                 Failure::new(
@@ -193,6 +259,7 @@ async fn process<F: SeriesFetcher>(
     reporter.series_start(&uid, target.file_size);
     let staged = st.staged_path(&uid, settings.zip);
     let mut attempt = 0;
+    let mut last: Option<String> = None;
     let failure = loop {
         let result = match prepare_staged(&uid, &staged, settings.zip) {
             Ok(()) => fetcher
@@ -203,7 +270,13 @@ async fn process<F: SeriesFetcher>(
         };
         match result {
             Ok(fetched) => {
-                let published = publish(st, &job.info, &job.rel, fetched);
+                let published = publish(
+                    st,
+                    &job.info,
+                    &job.rel,
+                    fetched,
+                    settings.abort_publish_after,
+                );
                 let _ = remove_any(&staged);
                 return match published {
                     Ok(rec) => Outcome::Done(Box::new(rec)),
@@ -215,15 +288,7 @@ async fn process<F: SeriesFetcher>(
             }
             Err(f) if f.retry && attempt < settings.retries => {
                 attempt += 1;
-                let delay = f.retry_after.unwrap_or_else(|| backoff(attempt));
-                reporter.series_retry(
-                    &uid,
-                    attempt,
-                    &format!("{} (next try in {:.1}s)", f.message, delay.as_secs_f64()),
-                );
-                if !settings.no_retry_delay {
-                    tokio::time::sleep(delay).await;
-                }
+                wait_to_retry(&*reporter, settings, &uid, attempt, &f, &mut last).await;
             }
             Err(f) => break f,
         }
@@ -237,6 +302,32 @@ async fn process<F: SeriesFetcher>(
     Outcome::Failed {
         uid,
         failure: Failure { message, ..failure },
+    }
+}
+
+/// Report a retry and wait for it; an error is shown once, not again on every retry.
+async fn wait_to_retry(
+    reporter: &dyn Reporter,
+    settings: &Settings,
+    uid: &str,
+    attempt: u32,
+    f: &Failure,
+    last: &mut Option<String>,
+) {
+    let delay = f.retry_after.unwrap_or_else(|| backoff(attempt));
+    let what = if last.as_deref() == Some(f.message.as_str()) {
+        "the same error"
+    } else {
+        f.message.as_str()
+    };
+    reporter.series_retry(
+        uid,
+        attempt,
+        &format!("{what} (next try in {:.1}s)", delay.as_secs_f64()),
+    );
+    *last = Some(f.message.clone());
+    if !settings.no_retry_delay {
+        tokio::time::sleep(delay).await;
     }
 }
 

@@ -45,11 +45,26 @@ impl Manifest {
         Some(base)
     }
 
-    /// `noOfrRetry` (sic), the retry count the portal chose.
+    /// `noOfrRetry` (sic), the retry count the portal chose, at most [`MANIFEST_RETRY_CAP`].
     pub fn retries(&self) -> Option<u32> {
-        self.get("noOfrRetry")?.trim().parse().ok()
+        self.raw_retries().map(|n| n.min(MANIFEST_RETRY_CAP))
+    }
+
+    /// `noOfrRetry` as written (for the warning when it is capped).
+    pub fn raw_retries(&self) -> Option<u32> {
+        let v = self.get("noOfrRetry")?.trim();
+        v.parse().ok().or_else(|| {
+            // Beyond u32: as many digits as that is certainly over the cap.
+            (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())).then_some(u32::MAX)
+        })
     }
 }
+
+/// The most retries a manifest may ask for (a hostile or careless `noOfrRetry=100000` would
+/// keep a cron job hammering a server for days).
+pub const MANIFEST_RETRY_CAP: u32 = 20;
+
+impl Manifest {}
 
 /// Parse a manifest leniently: headers before `ListOfSeriesToDownload=`, then UIDs; blank lines,
 /// CR, `#` comments, trailing commas and non-UID lines (such as a `Series ID` header) tolerated.
@@ -96,8 +111,9 @@ pub fn parse_manifest(text: &str) -> Manifest {
 }
 
 pub fn read_manifest(path: &Path) -> anyhow::Result<Manifest> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading manifest {}", path.display()))?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading manifest {}", path.display()))?;
+    let text = utf8(bytes, &format!("--manifest {}", path.display()))?;
     let m = parse_manifest(&text);
     if m.uids.is_empty() {
         return Err(usage(format!(
@@ -120,19 +136,54 @@ pub fn parse_input(
         uids: Vec::new(),
         infos: HashMap::new(),
     };
-    if trimmed.starts_with('[') {
-        c.json_array(trimmed)?;
+    let found = if trimmed.starts_with('[') {
+        c.json_array(trimmed)?
     } else if trimmed.starts_with('{') {
-        c.ndjson(trimmed)?;
+        c.ndjson(trimmed)?
     } else {
         let first = trimmed.lines().next().unwrap_or("");
-        if first.contains("SeriesInstanceUID") || first.contains("Series UID") {
-            c.table(trimmed, if first.contains('\t') { b'\t' } else { b',' })?;
+        let looks_tabular = (first.contains(',') || first.contains('\t'))
+            && !crate::uid::is_uid(first.split([',', '\t']).next().unwrap_or("").trim());
+        let header_names_uid = first
+            .split([',', '\t'])
+            .any(|h| is_uid_column(h.trim().trim_matches('"')));
+        if header_names_uid || looks_tabular {
+            c.table(trimmed, if first.contains('\t') { b'\t' } else { b',' })?
         } else {
             c.lines(trimmed)?;
+            String::new()
         }
+    };
+    if c.uids.is_empty() && !found.is_empty() {
+        return Err(usage(format!(
+            "{what}: no series UIDs found: {found}; accepted: a SeriesInstanceUID column or key (also Series UID, Series Instance UID, in any case) in CSV, TSV, JSON or NDJSON, or one UID per line"
+        )));
     }
     Ok((c.uids, c.infos))
+}
+
+/// A column or key that holds series UIDs: `SeriesInstanceUID`, `Series Instance UID`,
+/// `Series UID`, `series_uid`, `Series ID`..., in any case.
+pub fn is_uid_column(name: &str) -> bool {
+    let n: String = name
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '_' | '-'))
+        .flat_map(char::to_lowercase)
+        .collect();
+    matches!(n.as_str(), "seriesinstanceuid" | "seriesuid" | "seriesid")
+}
+
+/// What a document held, for the error when it named no UID: up to 8 names, cut to one line.
+fn describe_names<'a>(kind: &str, names: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<String> = names.map(crate::text::escape_control).collect();
+    let mut shown: Vec<String> = names.iter().take(8).map(|n| format!("'{n}'")).collect();
+    if names.len() > 8 {
+        shown.push(format!("and {} more", names.len() - 8));
+    }
+    if shown.is_empty() {
+        return format!("{kind} with no names");
+    }
+    crate::text::one_line(&format!("{kind} {}", shown.join(", ")), 300)
 }
 
 /// UIDs and rows gathered from one `-i` document (`what` names it in errors).
@@ -143,8 +194,24 @@ struct Collected<'a> {
 }
 
 impl Collected<'_> {
-    /// A row with a valid UID is kept; one that claims an invalid UID is an error.
+    /// A row with a valid UID is kept; one that claims an invalid UID is an error. UID columns
+    /// are recognised in any spelling ([`is_uid_column`]).
     fn row(&mut self, row: &Row) -> anyhow::Result<()> {
+        let renamed;
+        let row = match row
+            .keys()
+            .find(|k| is_uid_column(k) && *k != "SeriesInstanceUID")
+        {
+            Some(k) if !row.contains_key("SeriesInstanceUID") => {
+                let mut r = row.clone();
+                if let Some(v) = r.remove(&k.clone()) {
+                    r.insert("SeriesInstanceUID".into(), v);
+                }
+                renamed = r;
+                &renamed
+            }
+            _ => row,
+        };
         match SeriesInfo::from_row(row) {
             Some(info) => {
                 self.uids.push(info.uid.clone());
@@ -155,7 +222,7 @@ impl Collected<'_> {
                     return Err(usage(format!(
                         "{}: '{}' is not a series instance UID (digits and dots)",
                         self.what,
-                        crate::text::escape_control(&bad)
+                        crate::text::one_line(&bad, 200)
                     )));
                 }
             }
@@ -163,10 +230,12 @@ impl Collected<'_> {
         Ok(())
     }
 
-    fn json_array(&mut self, text: &str) -> anyhow::Result<()> {
+    /// Returns what the array held, for the error when no UID is found.
+    fn json_array(&mut self, text: &str) -> anyhow::Result<String> {
         let v: Value = serde_json::from_str(text)
             .map_err(|e| usage(format!("{}: invalid JSON: {e}", self.what)))?;
-        for item in v.as_array().into_iter().flatten() {
+        let items = v.as_array().map(Vec::as_slice).unwrap_or_default();
+        for item in items {
             match item {
                 Value::Object(row) => self.row(row)?,
                 Value::String(s) if crate::uid::is_uid(s.trim()) => {
@@ -175,10 +244,18 @@ impl Collected<'_> {
                 _ => {}
             }
         }
-        Ok(())
+        Ok(match items.first() {
+            None => String::new(),
+            Some(Value::Object(first)) => {
+                describe_names("JSON objects with keys", first.keys().map(String::as_str))
+            }
+            Some(other) => crate::text::one_line(&format!("JSON values such as {other}"), 200),
+        })
     }
 
-    fn ndjson(&mut self, text: &str) -> anyhow::Result<()> {
+    /// Returns what the lines held, for the error when no UID is found.
+    fn ndjson(&mut self, text: &str) -> anyhow::Result<String> {
+        let mut keys: Option<Vec<String>> = None;
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
@@ -190,12 +267,18 @@ impl Collected<'_> {
                     i + 1
                 ))
             })?;
+            keys.get_or_insert_with(|| row.keys().cloned().collect());
             self.row(&row)?;
         }
-        Ok(())
+        let keys = keys.unwrap_or_default();
+        Ok(describe_names(
+            "NDJSON objects with keys",
+            keys.iter().map(String::as_str),
+        ))
     }
 
-    fn table(&mut self, text: &str, delim: u8) -> anyhow::Result<()> {
+    /// Returns the header it found, for the error when no UID is found.
+    fn table(&mut self, text: &str, delim: u8) -> anyhow::Result<String> {
         let what = self.what;
         let mut rdr = csv::ReaderBuilder::new()
             .delimiter(delim)
@@ -213,7 +296,12 @@ impl Collected<'_> {
             }
             self.row(&row)?;
         }
-        Ok(())
+        let kind = if delim == b'\t' {
+            "a TSV header with columns"
+        } else {
+            "a CSV header with columns"
+        };
+        Ok(describe_names(kind, header.iter()))
     }
 
     fn lines(&mut self, text: &str) -> anyhow::Result<()> {
@@ -227,7 +315,7 @@ impl Collected<'_> {
                     "{}: line {}: '{}' is not a series UID (expected one UID per line, or CSV/TSV/JSON with a SeriesInstanceUID column)",
                     self.what,
                     i + 1,
-                    crate::text::escape_control(l)
+                    crate::text::one_line(l, 200)
                 )));
             }
             self.uids.push(l.to_string());
@@ -237,16 +325,26 @@ impl Collected<'_> {
 }
 
 pub fn read_input(path: &str) -> anyhow::Result<(Vec<String>, HashMap<String, SeriesInfo>)> {
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     if path == "-" {
         std::io::stdin()
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .context("reading UIDs from stdin")?;
-        parse_input(&text, "-i -")
     } else {
-        text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
-        parse_input(&text, &format!("-i {path}"))
+        bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
     }
+    let what = format!("-i {path}");
+    parse_input(&utf8(bytes, &what)?, &what)
+}
+
+/// Text input must be UTF-8: anything else is a usage error naming the first bad byte.
+pub fn utf8(bytes: Vec<u8>, what: &str) -> anyhow::Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        usage(format!(
+            "{what}: not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
+            e.utf8_error().valid_up_to()
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::meta::SeriesInfo;
-use super::names::sanitize_component;
+use super::names::{is_reserved_top_level, sanitize_component};
 
 /// A parsed `--layout`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,7 +126,18 @@ impl Layout {
                 })
                 .collect(),
         };
-        comps.iter().map(|c| sanitize_component(c)).collect()
+        comps
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let name = sanitize_component(c);
+                if i == 0 && is_reserved_top_level(&name) {
+                    format!("_{name}")
+                } else {
+                    name
+                }
+            })
+            .collect()
     }
 }
 
@@ -293,6 +304,33 @@ mod tests {
         assert_eq!(sanitize_component(""), "NA");
         assert_eq!(sanitize_component("x\u{7}y"), "xy");
         assert!(sanitize_component(&"é".repeat(200)).len() <= 120);
+    }
+
+    #[test]
+    fn server_names_never_reach_tcias_own_files() {
+        let mut s = info();
+        s.fields.insert("Collection".into(), ".tcia".into());
+        s.fields.insert("PatientID".into(), "staging".into());
+        let p = Layout::Classic.path_for(&s);
+        assert!(p.starts_with("_tcia/staging"), "{}", p.display());
+        s.fields.insert("Collection".into(), "LICENSES".into());
+        assert!(Layout::Classic.path_for(&s).starts_with("_LICENSES"));
+        s.fields.insert("Collection".into(), "metadata.csv".into());
+        assert!(Layout::Classic.path_for(&s).starts_with("_metadata.csv"));
+        s.fields.insert("Collection".into(), "C".into());
+        s.fields
+            .insert("PatientID".into(), ".hidden\u{1b}[2J".into());
+        let p = Layout::Classic.path_for(&s);
+        let second = p
+            .components()
+            .nth(1)
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .into_owned();
+        assert_eq!(second, "_hidden[2J");
+        assert_eq!(sanitize_component(".tcia"), "_tcia");
+        assert_eq!(sanitize_component(" .x"), "_x");
     }
 
     #[test]

@@ -10,8 +10,8 @@ pub fn is_reserved_windows_name(stem_upper: &str) -> bool {
 }
 
 /// One path component, safe on Linux, macOS and Windows: separators and reserved characters
-/// replaced by `_`, control characters dropped, no trailing dots or spaces, no reserved device
-/// names, at most 120 bytes, never empty, `.` or `..`.
+/// replaced by `_`, control characters dropped, no leading dot, no trailing dots or spaces, no
+/// reserved device names, at most 120 bytes, never empty, `.` or `..`.
 pub fn sanitize_component(s: &str) -> String {
     let mut out: String = s
         .chars()
@@ -28,6 +28,10 @@ pub fn sanitize_component(s: &str) -> String {
     out = out.trim_end_matches(['.', ' ']).to_string();
     if out.is_empty() || out.chars().all(|c| c == '.') {
         return "NA".to_string();
+    }
+    // Never hidden, never `.tcia`: a leading dot becomes `_`.
+    if out.starts_with('.') {
+        out.replace_range(..1, "_");
     }
     let stem = out.split('.').next().unwrap_or("").to_ascii_uppercase();
     if is_reserved_windows_name(&stem) {
@@ -51,4 +55,14 @@ pub fn is_plain_file_name(name: &str) -> bool {
     }
     let stem = name.split('.').next().unwrap_or("").to_ascii_uppercase();
     !is_reserved_windows_name(&stem)
+}
+
+/// Whether a top-level name is tcia's own (`.tcia`, `LICENSES`, `metadata*.csv`,
+/// `failed-series*.txt`), case-insensitively: no series may be published there.
+pub fn is_reserved_top_level(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n == ".tcia"
+        || n == "licenses"
+        || (n.starts_with("metadata") && n.ends_with(".csv"))
+        || (n.starts_with("failed-series") && n.ends_with(".txt"))
 }

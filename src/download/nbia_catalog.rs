@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::meta::SeriesInfo;
-use super::source::{Catalog, Filters};
+use super::source::{Catalog, Filters, Lookup};
 use crate::api::catalogue::{self as cat, Api, Param};
 use crate::api::client::Client;
 use crate::api::{metadata, rows};
@@ -22,9 +22,13 @@ fn infos(rows: Vec<Row>) -> Vec<SeriesInfo> {
 
 impl Catalog for NbiaCatalog<'_> {
     async fn select(&self, filters: Filters) -> anyhow::Result<Vec<SeriesInfo>> {
-        Ok(infos(
-            rows::fetch_rows(self.client, self.api, &cat::SERIES, filters).await?,
-        ))
+        let mut out = Vec::new();
+        rows::for_each_row(self.client, self.api, &cat::SERIES, filters, &mut |r| {
+            out.extend(SeriesInfo::from_row(&r));
+            Ok(())
+        })
+        .await?;
+        Ok(out)
     }
 
     async fn cart(&self, name: &str) -> anyhow::Result<Vec<SeriesInfo>> {
@@ -34,19 +38,46 @@ impl Catalog for NbiaCatalog<'_> {
         ))
     }
 
-    async fn lookup(&self, uids: &[String]) -> anyhow::Result<HashMap<String, SeriesInfo>> {
+    async fn lookup(&self, uids: &[String]) -> anyhow::Result<Lookup> {
         let mut out = HashMap::new();
+        let mut errors = HashMap::new();
         if uids.is_empty() {
-            return Ok(out);
+            return Ok((out, errors));
         }
-        metadata::for_each(self.client, self.api, uids, &mut |_, rows| {
-            for info in infos(rows) {
-                out.insert(info.uid.clone(), info);
-            }
-            Ok(())
-        })
+        metadata::for_each_lenient(
+            self.client,
+            self.api,
+            uids,
+            &mut |_, rows| {
+                for info in infos(rows) {
+                    out.insert(info.uid.clone(), info);
+                }
+                Ok(())
+            },
+            &mut |uid, why| {
+                errors.insert(uid.to_string(), why);
+            },
+        )
         .await?;
-        Ok(out)
+        Ok((out, errors))
+    }
+
+    /// getSeriesSize: `ObjectCount` and `TotalSizeInBytes`.
+    async fn series_size(&self, uid: &str) -> Option<(u64, u64)> {
+        let params = vec![(Param::SeriesUid, vec![uid.to_string()])];
+        let rows = rows::fetch_rows(self.client, self.api, &cat::SERIES_SIZE, params)
+            .await
+            .ok()?;
+        let row = rows.first()?;
+        let num = |k: &str| {
+            let t = crate::output::cell(row.get(k)).into_owned();
+            t.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| *f >= 0.0)
+                .map(|f| f as u64)
+        };
+        Some((num("ObjectCount")?, num("TotalSizeInBytes")?))
     }
 
     async fn updated_since(&self, since: Date) -> anyhow::Result<Vec<SeriesInfo>> {

@@ -55,7 +55,9 @@ impl SeriesFetcher for NbiaZip<'_> {
         }
         let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(32);
         let (path, uid, zip) = (staged.to_path_buf(), target.uid.to_string(), self.zip);
-        let pipeline = tokio::task::spawn_blocking(move || extract(rx, &path, zip, reporter, &uid));
+        let budget = Budget::for_size(target.file_size);
+        let pipeline =
+            tokio::task::spawn_blocking(move || extract(rx, &path, zip, reporter, &uid, budget));
         loop {
             match resp.chunk().await {
                 Ok(Some(c)) => {
@@ -181,7 +183,7 @@ fn zip_failure(e: ZipError) -> Failure {
         ZipError::Truncated(_) => Failure::new(FailClass::Network, true, e.to_string()),
         ZipError::NotZip(_) => Failure::new(FailClass::Network, true, e.to_string()),
         ZipError::Corrupt { .. } => Failure::new(FailClass::Integrity, true, e.to_string()),
-        ZipError::HostileName(_) | ZipError::Unsupported { .. } => {
+        ZipError::HostileName(_) | ZipError::Unsupported { .. } | ZipError::TooLarge { .. } => {
             Failure::new(FailClass::Integrity, false, e.to_string())
         }
         ZipError::Sink(io) => {
@@ -257,6 +259,7 @@ fn extract(
     zip: bool,
     reporter: Arc<dyn Reporter>,
     uid: &str,
+    mut budget: Budget,
 ) -> Result<Extracted, Failure> {
     let writing =
         |e: &dyn std::fmt::Display| Failure::local(format!("writing {}: {e}", staged.display()));
@@ -278,7 +281,7 @@ fn extract(
     let dir = (!zip).then(|| staged.to_path_buf());
     let uid2 = uid.to_string();
     let writer = std::thread::spawn(move || write_entries(wrx, dir, reporter, &uid2));
-    let read = read_zip(reader, &wtx);
+    let read = read_zip(reader, &wtx, &mut budget);
     drop(wtx);
     let written = writer
         .join()
@@ -304,6 +307,7 @@ fn extract(
 fn read_zip(
     reader: ChannelReader,
     wtx: &SyncSender<Piece>,
+    budget: &mut Budget,
 ) -> Result<(Specials, ChannelReader), ZipError> {
     let mut z = ZipStream::new(reader);
     let mut sp = Specials::default();
@@ -325,7 +329,7 @@ fn read_zip(
             "md5hashes.csv" => {
                 sp.md5csv = Some(String::from_utf8_lossy(&read_small(&mut z, &e)?).into_owned())
             }
-            _ => send_entry(&mut z, &e, wtx)?,
+            _ => send_entry(&mut z, &e, wtx, budget)?,
         }
     }
     Ok((sp, z.finish()?))
@@ -349,11 +353,17 @@ fn send_entry(
     z: &mut ZipStream<ChannelReader>,
     e: &Entry,
     wtx: &SyncSender<Piece>,
+    budget: &mut Budget,
 ) -> Result<(), ZipError> {
     let stopped = || io::Error::other("the file writer stopped");
     let mut first = Some(e.name.clone());
     let mut pending = Vec::new();
-    z.read_entry(e, &mut |b| {
+    let mut over = false;
+    let read = z.read_entry(e, &mut |b| {
+        if !budget.take(b.len()) {
+            over = true;
+            return Err(io::Error::other("over budget"));
+        }
         pending.extend_from_slice(b);
         if pending.len() >= BATCH {
             let data = std::mem::take(&mut pending);
@@ -365,13 +375,58 @@ fn send_entry(
             .map_err(|_| stopped())?;
         }
         Ok(())
-    })?;
+    });
+    if over {
+        return Err(budget.exceeded());
+    }
+    read?;
     wtx.send(Piece {
         name: first.take(),
         data: pending,
         last: true,
     })
     .map_err(|_| ZipError::Sink(stopped()))
+}
+
+/// How many inflated bytes a series' files may take: its FileSize plus 1% and 1 MiB, or a hard
+/// cap when the size is unknown. Passing it stops the series (a ZIP bomb, or a wrong archive).
+pub struct Budget {
+    limit: u64,
+    used: u64,
+    known: bool,
+}
+
+/// The cap when the catalogue gives no size.
+pub const UNKNOWN_SIZE_CAP: u64 = 64 << 30;
+
+impl Budget {
+    pub fn for_size(file_size: Option<u64>) -> Budget {
+        let limit = file_size.map_or(UNKNOWN_SIZE_CAP, |n| {
+            n.saturating_add(n / 100).saturating_add(1 << 20)
+        });
+        Budget {
+            limit,
+            used: 0,
+            known: file_size.is_some(),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> bool {
+        self.used = self.used.saturating_add(n as u64);
+        self.used <= self.limit
+    }
+
+    fn exceeded(&self) -> ZipError {
+        let why = if self.known {
+            "FileSize plus 1% and 1 MiB"
+        } else {
+            "the series' size is unknown: the 64 GiB cap"
+        };
+        ZipError::TooLarge {
+            limit: self.limit,
+            why: why.into(),
+        }
+    }
 }
 
 fn write_entries(
@@ -496,6 +551,7 @@ mod tests {
                 base: reqwest::Url::parse("http://127.0.0.1:9").unwrap(),
                 timeout: std::time::Duration::from_secs(1),
                 idle_timeout: std::time::Duration::from_secs(1),
+                idle_flag: "--timeout",
                 retries: 0,
                 api_key: None,
                 no_retry_delay: true,

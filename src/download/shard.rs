@@ -58,7 +58,8 @@ impl Shard {
             };
             if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
                 let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
-                let count = num("SLURM_ARRAY_TASK_COUNT")?.or(shards).ok_or(
+                // An explicit --shards N wins over the array's count (the caller warns).
+                let count = shards.or(num("SLURM_ARRAY_TASK_COUNT")?).ok_or(
                     "--shard auto: SLURM_ARRAY_TASK_COUNT is not set (use an array like --array=1-8, or give --shards N)",
                 )?;
                 if id < min {
@@ -93,6 +94,16 @@ impl Shard {
         }
         Ok(Shard { k, n })
     }
+}
+
+/// A warning when `--shards N` and the job array's own count disagree (N is used).
+pub fn count_conflict(shards: Option<u32>, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let n = shards?;
+    let v = env("SLURM_ARRAY_TASK_COUNT")?;
+    let count: u32 = v.trim().parse().ok()?;
+    (count != n).then(|| {
+        format!("--shards {n} differs from SLURM_ARRAY_TASK_COUNT={count}; using --shards {n}")
+    })
 }
 
 impl fmt::Display for Shard {

@@ -17,6 +17,9 @@ use crate::dates::Date;
 /// Filters of a selection: a field and the values it may take (any of them).
 pub type Filters = Vec<(crate::api::catalogue::Param, Vec<String>)>;
 
+/// What a metadata lookup found, and the UIDs whose lookup failed (UID → reason).
+pub type Lookup = (HashMap<String, SeriesInfo>, HashMap<String, String>);
+
 /// Where series rows come from.
 #[allow(async_fn_in_trait)] // used with concrete types on the command's own task
 pub trait Catalog {
@@ -24,10 +27,16 @@ pub trait Catalog {
     async fn select(&self, filters: Filters) -> anyhow::Result<Vec<SeriesInfo>>;
     /// The series of a shared cart.
     async fn cart(&self, name: &str) -> anyhow::Result<Vec<SeriesInfo>>;
-    /// Metadata for these UIDs; UIDs the source does not know are absent.
-    async fn lookup(&self, uids: &[String]) -> anyhow::Result<HashMap<String, SeriesInfo>>;
+    /// Metadata for these UIDs; UIDs the source does not know are absent; UIDs whose own
+    /// lookup failed are in the second map, with the reason.
+    async fn lookup(&self, uids: &[String]) -> anyhow::Result<Lookup>;
     /// Series released or changed since `since`.
     async fn updated_since(&self, since: Date) -> anyhow::Result<Vec<SeriesInfo>>;
+    /// A series' image count and byte total from a second source, for series whose metadata
+    /// lacks them; None when unknown there too.
+    async fn series_size(&self, _uid: &str) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// Fills a staging path with a series' files.

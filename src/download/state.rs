@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use super::shard::Shard;
-use crate::fsutil::{write_atomically, write_atomically_with};
+use crate::fsutil::{sync_dir, write_atomically, write_atomically_with};
 
 pub const STATE_DIR: &str = ".tcia";
 
@@ -24,7 +24,7 @@ pub struct FileRec {
 }
 
 /// Written once a series is complete and in its final place.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Record {
     pub uid: String,
     /// Relative to the download directory, `/`-separated: a directory, or `<...>.zip` with `zip`.
@@ -38,6 +38,11 @@ pub struct Record {
     /// Metadata for metadata.csv (normalised getSeries-style names).
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
+    /// With `zip`: the archive's size and MD5, so that a re-run notices a truncated archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip_size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip_md5: Option<String>,
 }
 
 /// The state directory of one download directory, as seen by one run (or one shard: each shard
@@ -132,7 +137,7 @@ impl State {
         write_failed(&self.failed_path(), failed)
     }
 
-    fn records_dir(&self) -> PathBuf {
+    pub fn records_dir(&self) -> PathBuf {
         self.dir.join("complete")
     }
 
@@ -206,33 +211,89 @@ impl State {
                         return Err(e).with_context(|| format!("locking {}", path.display()))
                     }
                 }
+                self.refuse_other_counts(s)?;
             }
         }
         Ok(held)
     }
 
-    /// Every completion record, by series UID.
+    /// Shards of another count N over this directory would split the series differently and
+    /// fetch some twice at once: refused while any of them runs (holds its lock).
+    fn refuse_other_counts(&self, s: Shard) -> anyhow::Result<()> {
+        let Ok(rd) = fs::read_dir(&self.dir) else {
+            return Ok(());
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(n) = name
+                .strip_prefix("lock-shard-")
+                .and_then(|r| r.split_once("-of-"))
+                .and_then(|(_, n)| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if n == s.n {
+                continue;
+            }
+            let Ok(f) = File::options().write(true).open(e.path()) else {
+                continue;
+            };
+            if let Err(fs::TryLockError::WouldBlock) = f.try_lock() {
+                anyhow::bail!(
+                    "shard {s}: a shard of {n} is running in {} ({} is held); every shard of one directory must use the same N",
+                    self.root.display(),
+                    e.path().display()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Every completion record, by series UID (unreadable ones left out: see [`State::read_records`]).
     pub fn records(&self) -> BTreeMap<String, Record> {
+        self.read_records().0
+    }
+
+    /// Every completion record, by series UID, and the record files that could not be read or
+    /// parsed (path, reason).
+    pub fn read_records(&self) -> (BTreeMap<String, Record>, Vec<(PathBuf, String)>) {
         let mut out = BTreeMap::new();
+        let mut bad = Vec::new();
         let Ok(rd) = fs::read_dir(self.records_dir()) else {
-            return out;
+            return (out, bad);
         };
         for e in rd.flatten() {
             let p = e.path();
-            if p.extension().is_some_and(|x| x == "json") {
-                if let Ok(text) = fs::read_to_string(&p) {
-                    if let Ok(r) = serde_json::from_str::<Record>(&text) {
-                        out.insert(r.uid.clone(), r);
-                    }
+            if p.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            let parsed = fs::read_to_string(&p)
+                .map_err(|e| e.to_string())
+                .and_then(|t| serde_json::from_str::<Record>(&t).map_err(|e| e.to_string()));
+            match parsed {
+                Ok(r) if p.file_stem().is_some_and(|s| *s == *r.uid) => {
+                    out.insert(r.uid.clone(), r);
                 }
+                Ok(r) => bad.push((p, format!("names series {}", r.uid))),
+                Err(e) => bad.push((p, e)),
             }
         }
-        out
+        (out, bad)
     }
 
+    /// The completion record of one series, if there is a readable one.
+    pub fn record(&self, uid: &str) -> Option<Record> {
+        let text = fs::read_to_string(self.record_path(uid)).ok()?;
+        serde_json::from_str::<Record>(&text)
+            .ok()
+            .filter(|r| r.uid == uid)
+    }
+
+    /// Write a completion record durably: the file and its directory flushed to disk.
     pub fn write_record(&self, r: &Record) -> anyhow::Result<()> {
         let text = serde_json::to_vec_pretty(r)?;
-        write_atomically_with(&self.record_path(&r.uid), &text, false)
+        write_atomically_with(&self.record_path(&r.uid), &text, true)?;
+        sync_dir(&self.records_dir())
     }
 
     pub fn remove_record(&self, uid: &str) {
@@ -245,11 +306,19 @@ impl State {
             .join(r.path.replace('/', std::path::MAIN_SEPARATOR_STR))
     }
 
-    /// Cheap completeness check: every recorded file present with its recorded size.
+    /// Completeness check: every recorded file present with its recorded size (a `--zip`
+    /// archive: its recorded size and MD5).
     pub fn looks_complete(&self, r: &Record) -> bool {
         let base = self.data_path(r);
         if r.zip {
-            return fs::metadata(&base).is_ok_and(|m| m.is_file());
+            let size_ok = fs::metadata(&base)
+                .is_ok_and(|m| m.is_file() && r.zip_size.is_none_or(|n| n == m.len()));
+            return size_ok
+                && r.zip_md5.as_ref().is_none_or(|want| {
+                    fs::File::open(&base)
+                        .and_then(crate::fsutil::md5_of)
+                        .is_ok_and(|(md5, _)| md5 == *want)
+                });
         }
         r.files.iter().all(|f| {
             fs::metadata(base.join(&f.name)).is_ok_and(|m| m.is_file() && m.len() == f.size)

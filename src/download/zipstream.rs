@@ -28,6 +28,9 @@ pub enum ZipError {
     HostileName(String),
     #[error("unsupported ZIP entry {name}: {what}")]
     Unsupported { name: String, what: String },
+    /// The series' files inflate to more than its FileSize allows (a ZIP bomb?).
+    #[error("the ZIP inflates to more than {limit} bytes, beyond what the series' size allows ({why}); stopped")]
+    TooLarge { limit: u64, why: String },
     /// Failure of the consumer (disk full, ...), not of the archive.
     #[error("{0}")]
     Sink(io::Error),
@@ -53,7 +56,12 @@ pub struct ZipStream<R: BufRead> {
     buf: Vec<u8>,
 }
 
+/// A short read: the archive ended early, or the transport failed (its own error, e.g. the idle
+/// timeout that fired, passed on as it is rather than called a short ZIP).
 fn truncated(e: io::Error) -> ZipError {
+    if e.kind() == io::ErrorKind::ConnectionAborted {
+        return ZipError::Sink(e);
+    }
     ZipError::Truncated(e.to_string())
 }
 

@@ -101,7 +101,7 @@ fn uids_as_arguments_flat_layout_with_license_and_metadata_csv() {
     assert_eq!(q["NewFileNames"], "Yes");
     assert_eq!(q["IncludeMD5"], "yes");
     assert_eq!(
-        std::fs::read_to_string(dir.join("LIDC-IDRI/LICENSE")).unwrap(),
+        std::fs::read_to_string(dir.join("LICENSES/LIDC-IDRI")).unwrap(),
         s.data().license_text("LIDC-IDRI")
     );
     let csv = std::fs::read_to_string(dir.join("metadata.csv")).unwrap();

@@ -249,7 +249,10 @@ fn timeouts_exit_5() {
         FaultAction::Delay { ms: 2500 },
     ));
     let (_, err) = run(&s, &["collections", "--timeout", "1", "--retries", "0"], 5);
-    assert!(err.contains("no response within 1s"), "{err}");
+    assert!(
+        err.contains("no data within 1s (--timeout 1; raise --timeout to wait longer)"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -12,6 +12,8 @@ mod fidelity;
 mod formats;
 mod index;
 mod queries;
+mod reliability;
+mod soak;
 mod sync;
 
 use std::collections::HashMap;
