@@ -7,7 +7,7 @@ use crate::commands::{
 use crate::config::{check, Invocation};
 use crate::context::{printer, Ctx};
 use crate::env::Env;
-use crate::uid::read_uid_args;
+use crate::uid::uid_args;
 
 /// Run the parsed command line.
 pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
@@ -34,7 +34,7 @@ pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
         Command::Auth(AuthCommand::Status) => login::status(&Ctx::new(g, &env)?).await,
         Command::SeriesMetadata(a) => {
             let ctx = Ctx::new(g, &env)?;
-            let uids = read_uid_args(&a.uids, &mut std::io::stdin().lock())?;
+            let uids = uid_args(&a.uids, env.stdin_tty).await?;
             series_metadata::run(&ctx, &uids).await
         }
         Command::Search(a) => search::search(&Ctx::new(g, &env)?, a).await,

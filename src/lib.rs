@@ -49,9 +49,12 @@ pub fn run(inv: Invocation, env: Env) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let result = rt.block_on(async {
+        // The signal handler first (biased): it is installed before any command runs, so a
+        // Ctrl-C during a prompt or a stdin read (done off the runtime) ends the run.
         tokio::select! {
-            r = dispatch::dispatch(inv, env) => r,
+            biased;
             _ = shutdown_signal() => Err(Error::Interrupted.into()),
+            r = dispatch::dispatch(inv, env) => r,
         }
     });
     // Do not wait for blocking work (hashing, extracting) that an interrupt left behind.

@@ -47,6 +47,30 @@ pub fn read_uid_args(args: &[String], stdin: &mut dyn BufRead) -> anyhow::Result
     Ok(out)
 }
 
+/// All of stdin, read on a blocking thread: the runtime's Ctrl-C handler stays free to end the
+/// process (exit 130) while the read waits. On a terminal, say how to end the input.
+pub async fn read_stdin(from_terminal: bool) -> anyhow::Result<String> {
+    if from_terminal {
+        eprintln!("tcia: reading UIDs from the terminal; end with Ctrl-D");
+    }
+    tokio::task::spawn_blocking(|| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map(|_| text)
+    })
+    .await?
+    .map_err(|e| anyhow::anyhow!("reading UIDs from stdin: {e}"))
+}
+
+/// As [`read_uid_args`], reading stdin (when an argument is `-`) with [`read_stdin`].
+pub async fn uid_args(args: &[String], stdin_tty: bool) -> anyhow::Result<Vec<String>> {
+    let text = if args.iter().any(|a| a == "-") {
+        read_stdin(stdin_tty).await?
+    } else {
+        String::new()
+    };
+    read_uid_args(args, &mut std::io::Cursor::new(text))
+}
+
 /// `--name` takes a cart name or the portal URL with `?saved-cart=NAME`.
 pub fn cart_name(s: &str) -> anyhow::Result<String> {
     let s = s.trim();

@@ -84,7 +84,7 @@ pub async fn plan(
         api: ctx.api,
     };
     // What to download, in first-seen order; only this shard's part.
-    let (mut uids, infos) = gather(&catalog, a, &manifests).await?;
+    let (mut uids, infos) = gather(&catalog, a, &manifests, env.stdin_tty).await?;
     if let Some(sh) = shard {
         let all = uids.len();
         uids.retain(|u| sh.contains(u));
@@ -282,6 +282,7 @@ async fn gather(
     catalog: &impl Catalog,
     a: &DownloadArgs,
     manifests: &[Manifest],
+    stdin_tty: bool,
 ) -> anyhow::Result<(Vec<String>, HashMap<String, SeriesInfo>)> {
     let nothing_given = a.uids.is_empty()
         && a.input.is_empty()
@@ -305,7 +306,7 @@ async fn gather(
         uids.push(u.to_string());
     }
     for path in &a.input {
-        let (u, i) = input::read_input(path)?;
+        let (u, i) = input::read_input(path, stdin_tty).await?;
         uids.extend(u);
         infos.extend(i);
     }

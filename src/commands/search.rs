@@ -14,7 +14,7 @@ use crate::dates::{Date, DateFmt};
 use crate::error::{usage, Error};
 use crate::fsutil::write_atomically;
 use crate::output::{self, Row};
-use crate::uid::read_uid_args;
+use crate::uid::uid_args;
 
 /// The criteria as the portal's form fields: `criteriaTypeN` / `valueN` pairs.
 pub fn criteria_form(c: &Criteria) -> anyhow::Result<Vec<(String, String)>> {
@@ -145,7 +145,7 @@ async fn search_page(ctx: &Ctx, req: &Request) -> anyhow::Result<(Vec<Row>, Opti
 }
 
 pub async fn manifest(ctx: &Ctx, a: &ManifestArgs) -> anyhow::Result<()> {
-    let uids = read_uid_args(&a.series_uid, &mut std::io::stdin().lock())?;
+    let uids = uid_args(&a.series_uid, ctx.env.stdin_tty).await?;
     let criteria = criteria_form(&a.criteria)?;
     let include = if a.no_annotations { "false" } else { "true" };
     let req = if !uids.is_empty() {

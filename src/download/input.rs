@@ -3,7 +3,6 @@
 //! Combined and de-duplicated in first-seen order.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -236,15 +235,17 @@ impl Collected<'_> {
     }
 }
 
-pub fn read_input(path: &str) -> anyhow::Result<(Vec<String>, HashMap<String, SeriesInfo>)> {
-    let mut text = String::new();
+/// Read `-i PATH` (`-` is stdin, read off the runtime so that Ctrl-C still works; on a
+/// terminal with a hint how to end it).
+pub async fn read_input(
+    path: &str,
+    stdin_tty: bool,
+) -> anyhow::Result<(Vec<String>, HashMap<String, SeriesInfo>)> {
     if path == "-" {
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("reading UIDs from stdin")?;
+        let text = crate::uid::read_stdin(stdin_tty).await?;
         parse_input(&text, "-i -")
     } else {
-        text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
         parse_input(&text, &format!("-i {path}"))
     }
 }

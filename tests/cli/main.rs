@@ -11,6 +11,7 @@ mod errors;
 mod formats;
 mod queries;
 mod sync;
+mod ux;
 
 use std::collections::HashMap;
 
