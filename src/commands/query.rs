@@ -230,8 +230,19 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
     }
     sink.finish().context("writing output")?;
     let dropped = sink.dropped_keys();
+    table_footer(ctx, sink.left_out());
     notes(ctx, route, rows, empty_rows, &dropped);
     Ok(())
+}
+
+/// After a table: how many columns it left out, and how to see them (stderr).
+pub fn table_footer(ctx: &Ctx, left_out: usize) {
+    if left_out > 0 {
+        ctx.printer.info(&format!(
+            "{left_out} more column{}: --fields, or --format csv",
+            if left_out == 1 { "" } else { "s" }
+        ));
+    }
 }
 
 /// What stderr says after the rows: empty answers, columns left out, the v2 login trap.

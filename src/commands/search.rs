@@ -113,6 +113,7 @@ pub async fn search(ctx: &Ctx, a: &SearchArgs) -> anyhow::Result<()> {
         }
     }
     sink.finish().context("writing output")?;
+    super::query::table_footer(ctx, sink.left_out());
     Ok(())
 }
 

@@ -37,5 +37,6 @@ pub async fn run(ctx: &Ctx, uids: &[String]) -> anyhow::Result<()> {
     })
     .await?;
     sink.finish().context("writing output")?;
+    super::query::table_footer(ctx, sink.left_out());
     Ok(())
 }

@@ -155,5 +155,106 @@ fn piped_stdin_gets_no_terminal_hint() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("Ctrl-D"), "{err}");
-    let _ = run;
+}
+
+/// `tcia series --format table` at `columns` wide: (stdout, stderr).
+fn table_at(s: &FakeServer, args: &[&str], columns: usize) -> (String, String) {
+    let out = super::tcia(s)
+        .args(args)
+        .args(["--format", "table"])
+        .env("COLUMNS", columns.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_series_table_shows_a_short_readable_set_at_every_width() {
+    let s = FakeServer::start();
+    let args = ["series", "--collection", "LIDC-IDRI"];
+    let uids: Vec<String> = super::json_rows(&s, &args)
+        .iter()
+        .map(|r| r["SeriesInstanceUID"].as_str().unwrap().to_string())
+        .collect();
+    for width in [60, 80, 120, 200] {
+        let (table, err) = table_at(&s, &args, width);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), uids.len() + 1, "{table}");
+        assert!(
+            lines.iter().all(|l| l.chars().count() <= width),
+            "fits {width}: {table}"
+        );
+        let head: Vec<&str> = lines[0].split_whitespace().collect();
+        assert_eq!(&head[..2], ["PatientID", "Modality"], "{width}: {table}");
+        let last = head.last().unwrap().trim_start_matches('…');
+        assert!("SeriesInstanceUID".ends_with(last), "{table}");
+        // The UID last, cut from the left: its distinctive end stays.
+        for (l, uid) in lines[1..].iter().zip(&uids) {
+            let cell = l.split_whitespace().last().unwrap();
+            let tail = cell.trim_start_matches('…');
+            assert!(tail.len() >= 11 && uid.ends_with(tail), "{uid} as {cell}");
+        }
+        assert!(
+            err.contains("more columns: --fields, or --format csv"),
+            "{err}"
+        );
+    }
+    // Wide enough for the whole set: counts right-aligned, sizes in human units.
+    let (table, _) = table_at(&s, &args, 200);
+    let head = table.lines().next().unwrap();
+    for c in ["SeriesDescription", "ImageCount", "FileSize"] {
+        assert!(head.contains(c), "{head}");
+    }
+    assert!(!head.contains("StudyInstanceUID") && !head.contains("Manufacturer"));
+    let end = head.find("ImageCount").unwrap() + "ImageCount".len();
+    for l in table.lines().skip(1) {
+        assert!(
+            l[..end].ends_with(|c: char| c.is_ascii_digit()),
+            "right-aligned: {l}"
+        );
+        assert!(l.contains("iB "), "human size: {l}");
+    }
+    // Other formats keep every column: the output contract.
+    let (csv, err) = run(
+        &s,
+        &["series", "--collection", "LIDC-IDRI", "--format", "csv"],
+        0,
+    );
+    assert!(
+        csv.lines().next().unwrap().split(',').count() >= 25,
+        "{csv}"
+    );
+    assert!(!err.contains("more columns"), "{err}");
+}
+
+#[test]
+fn studies_and_patients_tables_are_short_too() {
+    let s = FakeServer::start();
+    let (t, _) = table_at(&s, &["studies", "--collection", "LIDC-IDRI"], 80);
+    let head = t.lines().next().unwrap();
+    assert!(
+        head.starts_with("PatientID") && head.ends_with("StudyInstanceUID"),
+        "{t}"
+    );
+    let (t, err) = table_at(&s, &["patients", "--collection", "LIDC-IDRI"], 80);
+    assert!(t.starts_with("PatientId"), "{t}");
+    assert!(err.contains("more column"), "{err}");
+    // --fields shows exactly those, with no footer.
+    let (t, err) = table_at(
+        &s,
+        &[
+            "series",
+            "--collection",
+            "LIDC-IDRI",
+            "--fields",
+            "Collection,SeriesInstanceUID",
+        ],
+        120,
+    );
+    assert!(t.starts_with("Collection  SeriesInstanceUID"), "{t}");
+    assert!(!err.contains("more column"), "{err}");
 }
