@@ -676,6 +676,24 @@ pub struct DownloadArgs {
     /// The shard count for --shard auto under a Kubernetes Indexed Job
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub shards: Option<u32>,
+    /// When stderr is not a terminal (cron, CI, TERM=dumb): a progress line this often
+    /// (`30s`, `5m`, `500ms`; `0` or `off`: none)
+    #[arg(long, default_value = "30s", value_name = "DURATION", env = env::HEARTBEAT,
+          value_parser = parse_heartbeat)]
+    pub heartbeat: std::time::Duration,
+}
+
+/// `--heartbeat`: a duration (`30s`, `250ms`, plain seconds), or `0` / `off` for none.
+fn parse_heartbeat(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    if s == "off" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{e}: expected a duration such as 30s, 5m or 500ms, or off"))
 }
 
 #[derive(Args, Debug, Clone)]

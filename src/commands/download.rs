@@ -22,6 +22,7 @@ use crate::download::source::Catalog;
 use crate::download::state::{Record, State};
 use crate::env::Env;
 use crate::error::usage;
+use crate::progress::View;
 use crate::text::human_bytes;
 use crate::uid::{cart_name, is_uid};
 
@@ -206,8 +207,35 @@ pub async fn fetch(
         zip: a.zip,
     };
     let settings = engine_settings(a, plan.retries, &ctx.env);
-    let reporter = crate::progress::reporter(&ctx.printer);
+    if batch.skipped > 0 {
+        ctx.printer.info(&format!(
+            "skipping {} series already complete",
+            batch.skipped
+        ));
+    }
+    let view = View {
+        dir: st.root.display().to_string(),
+        labels: batch
+            .todo
+            .iter()
+            .map(|j| (j.info.uid.clone(), label(&j.info)))
+            .collect(),
+        skipped: batch.skipped,
+        skipped_bytes: totals(&plan.jobs).1.saturating_sub(totals(&batch.todo).1),
+        heartbeat: Some(a.heartbeat).filter(|d| !d.is_zero()),
+    };
+    let reporter = crate::progress::reporter(&ctx.printer, &ctx.env, view);
     engine::run_jobs(&fetcher, &settings, st, records, batch, reporter).await
+}
+
+/// `Collection/PatientID/Modality`, as far as the catalogue knows them.
+fn label(info: &SeriesInfo) -> String {
+    ["Collection", "PatientID", "Modality"]
+        .iter()
+        .map(|f| info.get(f))
+        .filter(|v| !v.is_empty())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 pub async fn run(

@@ -129,11 +129,16 @@ fn read_stdin_line() -> std::io::Result<String> {
 }
 
 /// Run a blocking read on a blocking thread: the runtime's Ctrl-C handler stays free to end the
-/// run (exit 130) while it waits.
+/// run (exit 130) while it waits. A Ctrl-C the read saw itself (the password prompt reads the
+/// terminal raw) ends it the same way.
 async fn off_runtime<T: Send + 'static>(
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
-    Ok(tokio::task::spawn_blocking(f).await??)
+    match tokio::task::spawn_blocking(f).await? {
+        Ok(v) => Ok(v),
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(Error::Interrupted.into()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A prompt in progress. Dropped before [`Prompt::done`] (Ctrl-C ended the run), it puts the

@@ -53,6 +53,10 @@ impl PtyRun {
         String::from_utf8_lossy(&self.shown.lock().unwrap()).into_owned()
     }
 
+    fn text_from(&self, at: usize) -> String {
+        String::from_utf8_lossy(&self.shown.lock().unwrap()[at..]).into_owned()
+    }
+
     /// Wait (polling, with a deadline) until the terminal shows `what`.
     fn wait_for(&self, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -257,4 +261,266 @@ fn studies_and_patients_tables_are_short_too() {
     );
     assert!(t.starts_with("Collection  SeriesInstanceUID"), "{t}");
     assert!(!err.contains("more column"), "{err}");
+}
+
+/// `tcia args` on a pty `cols` wide (TERM=xterm, so bars can be drawn).
+#[cfg(target_os = "linux")]
+fn on_pty_sized(s: &FakeServer, cols: usize, args: &[&str]) -> std::process::Command {
+    let line =
+        shlex::try_join(std::iter::once(env!("CARGO_BIN_EXE_tcia")).chain(args.iter().copied()))
+            .unwrap();
+    let mut c = super::command_for("script", s);
+    c.args([
+        "-qec",
+        &format!("stty cols {cols} rows 40; exec {line}"),
+        "/dev/null",
+    ]);
+    c.env("TERM", "xterm");
+    c
+}
+
+/// The terminal of the process that `script` started (its only child).
+#[cfg(target_os = "linux")]
+fn child_tty(script_pid: u32) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let children =
+            std::fs::read_to_string(format!("/proc/{script_pid}/task/{script_pid}/children"))
+                .unwrap_or_default();
+        if let Some(pid) = children.split_whitespace().next() {
+            if let Ok(t) = std::fs::read_link(format!("/proc/{pid}/fd/2")) {
+                if t.to_string_lossy().starts_with("/dev/pts") {
+                    return t.to_string_lossy().into_owned();
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "no child under script");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The rows a terminal `cols` wide shows for `raw`: colours dropped, cursor movements and
+/// \r \n start a new row, and text runs on to the next row at `cols` (indicatif pads each line
+/// to the width and lets the terminal wrap).
+fn screen_rows(raw: &str, cols: usize) -> Vec<String> {
+    let mut segments = vec![String::new()];
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                let mut seq = String::new();
+                if chars.next() == Some('[') {
+                    for d in chars.by_ref() {
+                        seq.push(d);
+                        if d.is_ascii_alphabetic() {
+                            break;
+                        }
+                    }
+                }
+                if !seq.ends_with('m') {
+                    segments.push(String::new());
+                }
+            }
+            '\r' | '\n' => segments.push(String::new()),
+            c => segments.last_mut().unwrap().push(c),
+        }
+    }
+    let mut rows = Vec::new();
+    for seg in segments {
+        let chars: Vec<char> = seg.chars().collect();
+        for row in chars.chunks(cols) {
+            let row: String = row.iter().collect::<String>().trim_end().to_string();
+            if !row.is_empty() {
+                rows.push(row);
+            }
+        }
+    }
+    rows
+}
+
+/// Every row is a whole progress line: the overall one (`1/2 series ...`) or a series line
+/// (`  name  40% ...`), never the wrapped end of one.
+fn assert_whole_lines(rows: &[String]) {
+    for r in rows {
+        let overall = r
+            .split_once('/')
+            .is_some_and(|(n, _)| n.parse::<u32>().is_ok())
+            && r.contains(" series")
+            && r.contains("iB");
+        let series = r.starts_with("  ") && r.contains('%');
+        assert!(overall || series, "a wrapped line: {r:?} in {rows:#?}");
+    }
+}
+
+fn two_series(s: &FakeServer) -> (fake_nbia::Series, fake_nbia::Series) {
+    let mut v: Vec<_> = s.data().series_in("LIDC-IDRI").into_iter().collect();
+    v.sort_by_key(|x| x.file_size);
+    (v[0].clone(), v[1].clone())
+}
+
+/// The first getImage answers at once, every later one is held for 15 s.
+fn hold_from_second_image(s: &FakeServer) {
+    s.inject(fake_nbia::Fault::new(
+        "getImage",
+        Some(1),
+        fake_nbia::FaultAction::Delay { ms: 0 },
+    ));
+    s.inject(fake_nbia::Fault::new(
+        "getImage",
+        None,
+        fake_nbia::FaultAction::Delay { ms: 15_000 },
+    ));
+}
+
+/// At 60 columns no line wraps; a resize to 120 is followed; the active series is named; Ctrl-C
+/// says where the run stands; the next run says what it skips.
+#[cfg(target_os = "linux")]
+#[test]
+fn progress_fits_the_terminal_follows_resizes_and_interrupts_say_where_they_stand() {
+    let s = FakeServer::start();
+    let (a, b) = two_series(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    hold_from_second_image(&s);
+    let args = [
+        "download",
+        "-j",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+        &a.series_uid,
+        &b.series_uid,
+    ];
+    let mut r = PtyRun::start(on_pty_sized(&s, 60, &args));
+    super::wait_for_hits(&s, "getImage", 2);
+    let label = format!("LIDC-IDRI/{}/{}", b.patient_id, b.modality);
+    r.wait_for(&label);
+    r.wait_for("1/2 series");
+    let narrow = screen_rows(&r.text(), 60);
+    assert_whole_lines(&narrow);
+    assert!(
+        narrow.iter().any(|l| l.contains(&label) && l.contains('%')),
+        "{narrow:#?}"
+    );
+    // Resize: the bar grows with the terminal (the ticker redraws while nothing arrives).
+    let tty = child_tty(r.child.id());
+    let st = std::process::Command::new("stty")
+        .args(["-F", &tty, "cols", "120"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let seen = r.shown.lock().unwrap().len();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let wide = screen_rows(&r.text_from(seen), 120);
+        if wide
+            .iter()
+            .any(|l| l.starts_with("1/2 series [") && l.find(']').is_some_and(|i| i > 60))
+        {
+            assert_whole_lines(&wide);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never redrawn wider: {wide:#?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    r.type_in(b"\x03");
+    assert_eq!(r.exit_within(15), Some(130), "{}", r.text());
+    let shown = r.text();
+    let want = format!(
+        "interrupted: 1 of 2 series complete ({:.2} KiB); run the same command again to resume",
+        a.file_size as f64 / 1024.0
+    );
+    assert!(shown.contains(&want), "{want}\n{shown:?}");
+    // Again: the complete series is skipped and said so; only the other one is counted.
+    s.clear_faults();
+    let (_, err) = run(&s, &args, 0);
+    assert!(err.contains("skipping 1 series already complete"), "{err}");
+    assert!(err.contains("downloaded 1, skipped 1, failed 0"), "{err}");
+    assert!(
+        err.contains(&format!("-> {}", out.display())),
+        "the summary names the directory: {err}"
+    );
+}
+
+/// Off a terminal (and with TERM=dumb on one) a progress line every --heartbeat.
+#[test]
+fn off_a_terminal_a_heartbeat_line_is_written() {
+    let s = FakeServer::start();
+    let (a, _) = two_series(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    s.inject(fake_nbia::Fault::new(
+        "getImage",
+        Some(1),
+        fake_nbia::FaultAction::Delay { ms: 600 },
+    ));
+    let args = ["download", "-o", out.to_str().unwrap(), &a.series_uid];
+    let o = super::tcia(&s)
+        .args(args)
+        .env("TCIA_HEARTBEAT", "20ms")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let beat = err
+        .lines()
+        .find(|l| l.starts_with("tcia: 0/1 series, 0.0/"))
+        .unwrap_or_else(|| panic!("a heartbeat: {err}"));
+    assert!(beat.contains(" KiB, ") && beat.ends_with("/s"), "{beat}");
+    // The default (30 s) writes none in a short run; `off` none at all.
+    let o = super::tcia(&s)
+        .args([
+            "download",
+            "-o",
+            dir.path().join("b").to_str().unwrap(),
+            &a.series_uid,
+        ])
+        .args(["--heartbeat", "off"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&o.stderr).contains(" series, "));
+    let (_, err) = run(
+        &s,
+        &["download", "-o", "x", "1.2.3", "--heartbeat", "soon"],
+        2,
+    );
+    assert!(err.contains("--heartbeat") && err.contains("30s"), "{err}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_dumb_terminal_gets_lines_and_heartbeats_not_bars() {
+    let s = FakeServer::start();
+    let (a, _) = two_series(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    s.inject(fake_nbia::Fault::new(
+        "getImage",
+        Some(1),
+        fake_nbia::FaultAction::Delay { ms: 600 },
+    ));
+    let mut c = on_pty(
+        &s,
+        &[
+            "download",
+            "-o",
+            out.to_str().unwrap(),
+            &a.series_uid,
+            "--heartbeat",
+            "20ms",
+        ],
+    );
+    c.env("TERM", "dumb");
+    let mut r = PtyRun::start(c);
+    assert_eq!(r.exit_within(30), Some(0), "{}", r.text());
+    let shown = r.text();
+    assert!(shown.contains("tcia: 0/1 series, "), "{shown:?}");
+    assert!(
+        !shown.contains("\u{1b}[1A"),
+        "no cursor movement: {shown:?}"
+    );
+    assert!(
+        shown.contains("downloaded 1, skipped 0, failed 0"),
+        "{shown:?}"
+    );
 }
