@@ -130,6 +130,20 @@ pub fn is_html(headers: &reqwest::header::HeaderMap) -> bool {
         .is_some_and(|v| v.contains("html"))
 }
 
+/// A request that got no response: why, and whether trying again can change that.
+struct NoResponse {
+    err: Error,
+    /// A refused connection or TLS to a port that speaks plain HTTP: retrying cannot help.
+    permanent: bool,
+}
+
+impl From<Error> for NoResponse {
+    fn from(err: Error) -> NoResponse {
+        let permanent = matches!(err, Error::Usage(_));
+        NoResponse { err, permanent }
+    }
+}
+
 /// What one attempt came to.
 enum Attempt {
     Done(reqwest::Response),
@@ -289,14 +303,18 @@ impl Client {
         &self,
         req: &Request,
         url: &Url,
-        outcome: Result<reqwest::Response, Error>,
+        outcome: Result<reqwest::Response, NoResponse>,
         started: Instant,
     ) -> Attempt {
         let resp = match outcome {
             Ok(resp) => resp,
-            // Our own mistakes (a header value that cannot be sent) do not improve with time.
-            Err(err @ Error::Usage(_)) => return Attempt::Fatal(err),
-            Err(err) => {
+            // Our own mistakes (a header value that cannot be sent), a closed port, TLS to a
+            // plain-http port: none of them improves with time.
+            Err(NoResponse {
+                err,
+                permanent: true,
+            }) => return Attempt::Fatal(err),
+            Err(NoResponse { err, .. }) => {
                 return Attempt::Retry {
                     retry_after: None,
                     err,
@@ -352,7 +370,7 @@ impl Client {
         req: &Request,
         url: &Url,
         bearer: Option<&Secret>,
-    ) -> Result<reqwest::Response, Error> {
+    ) -> Result<reqwest::Response, NoResponse> {
         self.printer.debug(2, &format!("{} {}", req.method(), url));
         let mut rb = match req.method {
             Method::Post => self.http.post(url.clone()),
@@ -375,9 +393,10 @@ impl Client {
             v.set_sensitive(true);
             rb = rb.header("api_key", v);
         }
-        rb.send()
-            .await
-            .map_err(|e| self.transport_error(req.method(), url, e))
+        rb.send().await.map_err(|e| NoResponse {
+            permanent: cannot_change(&e),
+            err: self.transport_error(req.method(), url, e),
+        })
     }
 
     /// Map a transport failure (connect, DNS, timeout, reset) to an error naming the URL.
@@ -390,7 +409,18 @@ impl Client {
                 after: self.settings.timeout.max(self.settings.idle_timeout),
             };
         }
-        let what = if e.is_connect() {
+        let what = if e.is_connect() && plain_http_port(&e) {
+            format!(
+                "{} does not speak TLS: did you mean {}?",
+                host_port(url),
+                as_plain_http(url)
+            )
+        } else if e.is_connect() && refused(&e) {
+            format!(
+                "cannot connect to {}: connection refused (nothing listens there: check --server and the port)",
+                host_port(url)
+            )
+        } else if e.is_connect() {
             format!("cannot connect to {}: {}", host_port(url), root_cause(&e))
         } else {
             format!("connection failed: {}", root_cause(&e))
@@ -401,6 +431,61 @@ impl Client {
             what,
         }
     }
+}
+
+/// The errors in `e`'s chain, outermost first.
+fn chain<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut out = vec![e];
+    while let Some(next) = out.last().and_then(|c| c.source()) {
+        out.push(next);
+    }
+    out
+}
+
+/// The connection was refused: nothing listens on that port.
+fn refused(e: &reqwest::Error) -> bool {
+    chain(e).iter().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+    })
+}
+
+/// The TLS handshake got a reply that is not TLS (a plain-http server answering).
+fn plain_http_port(e: &reqwest::Error) -> bool {
+    chain(e).into_iter().any(|c| {
+        // rustls's error sits inside one or more io::Errors, which do not expose it as a source.
+        let mut cur: &(dyn std::error::Error + 'static) = c;
+        while let Some(inner) = cur
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            cur = inner;
+        }
+        matches!(
+            cur.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidMessage(
+                rustls::InvalidMessage::InvalidContentType
+            ))
+        )
+    })
+}
+
+/// Failures that another attempt cannot change.
+fn cannot_change(e: &reqwest::Error) -> bool {
+    e.is_connect() && (refused(e) || plain_http_port(e))
+}
+
+/// The same URL with http:// (and the port kept), for the "did you mean" hint.
+fn as_plain_http(url: &Url) -> String {
+    let mut u = url.clone();
+    let port = u.port_or_known_default();
+    let _ = u.set_scheme("http");
+    let _ = u.set_port(port);
+    u.set_path("");
+    u.set_query(None);
+    u.to_string().trim_end_matches('/').to_string()
 }
 
 fn host_port(url: &Url) -> String {
@@ -462,7 +547,9 @@ async fn http_error(
             None => "the server sent an HTML error page".to_string(),
         }
     } else {
+        // An uncaught exception without a message ends the server's text in "\nnull".
         let t = text.trim();
+        let t = t.strip_suffix("\nnull").unwrap_or(t).trim_end();
         if t.is_empty() {
             status.canonical_reason().unwrap_or("error").to_string()
         } else {

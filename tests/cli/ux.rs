@@ -524,3 +524,63 @@ fn a_dumb_terminal_gets_lines_and_heartbeats_not_bars() {
         "{shown:?}"
     );
 }
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn what_cannot_change_is_not_retried() {
+    let s = FakeServer::start();
+    // A closed port: one line, at once.
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let (_, err) = run(&s, &["collections", "--server", &url], 5);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("connection refused") && !err.contains("retry"),
+        "{err}"
+    );
+    // TLS to a plain-http port.
+    let tls = s.url().replace("http://", "https://");
+    let (_, err) = run(&s, &["collections", "--server", &tls], 5);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "does not speak TLS: did you mean {}?",
+            s.url().trim_end_matches('/')
+        )),
+        "{err}"
+    );
+    // 400 and 404: the server's answer, once.
+    let (_, err) = run(
+        &s,
+        &["collections", "--server", &format!("{}/nope", s.url())],
+        4,
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    s.inject(fake_nbia::Fault::new(
+        "getSeries",
+        None,
+        fake_nbia::FaultAction::Status {
+            code: 400,
+            body: "bad parameter".into(),
+            content_type: Some("text/plain".into()),
+            retry_after: None,
+        },
+    ));
+    let (_, err) = run(&s, &["series"], 4);
+    assert_eq!(s.hits("getSeries"), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("HTTP 400: bad parameter"), "{err}");
+    // A reset connection is still retried.
+    s.clear_faults();
+    s.inject(fake_nbia::Fault::new(
+        "getCollectionValues",
+        Some(1),
+        fake_nbia::FaultAction::Drop,
+    ));
+    let (_, err) = run(&s, &["collections"], 0);
+    assert!(err.contains("retry 1/3"), "{err}");
+}
