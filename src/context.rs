@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::api::auth::{Credentials, Session};
 use crate::api::catalogue::{resolve_server, Api, DEFAULT_SERVER};
-use crate::api::client::{Client, HttpSettings};
+use crate::api::client::{Client, HttpSettings, V2_LOGIN_HINT};
 use crate::cli::{DownloadArgs, GlobalArgs};
 use crate::config::Applied;
 use crate::download::engine::Settings;
@@ -108,6 +108,19 @@ impl Ctx {
             creds,
             env: env.clone(),
         })
+    }
+
+    /// `--api v2` with no login for this server: its requests are answered with a 500 or with
+    /// nothing.
+    pub fn v2_without_login(&self) -> bool {
+        self.api == Api::V2 && self.client.session.is_none()
+    }
+
+    /// Say so before the first request (see [`Ctx::v2_without_login`]).
+    pub fn warn_v2_without_login(&self) {
+        if self.v2_without_login() {
+            self.printer.warn(V2_LOGIN_HINT);
+        }
     }
 
     /// Buffered stdout for data.

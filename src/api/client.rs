@@ -78,6 +78,11 @@ fn ca_certs(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, Error> 
     Ok(certs)
 }
 
+/// What the v2 API needs that a new user may not know: v2 answers a request without a token
+/// with a 500 or an empty result, never a 401.
+pub const V2_LOGIN_HINT: &str =
+    "v2 needs a login: run `tcia login` (public data needs no login: use --api v4)";
+
 const BAD_TOKEN: &str = "the cached token is not a valid HTTP header value; run `tcia login` again";
 
 /// A request, described so it can be sent again on retry.
@@ -213,6 +218,11 @@ impl Client {
         self
     }
 
+    /// A v2 request sent without a token (no `tcia login` for this server).
+    fn v2_without_token(&self, url: &Url) -> bool {
+        self.session.is_none() && url.path().contains("/services/v2/")
+    }
+
     /// The underlying reqwest client (shared connection pool).
     pub fn http(&self) -> &reqwest::Client {
         &self.http
@@ -336,7 +346,14 @@ impl Client {
             return Attempt::Done(resp);
         }
         let retry_after = parse_retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
-        let err = http_error(req.method(), url, resp, retry_after).await;
+        let mut err = http_error(req.method(), url, resp, retry_after).await;
+        if status == StatusCode::INTERNAL_SERVER_ERROR && self.v2_without_token(url) {
+            // Its answer to a missing Authorization header: retrying will not log in.
+            if let Error::Http { message, .. } = &mut err {
+                message.push_str(&format!(": {V2_LOGIN_HINT}"));
+            }
+            return Attempt::Fatal(err);
+        }
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             Attempt::Retry { retry_after, err }
         } else {

@@ -75,6 +75,13 @@ pub async fn plan(
             "downloads need --api v4, v1 or v2 (the legacy API has no series metadata lookup)",
         ));
     }
+    if ctx.v2_without_login() {
+        // Every v2 download answer would be an error: say why before asking.
+        return Err(usage(format!(
+            "download: {}",
+            crate::api::client::V2_LOGIN_HINT
+        )));
+    }
     for line in manifests.iter().flat_map(|m| &m.skipped) {
         ctx.printer.warn(&format!(
             "manifest: skipped a line that is not a series UID: {line}"

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 use crate::api::catalogue::{self as cat, Api, Endpoint, Param, Route};
-use crate::api::client::Request;
+use crate::api::client::{Request, V2_LOGIN_HINT};
 use crate::api::rows::{requests, stream_rows};
 use crate::cli::Command;
 use crate::context::Ctx;
@@ -209,6 +209,7 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
         return raw_passthrough(ctx, req, raw).await;
     }
     let columns = columns(ctx, q.endpoint, route)?;
+    ctx.warn_v2_without_login();
     let mut sink = output::sink(ctx.format, columns, ctx.stdout(), ctx.width);
     let mut seen: Option<HashSet<u64>> = (reqs.len() > 1).then(HashSet::new);
     let (mut rows, mut empty_rows) = (0u64, 0u64);
@@ -262,7 +263,9 @@ fn notes(ctx: &Ctx, route: &Route, rows: u64, empty_rows: u64, dropped: &[String
     if rows == 0 && ctx.format == output::Format::Table {
         ctx.printer.info("no rows");
     }
-    if rows == 0 && ctx.api == Api::V2 {
+    if rows == 0 && ctx.v2_without_login() {
+        ctx.printer.warn(&format!("no rows: {V2_LOGIN_HINT}"));
+    } else if rows == 0 && ctx.api == Api::V2 {
         ctx.printer.warn(
             "no rows: the v2 API also answers an empty result when no valid token is sent; public data needs no login: try --api v4",
         );

@@ -89,6 +89,7 @@ pub async fn search(ctx: &Ctx, a: &SearchArgs) -> anyhow::Result<()> {
     }
     let route = cat::SEARCH.route(ctx.api).map_err(usage)?;
     let cols = columns(ctx, &cat::SEARCH, route)?;
+    ctx.warn_v2_without_login();
     let path = route.path.url_path(ctx.api);
     let base = criteria_form(&a.criteria)?;
     let size = a.size;
@@ -148,6 +149,7 @@ async fn search_page(ctx: &Ctx, req: &Request) -> anyhow::Result<(Vec<Row>, Opti
 pub async fn manifest(ctx: &Ctx, a: &ManifestArgs) -> anyhow::Result<()> {
     let uids = uid_args(&a.series_uid, ctx.env.stdin_tty).await?;
     let criteria = criteria_form(&a.criteria)?;
+    ctx.warn_v2_without_login();
     let include = if a.no_annotations { "false" } else { "true" };
     let req = if !uids.is_empty() {
         if !criteria.is_empty() {

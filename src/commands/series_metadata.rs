@@ -23,6 +23,7 @@ pub async fn run(ctx: &Ctx, uids: &[String]) -> anyhow::Result<()> {
     }
     let route = cat::SERIES_METADATA.route(ctx.api).map_err(usage)?;
     let cols = columns(ctx, &cat::SERIES_METADATA, route)?;
+    ctx.warn_v2_without_login();
     let mut sink = output::sink(ctx.format, cols, ctx.stdout(), ctx.width);
     metadata::for_each(&ctx.client, ctx.api, uids, &mut |uid, rows| {
         if let (Some(uid), true) = (uid, rows.is_empty()) {

@@ -25,6 +25,7 @@ pub async fn run(ctx: &Ctx, a: &SingleImageArgs) -> anyhow::Result<()> {
         (Param::SopUid, vec![a.sop_uid.clone()]),
     ];
     let (_, reqs) = requests(ctx.api, &cat::SINGLE_IMAGE, &params)?;
+    ctx.warn_v2_without_login();
     let req = &reqs[0];
     let url = ctx.client.url_for(req);
     let resp = ctx.client.send(req).await?;

@@ -584,3 +584,41 @@ fn what_cannot_change_is_not_retried() {
     let (_, err) = run(&s, &["collections"], 0);
     assert!(err.contains("retry 1/3"), "{err}");
 }
+
+#[test]
+fn v2_without_a_login_says_so_before_and_after() {
+    let s = FakeServer::start();
+    const HINT: &str =
+        "v2 needs a login: run `tcia login` (public data needs no login: use --api v4)";
+    // getCollectionValues answers a missing token with a 500: not retried, the hint instead.
+    let (_, err) = run(&s, &["collections", "--api", "v2"], 5);
+    assert!(
+        err.starts_with(&format!("tcia: warning: {HINT}\n")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "HTTP 500: Server was not able to process your request: {HINT}"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("retry"), "{err}");
+    assert_eq!(s.hits("getCollectionValues"), 1);
+    // The other queries answer nothing.
+    let (out, err) = run(
+        &s,
+        &["series", "--collection", "LIDC-IDRI", "--api", "v2"],
+        0,
+    );
+    assert_eq!(out.trim(), "[]");
+    assert!(err.contains(&format!("no rows: {HINT}")), "{err}");
+    // A download would only collect errors: refused before any request.
+    let before = s.requests().len();
+    let (_, err) = run(&s, &["download", "--api", "v2", "-o", "unused", "1.2.3"], 2);
+    assert!(err.contains(HINT), "{err}");
+    assert_eq!(s.requests().len(), before);
+    // Logged in, none of it.
+    run(&s, &["login", "--guest", "--api", "v2"], 0);
+    let (_, err) = run(&s, &["collections", "--api", "v2"], 0);
+    assert!(!err.contains("needs a login"), "{err}");
+}
