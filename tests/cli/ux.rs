@@ -622,3 +622,42 @@ fn v2_without_a_login_says_so_before_and_after() {
     let (_, err) = run(&s, &["collections", "--api", "v2"], 0);
     assert!(!err.contains("needs a login"), "{err}");
 }
+
+/// v4 getSeriesMetadata answers CSV with its own header (which changed between server
+/// versions): the output has exactly the server's columns, not the catalogue's followed by them.
+#[test]
+fn series_metadata_columns_are_the_servers() {
+    let s = FakeServer::start();
+    let (a, _) = two_series(&s);
+    // Today's server: the catalogue's 40 columns, every one of them filled or sent.
+    let (csv, _) = run(
+        &s,
+        &["series-metadata", &a.series_uid, "--format", "csv"],
+        0,
+    );
+    let header = csv.lines().next().unwrap();
+    assert!(header.starts_with("PatientID,PatientName,"), "{header}");
+    assert_eq!(header.split(',').count(), 40, "{header}");
+    // An older server, with spaced names: those, in its order, and nothing else.
+    let old = "\"Patient ID\",\"Series Instance UID\",\"Modality\",\"Image Count\"\n\
+               \"P-1\",\"1.2.3\",\"CT\",\"12\"\n";
+    s.inject(fake_nbia::Fault::new(
+        "getSeriesMetadata",
+        None,
+        fake_nbia::FaultAction::Status {
+            code: 200,
+            body: old.into(),
+            content_type: Some("text/csv".into()),
+            retry_after: None,
+        },
+    ));
+    let (csv, _) = run(&s, &["series-metadata", "1.2.3", "--format", "csv"], 0);
+    assert_eq!(
+        csv,
+        "Patient ID,Series Instance UID,Modality,Image Count\r\nP-1,1.2.3,CT,12\r\n"
+    );
+    // Nothing known: still a header, the catalogue's.
+    s.clear_faults();
+    let (csv, err) = run(&s, &["series-metadata", "1.2.3.4.5", "--format", "csv"], 0);
+    assert!(csv.starts_with("PatientID,PatientName,"), "{csv}{err}");
+}
