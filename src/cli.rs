@@ -534,16 +534,36 @@ pub struct SinceArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct SeriesUidArgs {
-    /// Series instance UID (repeatable)
-    #[arg(long, required = true)]
+    /// Series instance UIDs (or --series-uid UID)
+    #[arg(value_name = "UID", required_unless_present = "series_uid")]
+    pub uids: Vec<String>,
+    /// Series instance UID (repeatable; the same as giving it as an argument)
+    #[arg(long, value_name = "UID")]
     pub series_uid: Vec<String>,
+}
+
+impl SeriesUidArgs {
+    /// The UIDs given either way, arguments first.
+    pub fn all(&self) -> Vec<String> {
+        self.uids.iter().chain(&self.series_uid).cloned().collect()
+    }
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct SeriesMetadataArgs {
     /// Series instance UIDs; `-` reads them from stdin, one per line
-    #[arg(required = true, value_name = "UID")]
+    #[arg(value_name = "UID", required_unless_present = "series_uid")]
     pub uids: Vec<String>,
+    /// Series instance UID (repeatable; the same as giving it as an argument)
+    #[arg(long, value_name = "UID")]
+    pub series_uid: Vec<String>,
+}
+
+impl SeriesMetadataArgs {
+    /// The UIDs given either way, arguments first.
+    pub fn all(&self) -> Vec<String> {
+        self.uids.iter().chain(&self.series_uid).cloned().collect()
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -630,6 +650,9 @@ pub struct DownloadArgs {
     /// Series instance UIDs to download
     #[arg(value_name = "UID")]
     pub uids: Vec<String>,
+    /// Series instance UID to download (repeatable; the same as giving it as an argument)
+    #[arg(long, value_name = "UID")]
+    pub series_uid: Vec<String>,
     /// Output directory (created if missing)
     #[arg(short, long, value_name = "DIR", env = env::OUTPUT)]
     pub output: std::path::PathBuf,
@@ -762,12 +785,15 @@ impl SeriesFilters {
 
 #[derive(Args, Debug, Clone)]
 pub struct SingleImageArgs {
+    /// The series instance UID, then the SOP instance UID (or --series-uid and --sop-uid)
+    #[arg(value_name = "UID", num_args = 0..=2)]
+    pub uids: Vec<String>,
     /// Series instance UID
     #[arg(long)]
-    pub series_uid: String,
+    pub series_uid: Option<String>,
     /// SOP instance UID of the image
     #[arg(long)]
-    pub sop_uid: String,
+    pub sop_uid: Option<String>,
     /// Where to write the image (a directory gets <SOP>.dcm); written atomically
     #[arg(short, long, value_name = "PATH")]
     pub output: std::path::PathBuf,

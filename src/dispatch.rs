@@ -34,7 +34,7 @@ pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
         Command::Auth(AuthCommand::Status) => login::status(&Ctx::new(g, &env)?).await,
         Command::SeriesMetadata(a) => {
             let ctx = Ctx::new(g, &env)?;
-            let uids = uid_args(&a.uids, env.stdin_tty).await?;
+            let uids = uid_args(&a.all(), env.stdin_tty).await?;
             series_metadata::run(&ctx, &uids).await
         }
         Command::Search(a) => search::search(&Ctx::new(g, &env)?, a).await,

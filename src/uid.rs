@@ -21,6 +21,15 @@ pub fn not_a_uid(what: &str, value: &str) -> anyhow::Error {
     ))
 }
 
+/// Why a series may be unknown, in every per-UID command's warning.
+pub const UNKNOWN_SERIES_WHY: &str =
+    "not on this server, or not accessible with this login and API (NLST series need --server nlst)";
+
+/// The one warning for a series UID the server does not know.
+pub fn unknown_series(uid: &str) -> String {
+    format!("unknown series {uid}: {UNKNOWN_SERIES_WHY}")
+}
+
 /// Expand UID arguments: `-` reads `stdin`, one per line; blanks and `#` lines skipped;
 /// duplicates removed, first-seen order kept; every value must be a UID.
 pub fn read_uid_args(args: &[String], stdin: &mut dyn BufRead) -> anyhow::Result<Vec<String>> {

@@ -298,7 +298,7 @@ fn dry_run(plan: &Plan, todo: &[Job], skipped: usize) {
         ));
     }
     for u in &plan.unknown {
-        p.warn(&format!("{u}: not found on this server"));
+        p.warn(&crate::uid::unknown_series(u));
     }
     p.info(&format!(
         "dry run: would download {} series ({images} images, {}), skip {skipped} already complete{}",
@@ -320,6 +320,7 @@ async fn gather(
     stdin_tty: bool,
 ) -> anyhow::Result<(Vec<String>, HashMap<String, SeriesInfo>)> {
     let nothing_given = a.uids.is_empty()
+        && a.series_uid.is_empty()
         && a.input.is_empty()
         && a.manifest.is_empty()
         && a.cart.is_none()
@@ -331,7 +332,7 @@ async fn gather(
     }
     let mut uids = Vec::new();
     let mut infos: HashMap<String, SeriesInfo> = HashMap::new();
-    for u in &a.uids {
+    for u in a.uids.iter().chain(&a.series_uid) {
         let u = u.trim();
         if !is_uid(u) {
             return Err(usage(format!(

@@ -16,7 +16,7 @@ use crate::cli::Command;
 use crate::context::Ctx;
 use crate::error::usage;
 use crate::output::{self, Columns, Row};
-use crate::uid::cart_name;
+use crate::uid::{cart_name, read_uid_args, unknown_series};
 
 /// A metadata query as typed: an endpoint and logical parameters.
 pub struct Query {
@@ -148,9 +148,9 @@ fn series_query(command: &Command) -> anyhow::Result<Option<Query>> {
             &cat::UPDATED_SERIES,
             vec![(Since, vec![a.since.to_string()])],
         ),
-        Command::SeriesSize(a) => q(&cat::SERIES_SIZE, vec![(SeriesUid, a.series_uid.clone())]),
-        Command::SopUids(a) => q(&cat::SOP_UIDS, vec![(SeriesUid, a.series_uid.clone())]),
-        Command::DicomTags(a) => q(&cat::DICOM_TAGS, vec![(SeriesUid, a.series_uid.clone())]),
+        Command::SeriesSize(a) => q(&cat::SERIES_SIZE, vec![(SeriesUid, uids(&a.all())?)]),
+        Command::SopUids(a) => q(&cat::SOP_UIDS, vec![(SeriesUid, uids(&a.all())?)]),
+        Command::DicomTags(a) => q(&cat::DICOM_TAGS, vec![(SeriesUid, uids(&a.all())?)]),
         Command::Cart(a) => q(&cat::CART, vec![(CartName, vec![cart_name(&a.name)?])]),
         Command::Descriptions(a) => Query {
             endpoint: &cat::DESCRIPTIONS,
@@ -159,6 +159,11 @@ fn series_query(command: &Command) -> anyhow::Result<Option<Query>> {
         },
         _ => return Ok(None),
     }))
+}
+
+/// Series UIDs as given (arguments or --series-uid), each checked.
+fn uids(given: &[String]) -> anyhow::Result<Vec<String>> {
+    read_uid_args(given, &mut std::io::empty())
 }
 
 /// The four counts endpoints, normalised to `{<key>, Count}`.
@@ -213,7 +218,9 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
     let mut sink = output::sink(ctx.format, columns, ctx.stdout(), ctx.width);
     let mut seen: Option<HashSet<u64>> = (reqs.len() > 1).then(HashSet::new);
     let (mut rows, mut empty_rows) = (0u64, 0u64);
+    let per_series = is_per_series(q.endpoint);
     for req in reqs {
+        let (rows_before, empty_before) = (rows, empty_rows);
         stream_rows(&ctx.client, &req, &mut |row| {
             let row = apply(q.transform, row);
             if let Some(seen) = seen.as_mut() {
@@ -228,12 +235,37 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
             sink.row(row).context("writing output")
         })
         .await?;
+        // Nothing, or one row of nothing (getSeriesSize): the server knows no such series.
+        if per_series && rows - rows_before == empty_rows - empty_before {
+            if let Some((_, uid)) = req.query.iter().find(|(k, _)| k.starts_with("Series")) {
+                ctx.printer.warn(&unknown_series(uid));
+            }
+        }
     }
     sink.finish().context("writing output")?;
     let dropped = sink.dropped_keys();
     table_footer(ctx, sink.left_out());
-    notes(ctx, route, rows, empty_rows, &dropped);
+    if !per_series {
+        notes_on_empty(ctx, route, rows, empty_rows);
+    }
+    notes(ctx, rows, &dropped);
     Ok(())
+}
+
+/// The endpoints asked once per series UID, which answer an unknown one with nothing.
+fn is_per_series(e: &Endpoint) -> bool {
+    [&cat::SERIES_SIZE, &cat::SOP_UIDS, &cat::DICOM_TAGS]
+        .iter()
+        .any(|p| std::ptr::eq(*p, e))
+}
+
+/// Rows that are all empty: the server probably knows no such item.
+fn notes_on_empty(ctx: &Ctx, route: &Route, rows: u64, empty_rows: u64) {
+    if rows > 0 && empty_rows == rows && route.columns.len() > 1 {
+        ctx.printer.warn(
+            "the server answered with empty rows only: it probably knows no such series or item",
+        );
+    }
 }
 
 /// After a table: how many columns it left out, and how to see them (stderr).
@@ -246,14 +278,8 @@ pub fn table_footer(ctx: &Ctx, left_out: usize) {
     }
 }
 
-/// What stderr says after the rows: empty answers, columns left out, the v2 login trap.
-fn notes(ctx: &Ctx, route: &Route, rows: u64, empty_rows: u64, dropped: &[String]) {
-    if rows > 0 && empty_rows == rows && route.columns.len() > 1 {
-        // getSeriesSize answers an unknown series with one row of nothing: say so.
-        ctx.printer.warn(
-            "the server answered with empty rows only: it probably knows no such series or item",
-        );
-    }
+/// What stderr says after the rows: columns left out, no rows, the v2 login trap.
+fn notes(ctx: &Ctx, rows: u64, dropped: &[String]) {
     if !dropped.is_empty() {
         ctx.printer.warn(&format!(
             "column(s) {} first appeared after the header was written and are not in this output; use --format json, or --fields",

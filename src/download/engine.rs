@@ -169,7 +169,7 @@ fn unknown_failures(unknown: &[String]) -> Vec<(String, Failure)> {
                 Failure::new(
                     FailClass::Denied,
                     false,
-                    "not found on this server (not public, or on another server: NLST series need --server nlst)",
+                    format!("unknown series: {}", crate::uid::UNKNOWN_SERIES_WHY),
                 ),
             )
         })

@@ -621,7 +621,7 @@ fn server_errors_exit_5_and_refusals_exit_4_without_retry() {
     let (_t, dir) = out_dir();
     let (_, err) = dl(&s, &dir, &["1.2.3.4.5.6.7"], 4);
     assert!(
-        err.contains("1.2.3.4.5.6.7") && err.contains("not found"),
+        err.contains("1.2.3.4.5.6.7") && err.contains("unknown series"),
         "{err}"
     );
 }

@@ -31,7 +31,7 @@ fn usage_errors_exit_2_before_any_request() {
             "does not exist",
         ),
         (&["new-patients", "--since", "2024-01-01"], "--collection"),
-        (&["series-size"], "--series-uid"),
+        (&["series-size"], "<UID>"),
         (
             &[
                 "series",

@@ -661,3 +661,57 @@ fn series_metadata_columns_are_the_servers() {
     let (csv, err) = run(&s, &["series-metadata", "1.2.3.4.5", "--format", "csv"], 0);
     assert!(csv.starts_with("PatientID,PatientName,"), "{csv}{err}");
 }
+
+/// Every per-UID command takes UIDs as arguments and as --series-uid, and says the same about
+/// a series the server does not know.
+#[test]
+fn one_uid_convention_and_one_unknown_series_warning() {
+    let s = FakeServer::start();
+    let (a, _) = two_series(&s);
+    let uid = a.series_uid.as_str();
+    for cmd in ["series-size", "sop-uids", "dicom-tags", "series-metadata"] {
+        let (by_arg, _) = run(&s, &[cmd, uid, "--format", "csv"], 0);
+        let (by_flag, _) = run(&s, &[cmd, "--series-uid", uid, "--format", "csv"], 0);
+        assert_eq!(by_arg, by_flag, "{cmd}");
+        assert!(by_arg.lines().count() > 1, "{cmd}: {by_arg}");
+    }
+    let unknown = "1.2.3.4.5.6";
+    let want = format!("tcia: warning: unknown series {unknown}: not on this server");
+    for cmd in ["series-size", "sop-uids", "series-metadata"] {
+        let (_, err) = run(&s, &[cmd, unknown, "--format", "csv"], 0);
+        assert!(err.contains(&want), "{cmd}: {err}");
+    }
+    let (_, err) = run(
+        &s,
+        &[
+            "series-metadata",
+            "--api",
+            "v1",
+            unknown,
+            uid,
+            "--format",
+            "csv",
+        ],
+        0,
+    );
+    assert!(err.contains(&want), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let o = out.to_str().unwrap();
+    let (_, err) = run(
+        &s,
+        &["download", "-o", o, "--dry-run", "--series-uid", unknown],
+        0,
+    );
+    assert!(err.contains(&want), "{err}");
+    let (_, err) = run(&s, &["download", "-o", o, "--series-uid", uid], 0);
+    assert!(err.contains("downloaded 1"), "{err}");
+    // single-image: the two UIDs as arguments, into a directory that is created.
+    let sop = s.data().sop_uids(uid)[0].clone();
+    let target = format!("{}/imgs/", dir.path().display());
+    run(&s, &["single-image", uid, &sop, "-o", &target], 0);
+    assert!(dir.path().join("imgs").join(format!("{sop}.dcm")).is_file());
+    // Neither form: a clear usage error.
+    let (_, err) = run(&s, &["series-size"], 2);
+    assert!(err.contains("UID"), "{err}");
+}
