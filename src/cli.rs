@@ -34,7 +34,9 @@ use crate::secret::Secret;
         Data goes to stdout (JSON when piped, a table on a terminal); messages go to stderr.",
     after_help = "Examples:\n  tcia series --collection LIDC-IDRI --format csv > series.csv\n  \
         tcia series --collection LIDC-IDRI | jq -r '.[].SeriesInstanceUID'\n  \
-        tcia modalities --collection 'CT COLONOGRAPHY'",
+        tcia modalities --collection 'CT COLONOGRAPHY'\n  \
+        tcia download --collection LIDC-IDRI --modality CT --limit 2 -o lidc   # try the first 2 series\n  \
+        tcia download --collection LIDC-IDRI --modality CT -o lidc             # then all (resumes)",
     propagate_version = true,
     subcommand_required = true,
     arg_required_else_help = true
@@ -119,6 +121,11 @@ pub struct GlobalArgs {
         value_name = "A,B,C"
     )]
     pub fields: Vec<String>,
+
+    /// Only the first N rows of a list, or the first N series of a download or sync
+    #[arg(long, global = true, help_heading = "Global options", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
 
     /// Connect and idle-read timeout in seconds
     #[arg(long, global = true, help_heading = "Global options", env = env::TIMEOUT, default_value_t = 60, value_name = "SECS",
@@ -276,14 +283,16 @@ pub enum Command {
     /// Size in bytes and image count of a series [getSeriesSize]
     #[command(
         alias = "getSeriesSize",
-        after_help = "Example:\n  tcia series-size --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357"
+        after_help = "Examples:\n  tcia series-size 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357\n  \
+            tcia series-size --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357"
     )]
     SeriesSize(SeriesUidArgs),
 
     /// SOP instance UIDs of a series [getSOPInstanceUIDs]
     #[command(
         alias = "getSOPInstanceUIDs",
-        after_help = "Example:\n  tcia sop-uids --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357"
+        after_help = "Examples:\n  tcia sop-uids 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357\n  \
+            tcia sop-uids --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357"
     )]
     SopUids(SeriesUidArgs),
 
@@ -306,7 +315,8 @@ pub enum Command {
     /// DICOM tags of a series' first image [getDicomTags]
     #[command(
         alias = "getDicomTags",
-        after_help = "Example:\n  tcia dicom-tags --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357"
+        after_help = "Examples:\n  tcia dicom-tags 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357\n  \
+            tcia dicom-tags --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357"
     )]
     DicomTags(SeriesUidArgs),
 

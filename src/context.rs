@@ -29,6 +29,8 @@ pub struct Ctx {
     pub format: Format,
     pub raw: Option<RawFormat>,
     pub fields: Option<Vec<String>>,
+    /// `--limit N`: at most this many rows (series, for downloads).
+    pub limit: Option<u64>,
     pub width: usize,
     /// `--allow-http`: plain http to non-loopback hosts.
     pub allow_http: bool,
@@ -103,6 +105,7 @@ impl Ctx {
             format,
             raw: g.raw,
             fields,
+            limit: g.limit,
             width: env.width.unwrap_or(120),
             allow_http: g.allow_http,
             creds,

@@ -34,7 +34,10 @@ pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
         Command::Auth(AuthCommand::Status) => login::status(&Ctx::new(g, &env)?).await,
         Command::SeriesMetadata(a) => {
             let ctx = Ctx::new(g, &env)?;
-            let uids = uid_args(&a.all(), env.stdin_tty).await?;
+            let mut uids = uid_args(&a.all(), env.stdin_tty).await?;
+            if let Some(n) = ctx.limit {
+                uids.truncate(n as usize);
+            }
             series_metadata::run(&ctx, &uids).await
         }
         Command::Search(a) => search::search(&Ctx::new(g, &env)?, a).await,

@@ -99,6 +99,10 @@ pub async fn plan(
         ctx.printer
             .info(&format!("shard {sh}: {} of {all} series", uids.len()));
     }
+    if let Some(n) = ctx.limit {
+        // `--limit N`: try the first N series.
+        uids.truncate(n as usize);
+    }
     // Metadata for all of them at once.
     let looked_up = catalog.lookup(&uids).await?;
     let (jobs, unknown) = jobs_for(&layout, a.zip, &uids, looked_up, infos);

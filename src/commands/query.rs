@@ -221,7 +221,13 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
     let per_series = is_per_series(q.endpoint);
     for req in reqs {
         let (rows_before, empty_before) = (rows, empty_rows);
-        stream_rows(&ctx.client, &req, &mut |row| {
+        if ctx.limit.is_some_and(|n| rows >= n) {
+            break;
+        }
+        let result = stream_rows(&ctx.client, &req, &mut |row| {
+            if ctx.limit.is_some_and(|n| rows >= n) {
+                return Err(Enough.into());
+            }
             let row = apply(q.transform, row);
             if let Some(seen) = seen.as_mut() {
                 if !seen.insert(row_hash(&row)) {
@@ -234,7 +240,11 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
             }
             sink.row(row).context("writing output")
         })
-        .await?;
+        .await;
+        match result {
+            Err(e) if e.chain().any(|c| c.is::<Enough>()) => break,
+            other => other?,
+        }
         // Nothing, or one row of nothing (getSeriesSize): the server knows no such series.
         if per_series && rows - rows_before == empty_rows - empty_before {
             if let Some((_, uid)) = req.query.iter().find(|(k, _)| k.starts_with("Series")) {
@@ -251,6 +261,11 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
     notes(ctx, rows, &dropped);
     Ok(())
 }
+
+/// `--limit` reached: stop reading (not an error).
+#[derive(Debug, thiserror::Error)]
+#[error("--limit reached")]
+struct Enough;
 
 /// The endpoints asked once per series UID, which answer an unknown one with nothing.
 fn is_per_series(e: &Endpoint) -> bool {

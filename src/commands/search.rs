@@ -94,6 +94,7 @@ pub async fn search(ctx: &Ctx, a: &SearchArgs) -> anyhow::Result<()> {
     let base = criteria_form(&a.criteria)?;
     let size = a.size;
     let mut start = a.start;
+    let mut written = 0u64;
     let mut sink = output::sink(ctx.format, cols, ctx.stdout(), ctx.width);
     loop {
         let mut form = base.clone();
@@ -103,10 +104,15 @@ pub async fn search(ctx: &Ctx, a: &SearchArgs) -> anyhow::Result<()> {
         let (rows, total) = search_page(ctx, &req).await?;
         let n = rows.len() as u64;
         for r in rows {
+            if ctx.limit.is_some_and(|l| written >= l) {
+                break;
+            }
             sink.row(r).context("writing output")?;
+            written += 1;
         }
         start += n;
-        if !a.all || n == 0 || total.is_some_and(|t| start >= t) {
+        let enough = ctx.limit.is_some_and(|l| written >= l);
+        if !a.all || n == 0 || enough || total.is_some_and(|t| start >= t) {
             if let Some(t) = total {
                 ctx.printer.debug(1, &format!("{t} patient(s) match"));
             }

@@ -171,6 +171,12 @@ pub async fn run(
     a: &SyncArgs,
 ) -> anyhow::Result<()> {
     let d = &a.download;
+    if global.limit.is_some() {
+        // A partial selection would look like series leaving it (and --delete would act on it).
+        return Err(crate::error::usage(
+            "sync mirrors the whole selection: --limit is for trying out with download",
+        ));
+    }
     let mut plan = plan(global, config, env, d).await?;
     let st = State::new(&plan.root, plan.shard);
     let prev = load(&st);

@@ -715,3 +715,106 @@ fn one_uid_convention_and_one_unknown_series_warning() {
     let (_, err) = run(&s, &["series-size"], 2);
     assert!(err.contains("UID"), "{err}");
 }
+
+#[test]
+fn limit_takes_the_first_n() {
+    let s = FakeServer::start();
+    let all = super::json_rows(&s, &["series", "--collection", "LIDC-IDRI"]);
+    let two = super::json_rows(&s, &["series", "--collection", "LIDC-IDRI", "--limit", "2"]);
+    assert_eq!(two.len(), 2);
+    assert_eq!(two[..], all[..2]);
+    // Across the requests of repeated filters too.
+    let rows = super::json_rows(
+        &s,
+        &[
+            "series",
+            "--modality",
+            "CT",
+            "--modality",
+            "MR",
+            "--limit",
+            "3",
+        ],
+    );
+    assert_eq!(rows.len(), 3);
+    let (csv, _) = run(&s, &["search", "--limit", "1", "--format", "csv"], 0);
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    // download: "try the first 2 series".
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let (_, err) = run(
+        &s,
+        &[
+            "download",
+            "--collection",
+            "LIDC-IDRI",
+            "--limit",
+            "2",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        0,
+    );
+    assert!(err.contains("downloaded 2, skipped 0, failed 0"), "{err}");
+    let (_, err) = run(&s, &["series", "--limit", "0"], 2);
+    assert!(err.contains("--limit"), "{err}");
+    let (_, err) = run(
+        &s,
+        &[
+            "sync",
+            "--collection",
+            "LIDC-IDRI",
+            "--limit",
+            "2",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(err.contains("--limit"), "{err}");
+}
+
+/// A bare `tcia` prints the short help (also with TCIA_SERVER set, as in every test here);
+/// subcommand help folds the globals into one line; typos get two suggestions, best first;
+/// usage lines do not show globals that only came from the environment.
+#[test]
+fn help_that_teaches() {
+    let s = FakeServer::start();
+    let (out, err) = run(&s, &[], 2);
+    assert!(out.is_empty());
+    assert!(
+        err.contains("Commands:") && err.contains("  series "),
+        "{err}"
+    );
+    assert!(!err.contains("[subcommands:"), "{err}");
+    let (top, _) = run(&s, &["--help"], 0);
+    assert!(
+        top.contains("tcia download --collection"),
+        "a download example: {top}"
+    );
+    let (sub, _) = run(&s, &["series", "--help"], 0);
+    assert!(
+        sub.contains("Global options (--server, --api, --format"),
+        "{sub}"
+    );
+    assert!(!sub.contains("--proxy"), "globals folded away: {sub}");
+    assert!(sub.contains("Example"), "{sub}");
+    let (_, err) = run(&s, &["seris"], 2);
+    assert!(err.contains("did you mean 'series' or "), "{err}");
+    let tip = err.lines().find(|l| l.contains("tip:")).unwrap();
+    assert_eq!(
+        tip.matches('\'').count(),
+        4,
+        "at most two suggestions: {tip}"
+    );
+    let (_, err) = run(&s, &["series-size"], 2);
+    let usage = err.lines().find(|l| l.starts_with("Usage:")).unwrap();
+    assert!(!usage.contains("--server"), "{usage}");
+    let (_, err) = run(&s, &["collections", "--server", "127.0.0.1:8080"], 2);
+    assert!(err.contains("did you mean http://127.0.0.1:8080?"), "{err}");
+    let (_, err) = run(&s, &["collections", "--server", "nbia.example.org"], 2);
+    assert!(
+        err.contains("did you mean https://nbia.example.org?"),
+        "{err}"
+    );
+}
