@@ -26,7 +26,8 @@ pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
         Command::Sync(a) => sync::run(g, &config, &env, a).await,
         Command::Verify(a) => {
             let (printer, dir) = (printer(g, &env), a.dir.clone());
-            tokio::task::spawn_blocking(move || verify::run(&dir, &printer)).await?
+            let report = g.format.map(|f| (f, env.width.unwrap_or(120)));
+            tokio::task::spawn_blocking(move || verify::run(&dir, &printer, report)).await?
         }
         Command::SingleImage(a) => single_image::run(&Ctx::new(g, &env)?, a).await,
         Command::Login(a) => login::login(&Ctx::new(g, &env)?, a).await,

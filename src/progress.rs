@@ -483,6 +483,87 @@ impl Reporter for BarReporter {
     }
 }
 
+/// The columns of [`Recorder::rows`].
+pub const RESULT_COLUMNS: [&str; 7] = [
+    "uid", "status", "path", "files", "bytes", "seconds", "error",
+];
+
+/// A [`Reporter`] that passes everything on and keeps one result per series (for `--format`):
+/// downloaded (path, files, bytes, seconds) or failed (error).
+pub struct Recorder {
+    inner: Arc<dyn Reporter>,
+    root: std::path::PathBuf,
+    started: Mutex<HashMap<String, Instant>>,
+    rows: Mutex<Vec<serde_json::Map<String, serde_json::Value>>>,
+}
+
+impl Recorder {
+    pub fn new(inner: Arc<dyn Reporter>, root: &std::path::Path) -> Recorder {
+        Recorder {
+            inner,
+            root: root.to_path_buf(),
+            started: Mutex::new(HashMap::new()),
+            rows: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The results so far, in the order the series finished.
+    pub fn rows(&self) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        self.rows.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn seconds(&self, uid: &str) -> serde_json::Value {
+        let started = self.started.lock().unwrap_or_else(|e| e.into_inner());
+        started.get(uid).map_or(serde_json::Value::Null, |t| {
+            let s = (t.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+            serde_json::json!(s)
+        })
+    }
+
+    fn push(&self, row: serde_json::Value) {
+        if let serde_json::Value::Object(m) = row {
+            self.rows.lock().unwrap_or_else(|e| e.into_inner()).push(m);
+        }
+    }
+}
+
+impl Reporter for Recorder {
+    fn begin(&self, series: usize, bytes: u64) {
+        self.inner.begin(series, bytes);
+    }
+    fn series_start(&self, uid: &str, bytes: Option<u64>) {
+        self.started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uid.to_string(), Instant::now());
+        self.inner.series_start(uid, bytes);
+    }
+    fn progress(&self, uid: &str, bytes: u64) {
+        self.inner.progress(uid, bytes);
+    }
+    fn series_retry(&self, uid: &str, attempt: u32, why: &str) {
+        self.inner.series_retry(uid, attempt, why);
+    }
+    fn series_done(&self, uid: &str, files: usize, bytes: u64, path: &str) {
+        self.push(serde_json::json!({
+            "uid": uid, "status": "downloaded",
+            "path": self.root.join(path).display().to_string(),
+            "files": files, "bytes": bytes, "seconds": self.seconds(uid), "error": null,
+        }));
+        self.inner.series_done(uid, files, bytes, path);
+    }
+    fn series_failed(&self, uid: &str, why: &str) {
+        self.push(serde_json::json!({
+            "uid": uid, "status": "failed", "path": null, "files": null, "bytes": null,
+            "seconds": self.seconds(uid), "error": why,
+        }));
+        self.inner.series_failed(uid, why);
+    }
+    fn summary(&self, line: &str) {
+        self.inner.summary(line);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

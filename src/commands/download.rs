@@ -4,7 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use anyhow::Context as _;
 
 use crate::api::catalogue::Api;
 use crate::cli::{DownloadArgs, GlobalArgs};
@@ -22,7 +25,8 @@ use crate::download::source::Catalog;
 use crate::download::state::{Record, State};
 use crate::env::Env;
 use crate::error::usage;
-use crate::progress::View;
+use crate::output::{self, Format, Row};
+use crate::progress::{Recorder, View, RESULT_COLUMNS};
 use crate::text::human_bytes;
 use crate::uid::{cart_name, is_uid};
 
@@ -35,6 +39,8 @@ pub struct Plan {
     pub unknown: Vec<String>,
     pub shard: Option<Shard>,
     pub root: PathBuf,
+    /// `--format` given: the plan (`--dry-run`) or one result per series on stdout.
+    pub report: Option<Format>,
 }
 
 /// `--shard K/N|auto` (with `--shards N`), or none.
@@ -114,6 +120,7 @@ pub async fn plan(
         unknown,
         shard,
         root: a.output.clone(),
+        report: global.format,
     })
 }
 
@@ -236,7 +243,75 @@ pub async fn fetch(
         heartbeat: Some(a.heartbeat).filter(|d| !d.is_zero()),
     };
     let reporter = crate::progress::reporter(&ctx.printer, &ctx.env, view);
-    engine::run_jobs(&fetcher, &settings, st, records, batch, reporter).await
+    let Some(format) = plan.report else {
+        return engine::run_jobs(&fetcher, &settings, st, records, batch, reporter).await;
+    };
+    let todo: HashSet<String> = batch.todo.iter().map(|j| j.info.uid.clone()).collect();
+    let recorder = Arc::new(Recorder::new(reporter, &st.root));
+    let report =
+        engine::run_jobs(&fetcher, &settings, st, records, batch, recorder.clone()).await?;
+    let mut rows = recorder.rows();
+    for j in plan.jobs.iter().filter(|j| !todo.contains(&j.info.uid)) {
+        let rec = records.get(&j.info.uid);
+        rows.push(row(serde_json::json!({
+            "uid": j.info.uid, "status": "skipped",
+            "path": st.root.join(&j.rel).display().to_string(),
+            "files": rec.map(|r| r.files.len()), "bytes": rec.map(|r| r.bytes),
+            "seconds": null, "error": null,
+        })));
+    }
+    output::write_report(format, &RESULT_COLUMNS, rows, ctx.width)
+        .context("writing the results")?;
+    Ok(report)
+}
+
+fn row(v: serde_json::Value) -> Row {
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => Row::new(),
+    }
+}
+
+/// The columns of the `--dry-run --format` plan.
+const PLAN_COLUMNS: [&str; 6] = ["uid", "collection", "images", "bytes", "path", "action"];
+
+/// The plan as rows: every series with what a run would do (fetch, skip, or unknown).
+fn plan_rows(plan: &Plan, todo: &[Job]) -> Vec<Row> {
+    let fetch: HashSet<&str> = todo.iter().map(|j| j.info.uid.as_str()).collect();
+    let mut rows: Vec<Row> = plan
+        .jobs
+        .iter()
+        .map(|j| {
+            let action = if fetch.contains(j.info.uid.as_str()) {
+                "fetch"
+            } else {
+                "skip"
+            };
+            row(serde_json::json!({
+                "uid": j.info.uid, "collection": j.info.get("Collection"),
+                "images": j.info.image_count(), "bytes": j.info.file_size(),
+                "path": plan.root.join(&j.rel).display().to_string(), "action": action,
+            }))
+        })
+        .collect();
+    for u in &plan.unknown {
+        rows.push(row(serde_json::json!({
+            "uid": u, "collection": null, "images": null, "bytes": null, "path": null,
+            "action": "unknown",
+        })));
+    }
+    rows
+}
+
+/// `would download UID (N images, SIZE) -> PATH`: one line of a dry run.
+pub fn would_line(j: &Job) -> String {
+    format!(
+        "would download {} ({} images, {}) -> {}",
+        j.info.uid,
+        j.info.image_count().map_or("?".into(), |n| n.to_string()),
+        j.info.file_size().map_or("?".into(), human_bytes),
+        rel_string(&j.rel)
+    )
 }
 
 /// `Collection/PatientID/Modality`, as far as the catalogue knows them.
@@ -272,8 +347,7 @@ pub async fn run(
         &plan.ctx.printer,
     );
     if a.dry_run {
-        dry_run(&plan, &todo, skip.len());
-        return Ok(());
+        return dry_run(&plan, &todo, skip.len());
     }
     let _lock = engine::take_directory(&st)?;
     if !a.no_space_check {
@@ -289,17 +363,16 @@ pub async fn run(
 }
 
 /// `--dry-run`: what would be fetched, where, and the totals.
-fn dry_run(plan: &Plan, todo: &[Job], skipped: usize) {
+fn dry_run(plan: &Plan, todo: &[Job], skipped: usize) -> anyhow::Result<()> {
     let p = &plan.ctx.printer;
     let (images, bytes) = totals(todo);
-    for j in todo {
-        p.info(&format!(
-            "would download {} ({} images, {}) -> {}",
-            j.info.uid,
-            j.info.image_count().map_or("?".into(), |n| n.to_string()),
-            j.info.file_size().map_or("?".into(), human_bytes),
-            rel_string(&j.rel)
-        ));
+    if let Some(format) = plan.report {
+        output::write_report(format, &PLAN_COLUMNS, plan_rows(plan, todo), plan.ctx.width)
+            .context("writing the plan")?;
+    } else {
+        for j in todo {
+            p.info(&would_line(j));
+        }
     }
     for u in &plan.unknown {
         p.warn(&crate::uid::unknown_series(u));
@@ -314,6 +387,7 @@ fn dry_run(plan: &Plan, todo: &[Job], skipped: usize) {
             format!(", {} not found", plan.unknown.len())
         }
     ));
+    Ok(())
 }
 
 /// UIDs from every input, de-duplicated in first-seen order, with any metadata that came along.

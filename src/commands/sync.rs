@@ -336,11 +336,7 @@ fn report_plan(plan: &Plan, s: &Sorted, a: &SyncArgs, printer: &Printer) -> bool
     );
     if a.download.dry_run {
         for j in &todo {
-            printer.info(&format!(
-                "would download {} -> {}",
-                j.info.uid,
-                rel_string(&j.rel)
-            ));
+            printer.info(&super::download::would_line(j));
         }
         printer.info(&format!("dry run: sync would find {summary}"));
         return false;

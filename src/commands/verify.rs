@@ -7,12 +7,14 @@ use std::path::Path;
 use crate::download::check::{check_record, Problem};
 use crate::download::state::{State, STATE_DIR};
 use crate::error::{exit, Error};
+use crate::output::{self, Format, Row};
 use crate::printer::Printer;
 use crate::text::human_bytes;
 
 /// Check a whole download directory. Problems go to stdout, one per line
-/// (`kind<TAB>series<TAB>path`); the summary to stderr.
-pub fn run(dir: &Path, printer: &Printer) -> anyhow::Result<()> {
+/// (`kind<TAB>series<TAB>path`), or as rows in `report`'s format (with its width); the
+/// summary to stderr.
+pub fn run(dir: &Path, printer: &Printer, report: Option<(Format, usize)>) -> anyhow::Result<()> {
     let st = State::new(dir, None);
     if !st.dir.is_dir() {
         return Err(Error::Usage(format!(
@@ -30,12 +32,16 @@ pub fn run(dir: &Path, printer: &Printer) -> anyhow::Result<()> {
         bytes += r.bytes;
         problems.extend(check_record(&st, r));
     }
-    let mut out = io::stdout().lock();
-    for p in &problems {
-        writeln!(out, "{}", p.line())?;
-        printer.debug(1, &p.describe());
+    if let Some((format, width)) = report {
+        output::write_report(format, &FINDING_COLUMNS, finding_rows(&problems), width)?;
+    } else {
+        let mut out = io::stdout().lock();
+        for p in &problems {
+            writeln!(out, "{}", p.line())?;
+            printer.debug(1, &p.describe());
+        }
+        out.flush()?;
     }
-    out.flush()?;
     let count = |f: fn(&Problem) -> bool| problems.iter().filter(|p| f(p)).count();
     let summary = format!(
         "verified {} series ({files} files, {}): {} corrupt, {} missing, {} extra",
@@ -55,4 +61,23 @@ pub fn run(dir: &Path, printer: &Printer) -> anyhow::Result<()> {
         }
         .into())
     }
+}
+
+/// The columns of `verify --format`.
+const FINDING_COLUMNS: [&str; 4] = ["kind", "uid", "path", "detail"];
+
+/// One row per finding.
+fn finding_rows(problems: &[Problem]) -> Vec<Row> {
+    problems
+        .iter()
+        .map(|p| {
+            let (kind, uid, path, detail) = match p {
+                Problem::Missing { uid, path } => ("missing", uid, path, None),
+                Problem::Corrupt { uid, path, detail } => ("corrupt", uid, path, Some(detail)),
+                Problem::Extra { uid, path } => ("extra", uid, path, None),
+            };
+            let v = serde_json::json!({"kind": kind, "uid": uid, "path": path, "detail": detail});
+            v.as_object().cloned().unwrap_or_default()
+        })
+        .collect()
 }

@@ -818,3 +818,122 @@ fn help_that_teaches() {
         "{err}"
     );
 }
+
+/// `--format` makes plans and reports machine-readable: the dry-run plan, one result per
+/// series of a download, and verify's findings, on stdout.
+#[test]
+fn plans_and_reports_follow_format() {
+    let s = FakeServer::start();
+    let (a, b) = two_series(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let o = out.to_str().unwrap();
+    let unknown = "1.2.3.4.5.6";
+    // First a; then the plan for a, b and an unknown one.
+    run(&s, &["download", "-o", o, &a.series_uid], 0);
+    let (csv, _) = run(
+        &s,
+        &[
+            "download",
+            "-o",
+            o,
+            "--dry-run",
+            "--format",
+            "csv",
+            &a.series_uid,
+            &b.series_uid,
+            unknown,
+        ],
+        0,
+    );
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "uid,collection,images,bytes,path,action", "{csv}");
+    assert!(
+        lines[1].starts_with(&format!(
+            "{},LIDC-IDRI,{},{},",
+            a.series_uid, a.image_count, a.file_size
+        )),
+        "{csv}"
+    );
+    assert!(lines[1].ends_with(",skip"), "{csv}");
+    assert!(
+        lines[2].ends_with(&format!("{},fetch", out.join(&b.series_uid).display())),
+        "{csv}"
+    );
+    assert!(
+        lines[3].starts_with(unknown) && lines[3].ends_with(",unknown"),
+        "{csv}"
+    );
+    let (json, _) = run(
+        &s,
+        &[
+            "download",
+            "-o",
+            o,
+            "--dry-run",
+            "--format",
+            "json",
+            &b.series_uid,
+        ],
+        0,
+    );
+    let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(plan[0]["action"], "fetch");
+    // The run itself: one result per series, with the path to find it.
+    let (nd, _) = run(
+        &s,
+        &[
+            "download",
+            "-o",
+            o,
+            "--format",
+            "ndjson",
+            &a.series_uid,
+            &b.series_uid,
+        ],
+        0,
+    );
+    let rows: Vec<serde_json::Value> = nd
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{nd}");
+    let got_b = rows
+        .iter()
+        .find(|r| r["uid"] == b.series_uid.as_str())
+        .unwrap();
+    assert_eq!(got_b["status"], "downloaded");
+    assert_eq!(got_b["files"], b.image_count);
+    assert!(
+        std::path::Path::new(got_b["path"].as_str().unwrap()).is_dir(),
+        "{got_b}"
+    );
+    assert!(got_b["seconds"].is_number());
+    let got_a = rows
+        .iter()
+        .find(|r| r["uid"] == a.series_uid.as_str())
+        .unwrap();
+    assert_eq!(got_a["status"], "skipped");
+    let (nd, _) = run(&s, &["download", "-o", o, "--format", "ndjson", unknown], 4);
+    let row: serde_json::Value = serde_json::from_str(nd.trim()).unwrap();
+    assert_eq!(row["status"], "failed");
+    assert!(
+        row["error"].as_str().unwrap().contains("unknown series"),
+        "{row}"
+    );
+    // Without --format nothing goes to stdout.
+    let (plain, _) = run(&s, &["download", "-o", o, &b.series_uid], 0);
+    assert_eq!(plain, "");
+    // verify: findings as JSON.
+    let name = std::fs::read_dir(out.join(&b.series_uid))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::remove_file(&name).unwrap();
+    let (json, _) = run(&s, &["verify", o, "--format", "json"], 3);
+    let found: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(found[0]["kind"], "missing", "{json}");
+    assert_eq!(found[0]["uid"], b.series_uid.as_str());
+}
