@@ -205,6 +205,7 @@ pub enum Command {
     /// List collections [getCollectionValues]
     #[command(
         alias = "getCollectionValues",
+        alias = "getCollections", // tcia_utils
         after_help = "Example:\n  tcia collections --format csv"
     )]
     Collections,
@@ -212,6 +213,7 @@ pub enum Command {
     /// List modalities [getModalityValues]
     #[command(
         alias = "getModalityValues",
+        alias = "getModality", // tcia_utils
         after_help = "Example:\n  tcia modalities --collection LIDC-IDRI"
     )]
     Modalities(CollBody),
@@ -219,6 +221,7 @@ pub enum Command {
     /// List body parts examined [getBodyPartValues]
     #[command(
         alias = "getBodyPartValues",
+        alias = "getBodyPart", // tcia_utils
         after_help = "Example:\n  tcia body-parts --modality CT"
     )]
     BodyParts(CollMod),
@@ -226,6 +229,7 @@ pub enum Command {
     /// List manufacturers [getManufacturerValues]
     #[command(
         alias = "getManufacturerValues",
+        alias = "getManufacturer", // tcia_utils
         after_help = "Example:\n  tcia manufacturers --collection LIDC-IDRI --modality CT"
     )]
     Manufacturers(CollModBody),
@@ -247,6 +251,7 @@ pub enum Command {
     /// Patients added to a collection after a date [NewPatientsInCollection]
     #[command(
         alias = "NewPatientsInCollection",
+        alias = "getNewPatientsInCollection", // tcia_utils
         after_help = "Example:\n  tcia new-patients --collection TCGA-BLCA --since 2024-01-01"
     )]
     NewPatients(NewPatientsArgs),
@@ -254,6 +259,7 @@ pub enum Command {
     /// List studies [getPatientStudy]
     #[command(
         alias = "getPatientStudy",
+        alias = "getStudy", // tcia_utils
         after_help = "Example:\n  tcia studies --collection LIDC-IDRI --patient-id LIDC-IDRI-0001"
     )]
     Studies(StudiesArgs),
@@ -261,6 +267,7 @@ pub enum Command {
     /// Studies added after a date [NewStudiesInPatientCollection]
     #[command(
         alias = "NewStudiesInPatientCollection",
+        alias = "getNewStudiesInPatient", // tcia_utils
         after_help = "Example:\n  tcia new-studies --collection TCGA-BLCA --since 2024-01-01"
     )]
     NewStudies(NewStudiesArgs),
@@ -291,6 +298,7 @@ pub enum Command {
     /// SOP instance UIDs of a series [getSOPInstanceUIDs]
     #[command(
         alias = "getSOPInstanceUIDs",
+        alias = "getSopInstanceUids", // tcia_utils
         after_help = "Examples:\n  tcia sop-uids 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357\n  \
             tcia sop-uids --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357"
     )]
@@ -300,6 +308,7 @@ pub enum Command {
     #[command(
         alias = "getSeriesMetadata",
         alias = "getSeriesMetaData",
+        alias = "getSeriesList", // tcia_utils
         after_help = "Examples:\n  tcia series-metadata 1.2.3 1.2.4 --format csv\n  \
             tcia series --collection LIDC-IDRI | jq -r '.[].SeriesInstanceUID' | tcia series-metadata -"
     )]
@@ -308,6 +317,7 @@ pub enum Command {
     /// Series in a shared cart [getContentsByName, v1]
     #[command(
         alias = "getContentsByName",
+        alias = "getSharedCart", // tcia_utils
         after_help = "Example:\n  tcia cart --name 'https://nbia.cancerimagingarchive.net/nbia-search/?saved-cart=nbia-49121659384603347'"
     )]
     Cart(CartArgs),
@@ -323,6 +333,7 @@ pub enum Command {
     /// Patients per collection [getCollectionValuesAndCounts]
     #[command(
         alias = "getCollectionValuesAndCounts",
+        alias = "getCollectionPatientCounts", // tcia_utils
         after_help = "Example:\n  tcia collection-counts --format csv"
     )]
     CollectionCounts,
@@ -330,6 +341,7 @@ pub enum Command {
     /// Counts per modality [getModalityValuesAndCounts]
     #[command(
         alias = "getModalityValuesAndCounts",
+        alias = "getModalityCounts", // tcia_utils
         after_help = "Example:\n  tcia modality-counts --collection LIDC-IDRI"
     )]
     ModalityCounts(CollBody),
@@ -337,6 +349,7 @@ pub enum Command {
     /// Counts per body part [getBodyPartValuesAndCounts]
     #[command(
         alias = "getBodyPartValuesAndCounts",
+        alias = "getBodyPartCounts", // tcia_utils
         after_help = "Example:\n  tcia body-part-counts --modality CT"
     )]
     BodyPartCounts(CollMod),
@@ -344,6 +357,7 @@ pub enum Command {
     /// Counts per manufacturer [getManufacturerValuesAndCounts]
     #[command(
         alias = "getManufacturerValuesAndCounts",
+        alias = "getManufacturerCounts", // tcia_utils
         after_help = "Example:\n  tcia manufacturer-counts --collection LIDC-IDRI"
     )]
     ManufacturerCounts(CollModBody),
@@ -375,10 +389,14 @@ pub enum Command {
     #[command(
         alias = "getImage",
         alias = "getImageWithMD5Hash",
+        alias = "downloadSeries", // tcia_utils
         after_help = "Examples:\n  tcia download --collection LIDC-IDRI --modality CT -o lidc\n  \
             tcia series --collection LIDC-IDRI | tcia download -i - -o lidc --layout classic\n  \
             tcia download --manifest cart.tcia -o data --jobs 8\n  \
-            tcia download 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357 -o one --zip"
+            tcia download 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357 -o one --zip\n  \
+            tcia download --collection LIDC-IDRI --limit 2 -o try          # the first 2 series\n  \
+            tcia download --collection LIDC-IDRI -o lidc --dry-run --format csv > plan.csv\n  \
+            tcia download --collection LIDC-IDRI -o lidc --format ndjson | jq -r .path"
     )]
     Download(DownloadArgs),
 
@@ -393,12 +411,14 @@ pub enum Command {
     /// Download one DICOM image [getSingleImage]
     #[command(
         alias = "getSingleImage",
-        after_help = "Example:\n  tcia single-image --series-uid 1.2.3 --sop-uid 1.2.3.4 -o image.dcm"
+        alias = "downloadImage", // tcia_utils
+        after_help = "Examples:\n  tcia single-image --series-uid 1.2.3 --sop-uid 1.2.3.4 -o image.dcm\n  \
+            tcia single-image 1.2.3 1.2.3.4 -o images/"
     )]
     SingleImage(SingleImageArgs),
 
     /// Re-check a download directory against its recorded MD5s (exit 0 only when intact)
-    #[command(after_help = "Example:\n  tcia verify lidc")]
+    #[command(after_help = "Examples:\n  tcia verify lidc\n  tcia verify lidc --format json")]
     Verify(VerifyArgs),
 
     /// Log in to a server that needs it (OAuth2 password grant); public data needs no login [nbia-api/oauth/token]

@@ -937,3 +937,19 @@ fn plans_and_reports_follow_format() {
     assert_eq!(found[0]["kind"], "missing", "{json}");
     assert_eq!(found[0]["uid"], b.series_uid.as_str());
 }
+
+#[test]
+fn tcia_utils_function_names_work() {
+    let s = FakeServer::start();
+    for (alias, name) in [
+        ("getCollections", "collections"),
+        ("getStudy", "studies"),
+        ("getModalityCounts", "modality-counts"),
+    ] {
+        let (a, _) = run(&s, &[alias, "--format", "csv"], 0);
+        let (b, _) = run(&s, &[name, "--format", "csv"], 0);
+        assert_eq!(a, b, "{alias}");
+    }
+    let (_, err) = run(&s, &["getSharedCart", "--name", "nbia-0"], 0);
+    assert!(!err.contains("unrecognized"), "{err}");
+}
