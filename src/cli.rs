@@ -876,8 +876,20 @@ pub enum ConfigCommand {
 #[derive(Args, Debug, Clone)]
 pub struct CompletionsArgs {
     /// The shell to complete in
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
+    #[arg(value_enum, required_unless_present = "values")]
+    pub shell: Option<clap_complete::Shell>,
+    /// Print the server's values of one kind, one per line (the scripts call this; cached for a
+    /// day under the configuration directory)
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub values: Option<ValueKind>,
+}
+
+/// What `tcia completions --values` lists.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    Collection,
+    Modality,
+    BodyPart,
 }
 
 #[derive(Args, Debug, Clone)]

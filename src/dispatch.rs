@@ -19,7 +19,11 @@ pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
         printer(g, &env).debug(1, &format!("config file: {what} {}", p.display()));
     }
     match &cli.command {
-        Command::Completions(a) => docs::completions(a.shell),
+        Command::Completions(a) => match (a.values, a.shell) {
+            (Some(kind), _) => docs::values(&Ctx::new(g, &env)?, kind).await,
+            (None, Some(shell)) => docs::completions(shell),
+            (None, None) => Err(crate::error::usage("completions: give a shell")),
+        },
         Command::Man(a) => docs::man(&a.subcommand),
         Command::Config(c) => docs::config(&config, c),
         Command::Download(a) => download::run(g, &config, &env, a).await,

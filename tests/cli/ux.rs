@@ -953,3 +953,67 @@ fn tcia_utils_function_names_work() {
     let (_, err) = run(&s, &["getSharedCart", "--name", "nbia-0"], 0);
     assert!(!err.contains("unrecognized"), "{err}");
 }
+
+/// Completions offer the server's values (cached for a day) for --collection, and no file names
+/// for values that are not paths; paths still complete as files.
+#[test]
+fn completions_complete_values() {
+    let s = FakeServer::start();
+    let (script, _) = run(&s, &["completions", "bash"], 0);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tcia.bash");
+    std::fs::write(&file, &script).unwrap();
+    std::fs::write(dir.path().join("xfile"), "").unwrap();
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_tcia"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let complete = |words: &str, cur: &str, prev: &str| -> String {
+        let line = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD=3; _tcia tcia '{cur}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            file.display()
+        );
+        let out = super::command_for("bash", &s)
+            .args(["-c", &line])
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let got = complete("tcia series --collection CT", "CT", "--collection");
+    assert_eq!(got, "CT COLONOGRAPHY\n");
+    let hits = s.hits("getCollectionValues");
+    assert_eq!(hits, 1);
+    let got = complete("tcia series --collection LI", "LI", "--collection");
+    assert_eq!(got, "LIDC-IDRI\n");
+    assert_eq!(
+        s.hits("getCollectionValues"),
+        hits,
+        "the second completion reads the cache"
+    );
+    assert_eq!(
+        complete("tcia series --patient-id x", "x", "--patient-id"),
+        "x\n",
+        "no file names"
+    );
+    assert_eq!(
+        complete("tcia download -o x", "x", "-o"),
+        "xfile\n",
+        "paths are files"
+    );
+    let (zsh, _) = run(&s, &["completions", "zsh"], 0);
+    assert!(
+        zsh.contains("completions --values modality"),
+        "zsh asks too"
+    );
+    let (fish, _) = run(&s, &["completions", "fish"], 0);
+    assert!(
+        fish.contains("completions --values body-part"),
+        "fish asks too"
+    );
+}
