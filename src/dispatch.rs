@@ -46,7 +46,11 @@ pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
             series_metadata::run(&ctx, &uids).await
         }
         Command::Search(a) => search::search(&Ctx::new(g, &env)?, a).await,
-        Command::Manifest(a) => search::manifest(&Ctx::new(g, &env)?, a).await,
+        Command::Manifest(a) => {
+            let ctx = Ctx::new(g, &env)?;
+            ctx.warn_v2_without_login();
+            search::manifest(&ctx, a).await
+        }
         other => {
             let ctx = Ctx::new(g, &env)?;
             let q = query::for_command(other)?.expect("every other command is one metadata query");

@@ -76,18 +76,7 @@ pub async fn plan(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let (g, retries) = with_manifests(global, config, &manifests);
     let ctx = Ctx::with_idle_timeout(&g, env, Duration::from_secs(a.idle_timeout))?;
-    if ctx.api == Api::Legacy {
-        return Err(usage(
-            "downloads need --api v4, v1 or v2 (the legacy API has no series metadata lookup)",
-        ));
-    }
-    if ctx.v2_without_login() {
-        // Every v2 download answer would be an error: say why before asking.
-        return Err(usage(format!(
-            "download: {}",
-            crate::api::client::V2_LOGIN_HINT
-        )));
-    }
+    can_download(&ctx)?;
     for line in manifests.iter().flat_map(|m| &m.skipped) {
         ctx.printer.warn(&format!(
             "manifest: skipped a line that is not a series UID: {line}"
@@ -122,6 +111,23 @@ pub async fn plan(
         root: a.output.clone(),
         report: global.format,
     })
+}
+
+/// The API must have a metadata lookup and, for v2, a login.
+fn can_download(ctx: &Ctx) -> anyhow::Result<()> {
+    if ctx.api == Api::Legacy {
+        return Err(usage(
+            "downloads need --api v4, v1 or v2 (the legacy API has no series metadata lookup)",
+        ));
+    }
+    if ctx.v2_without_login() {
+        // Every v2 download answer would be an error: say why before asking.
+        return Err(usage(format!(
+            "download: {}",
+            crate::api::client::V2_LOGIN_HINT
+        )));
+    }
+    Ok(())
 }
 
 /// One job per known UID, at its layout path; the UIDs the server does not know.

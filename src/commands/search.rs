@@ -155,7 +155,6 @@ async fn search_page(ctx: &Ctx, req: &Request) -> anyhow::Result<(Vec<Row>, Opti
 pub async fn manifest(ctx: &Ctx, a: &ManifestArgs) -> anyhow::Result<()> {
     let uids = uid_args(&a.series_uid, ctx.env.stdin_tty).await?;
     let criteria = criteria_form(&a.criteria)?;
-    ctx.warn_v2_without_login();
     let include = if a.no_annotations { "false" } else { "true" };
     let req = if !uids.is_empty() {
         if !criteria.is_empty() {
