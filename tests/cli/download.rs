@@ -156,6 +156,8 @@ fn a_terminal_shows_progress_bars() {
             &b.series_uid,
         ],
     )
+    // A terminal that can draw (TERM unset or dumb gets lines, as in cron).
+    .env("TERM", "xterm")
     .stdin(std::process::Stdio::piped())
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped())
