@@ -34,7 +34,9 @@ use crate::secret::Secret;
         Data goes to stdout (JSON when piped, a table on a terminal); messages go to stderr.",
     after_help = "Examples:\n  tcia series --collection LIDC-IDRI --format csv > series.csv\n  \
         tcia series --collection LIDC-IDRI | jq -r '.[].SeriesInstanceUID'\n  \
-        tcia modalities --collection 'CT COLONOGRAPHY'",
+        tcia modalities --collection 'CT COLONOGRAPHY'\n  \
+        tcia download --collection LIDC-IDRI --modality CT --limit 2 -o lidc   # try the first 2 series\n  \
+        tcia download --collection LIDC-IDRI --modality CT -o lidc             # then all (resumes)",
     propagate_version = true,
     subcommand_required = true,
     arg_required_else_help = true
@@ -119,6 +121,11 @@ pub struct GlobalArgs {
         value_name = "A,B,C"
     )]
     pub fields: Vec<String>,
+
+    /// Only the first N rows of a list, or the first N series of a download or sync
+    #[arg(long, global = true, help_heading = "Global options", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
 
     /// Connect and idle-read timeout in seconds
     #[arg(long, global = true, help_heading = "Global options", env = env::TIMEOUT, default_value_t = 60, value_name = "SECS",
@@ -207,6 +214,7 @@ pub enum Command {
     /// List collections [getCollectionValues]
     #[command(
         alias = "getCollectionValues",
+        alias = "getCollections", // tcia_utils
         after_help = "Example:\n  tcia collections --format csv"
     )]
     Collections,
@@ -214,6 +222,7 @@ pub enum Command {
     /// List modalities [getModalityValues]
     #[command(
         alias = "getModalityValues",
+        alias = "getModality", // tcia_utils
         after_help = "Example:\n  tcia modalities --collection LIDC-IDRI"
     )]
     Modalities(CollBody),
@@ -221,6 +230,7 @@ pub enum Command {
     /// List body parts examined [getBodyPartValues]
     #[command(
         alias = "getBodyPartValues",
+        alias = "getBodyPart", // tcia_utils
         after_help = "Example:\n  tcia body-parts --modality CT"
     )]
     BodyParts(CollMod),
@@ -228,6 +238,7 @@ pub enum Command {
     /// List manufacturers [getManufacturerValues]
     #[command(
         alias = "getManufacturerValues",
+        alias = "getManufacturer", // tcia_utils
         after_help = "Example:\n  tcia manufacturers --collection LIDC-IDRI --modality CT"
     )]
     Manufacturers(CollModBody),
@@ -249,6 +260,7 @@ pub enum Command {
     /// Patients added to a collection after a date [NewPatientsInCollection]
     #[command(
         alias = "NewPatientsInCollection",
+        alias = "getNewPatientsInCollection", // tcia_utils
         after_help = "Example:\n  tcia new-patients --collection TCGA-BLCA --since 2024-01-01"
     )]
     NewPatients(NewPatientsArgs),
@@ -256,6 +268,7 @@ pub enum Command {
     /// List studies [getPatientStudy]
     #[command(
         alias = "getPatientStudy",
+        alias = "getStudy", // tcia_utils
         after_help = "Example:\n  tcia studies --collection LIDC-IDRI --patient-id LIDC-IDRI-0001"
     )]
     Studies(StudiesArgs),
@@ -263,6 +276,7 @@ pub enum Command {
     /// Studies added after a date [NewStudiesInPatientCollection]
     #[command(
         alias = "NewStudiesInPatientCollection",
+        alias = "getNewStudiesInPatient", // tcia_utils
         after_help = "Example:\n  tcia new-studies --collection TCGA-BLCA --since 2024-01-01"
     )]
     NewStudies(NewStudiesArgs),
@@ -285,14 +299,17 @@ pub enum Command {
     /// Size in bytes and image count of a series [getSeriesSize]
     #[command(
         alias = "getSeriesSize",
-        after_help = "Example:\n  tcia series-size --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357"
+        after_help = "Examples:\n  tcia series-size 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357\n  \
+            tcia series-size --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357"
     )]
     SeriesSize(SeriesUidArgs),
 
     /// SOP instance UIDs of a series [getSOPInstanceUIDs]
     #[command(
         alias = "getSOPInstanceUIDs",
-        after_help = "Example:\n  tcia sop-uids --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357"
+        alias = "getSopInstanceUids", // tcia_utils
+        after_help = "Examples:\n  tcia sop-uids 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357\n  \
+            tcia sop-uids --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357"
     )]
     SopUids(SeriesUidArgs),
 
@@ -300,6 +317,7 @@ pub enum Command {
     #[command(
         alias = "getSeriesMetadata",
         alias = "getSeriesMetaData",
+        alias = "getSeriesList", // tcia_utils
         after_help = "Examples:\n  tcia series-metadata 1.2.3 1.2.4 --format csv\n  \
             tcia series --collection LIDC-IDRI | jq -r '.[].SeriesInstanceUID' | tcia series-metadata -"
     )]
@@ -308,6 +326,7 @@ pub enum Command {
     /// Series in a shared cart [getContentsByName, v1]
     #[command(
         alias = "getContentsByName",
+        alias = "getSharedCart", // tcia_utils
         after_help = "Example:\n  tcia cart --name 'https://nbia.cancerimagingarchive.net/nbia-search/?saved-cart=nbia-49121659384603347'"
     )]
     Cart(CartArgs),
@@ -315,13 +334,15 @@ pub enum Command {
     /// DICOM tags of a series' first image [getDicomTags]
     #[command(
         alias = "getDicomTags",
-        after_help = "Example:\n  tcia dicom-tags --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357"
+        after_help = "Examples:\n  tcia dicom-tags 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357\n  \
+            tcia dicom-tags --series-uid 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357"
     )]
     DicomTags(SeriesUidArgs),
 
     /// Patients per collection [getCollectionValuesAndCounts]
     #[command(
         alias = "getCollectionValuesAndCounts",
+        alias = "getCollectionPatientCounts", // tcia_utils
         after_help = "Example:\n  tcia collection-counts --format csv"
     )]
     CollectionCounts,
@@ -329,6 +350,7 @@ pub enum Command {
     /// Counts per modality [getModalityValuesAndCounts]
     #[command(
         alias = "getModalityValuesAndCounts",
+        alias = "getModalityCounts", // tcia_utils
         after_help = "Example:\n  tcia modality-counts --collection LIDC-IDRI"
     )]
     ModalityCounts(CollBody),
@@ -336,6 +358,7 @@ pub enum Command {
     /// Counts per body part [getBodyPartValuesAndCounts]
     #[command(
         alias = "getBodyPartValuesAndCounts",
+        alias = "getBodyPartCounts", // tcia_utils
         after_help = "Example:\n  tcia body-part-counts --modality CT"
     )]
     BodyPartCounts(CollMod),
@@ -343,6 +366,7 @@ pub enum Command {
     /// Counts per manufacturer [getManufacturerValuesAndCounts]
     #[command(
         alias = "getManufacturerValuesAndCounts",
+        alias = "getManufacturerCounts", // tcia_utils
         after_help = "Example:\n  tcia manufacturer-counts --collection LIDC-IDRI"
     )]
     ManufacturerCounts(CollModBody),
@@ -405,11 +429,15 @@ pub enum Command {
     #[command(
         alias = "getImage",
         alias = "getImageWithMD5Hash",
+        alias = "downloadSeries", // tcia_utils
         after_help = "Examples:\n  tcia download --collection LIDC-IDRI --modality CT -o lidc\n  \
             tcia series --collection LIDC-IDRI | tcia download -i - -o lidc --layout classic\n  \
             tcia download --manifest cart.tcia -o data --jobs 8\n  \
             tcia download 1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567662357 -o one --zip\n  \
-            tcia download --doi 10.7937/K9/TCIA.2015.LO9QL9SX -o lidc\n\n\
+            tcia download --doi 10.7937/K9/TCIA.2015.LO9QL9SX -o lidc\n  \
+            tcia download --collection LIDC-IDRI --limit 2 -o try          # the first 2 series\n  \
+            tcia download --collection LIDC-IDRI -o lidc --dry-run --format csv > plan.csv\n  \
+            tcia download --collection LIDC-IDRI -o lidc --format ndjson | jq -r .path\n\n\
             Only what tcia wrote and recorded is ever replaced: a series whose final path holds\n\
             something else fails (exit 1) and nothing of it is touched. Licences go to\n\
             DIR/LICENSES/<Collection>."
@@ -428,13 +456,16 @@ pub enum Command {
     /// Download one DICOM image, checked against the server's MD5 (v4) [getSingleImage]
     #[command(
         alias = "getSingleImage",
-        after_help = "Example:\n  tcia single-image --series-uid 1.2.3 --sop-uid 1.2.3.4 -o image.dcm"
+        alias = "downloadImage", // tcia_utils
+        after_help = "Examples:\n  tcia single-image --series-uid 1.2.3 --sop-uid 1.2.3.4 -o image.dcm\n  \
+            tcia single-image 1.2.3 1.2.3.4 -o images/"
     )]
     SingleImage(SingleImageArgs),
 
     /// Re-check a download directory against its recorded MD5s (exit 0 only when intact)
     #[command(after_help = "Examples:\n  tcia verify lidc\n  \
         tcia verify lidc --remote      # did the server change any series since?\n  \
+        tcia verify lidc --format json\n  \
         tcia verify lidc | head -1     # the exit code still says what was found\n\n\
         Problems: corrupt, missing, extra, untracked (no completion record), bad-record.")]
     Verify(VerifyArgs),
@@ -601,16 +632,36 @@ pub struct SinceArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct SeriesUidArgs {
-    /// Series instance UID (repeatable)
-    #[arg(long, required = true)]
+    /// Series instance UIDs (or --series-uid UID)
+    #[arg(value_name = "UID", required_unless_present = "series_uid")]
+    pub uids: Vec<String>,
+    /// Series instance UID (repeatable; the same as giving it as an argument)
+    #[arg(long, value_name = "UID")]
     pub series_uid: Vec<String>,
+}
+
+impl SeriesUidArgs {
+    /// The UIDs given either way, arguments first.
+    pub fn all(&self) -> Vec<String> {
+        self.uids.iter().chain(&self.series_uid).cloned().collect()
+    }
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct SeriesMetadataArgs {
     /// Series instance UIDs; `-` reads them from stdin, one per line
-    #[arg(required = true, value_name = "UID")]
+    #[arg(value_name = "UID", required_unless_present = "series_uid")]
     pub uids: Vec<String>,
+    /// Series instance UID (repeatable; the same as giving it as an argument)
+    #[arg(long, value_name = "UID")]
+    pub series_uid: Vec<String>,
+}
+
+impl SeriesMetadataArgs {
+    /// The UIDs given either way, arguments first.
+    pub fn all(&self) -> Vec<String> {
+        self.uids.iter().chain(&self.series_uid).cloned().collect()
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -860,6 +911,9 @@ pub struct DownloadArgs {
     /// Series instance UIDs to download
     #[arg(value_name = "UID")]
     pub uids: Vec<String>,
+    /// Series instance UID to download (repeatable; the same as giving it as an argument)
+    #[arg(long, value_name = "UID")]
+    pub series_uid: Vec<String>,
     /// Output directory (created if missing)
     #[arg(short, long, value_name = "DIR", env = env::OUTPUT)]
     pub output: std::path::PathBuf,
@@ -909,6 +963,24 @@ pub struct DownloadArgs {
     /// Every series a DOI describes (10.7937/..., doi:... or https://doi.org/...) [getCollectionOrSeriesForDOI]
     #[arg(long, value_name = "DOI")]
     pub doi: Option<String>,
+    /// When stderr is not a terminal (cron, CI, TERM=dumb): a progress line this often
+    /// (`30s`, `5m`, `500ms`; `0` or `off`: none)
+    #[arg(long, default_value = "30s", value_name = "DURATION", env = env::HEARTBEAT,
+          value_parser = parse_heartbeat)]
+    pub heartbeat: std::time::Duration,
+}
+
+/// `--heartbeat`: a duration (`30s`, `250ms`, plain seconds), or `0` / `off` for none.
+fn parse_heartbeat(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    if s == "off" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{e}: expected a duration such as 30s, 5m or 500ms, or off"))
 }
 
 #[derive(Args, Debug, Clone)]
@@ -981,12 +1053,15 @@ impl SeriesFilters {
 
 #[derive(Args, Debug, Clone)]
 pub struct SingleImageArgs {
+    /// The series instance UID, then the SOP instance UID (or --series-uid and --sop-uid)
+    #[arg(value_name = "UID", num_args = 0..=2)]
+    pub uids: Vec<String>,
     /// Series instance UID
     #[arg(long)]
-    pub series_uid: String,
+    pub series_uid: Option<String>,
     /// SOP instance UID of the image
     #[arg(long)]
-    pub sop_uid: String,
+    pub sop_uid: Option<String>,
     /// Where to write the image (a directory gets <SOP>.dcm); written atomically
     #[arg(short, long, value_name = "PATH")]
     pub output: std::path::PathBuf,
@@ -1042,8 +1117,20 @@ pub enum ConfigCommand {
 #[derive(Args, Debug, Clone)]
 pub struct CompletionsArgs {
     /// The shell to complete in
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
+    #[arg(value_enum, required_unless_present = "values")]
+    pub shell: Option<clap_complete::Shell>,
+    /// Print the server's values of one kind, one per line (the scripts call this; cached for a
+    /// day under the configuration directory)
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub values: Option<ValueKind>,
+}
+
+/// What `tcia completions --values` lists.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    Collection,
+    Modality,
+    BodyPart,
 }
 
 #[derive(Args, Debug, Clone)]

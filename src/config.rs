@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
@@ -165,9 +166,150 @@ struct Loaded {
 }
 
 /// Parse the process's command line with the config file's defaults. Clap errors, `--help` and
-/// `--version` end the process here, as `Cli::parse` would.
+/// `--version` end the process here, as `Cli::parse` would, told as [`friendly`] tells them.
 pub fn parse(env: &Env) -> Invocation {
-    parse_from(std::env::args_os(), path(env).as_deref(), env).unwrap_or_else(|e| e.exit())
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    parse_from(args.clone(), path(env).as_deref(), env).unwrap_or_else(|e| {
+        let (text, code) = friendly(&e, &args);
+        if e.use_stderr() || e.kind() == ErrorKind::MissingSubcommand {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+        std::process::exit(code)
+    })
+}
+
+/// What the user sees for a clap error or help request, and the exit code: a bare `tcia` (or one
+/// without a subcommand) gets the short help, a subcommand's help folds the global options into
+/// one line, a mistyped subcommand gets at most two suggestions (the best first), and usage lines
+/// leave out the global options that only came from the environment.
+pub fn friendly(e: &clap::Error, args: &[std::ffi::OsString]) -> (String, i32) {
+    let code = e.exit_code();
+    let text = match e.kind() {
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            return (Cli::command().render_help().to_string(), 2)
+        }
+        ErrorKind::DisplayHelp => subcommand_help(args).unwrap_or_else(|| e.to_string()),
+        ErrorKind::InvalidSubcommand => {
+            suggest_subcommand(e).unwrap_or_else(|| without_env_globals(&e.to_string()))
+        }
+        _ => without_env_globals(&e.to_string()),
+    };
+    (text, code)
+}
+
+/// The note that replaces the global options in a subcommand's help.
+pub const GLOBALS_NOTE: &str =
+    "Global options (--server, --api, --format, --fields, --limit, -q, -v, ...): see tcia --help";
+
+/// `tcia SUB --help` with the global options folded into [`GLOBALS_NOTE`].
+fn subcommand_help(args: &[std::ffi::OsString]) -> Option<String> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let globals: Vec<clap::Id> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .map(|a| a.get_id().clone())
+        .collect();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |mut sub| {
+            for id in &globals {
+                if sub.get_arguments().any(|a| a.get_id() == id) {
+                    sub = sub.mut_arg(id.clone(), |a| a.hide(true));
+                }
+            }
+            let after = sub
+                .get_after_help()
+                .map(|h| format!("{h}\n\n{GLOBALS_NOTE}"))
+                .unwrap_or_else(|| GLOBALS_NOTE.to_string());
+            sub.after_help(after.clone()).after_long_help(after)
+        });
+    }
+    // The subcommand asked about: the first argument naming one (`help` names the next).
+    let words: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let short = words.iter().any(|w| w == "-h");
+    let named = |w: &String| {
+        cmd.get_subcommands()
+            .find(|s| s.get_name() == w || s.get_all_aliases().any(|a| a == w))
+            .map(|s| s.get_name().to_string())
+    };
+    let name = words.iter().filter(|w| *w != "help").find_map(named)?;
+    let sub = cmd.find_subcommand_mut(name)?;
+    if sub.has_subcommands() {
+        return None;
+    }
+    Some(if short {
+        sub.render_help().to_string()
+    } else {
+        sub.render_long_help().to_string()
+    })
+}
+
+/// clap lists similar subcommands worst first and all of them: the best two, best first.
+fn suggest_subcommand(e: &clap::Error) -> Option<String> {
+    let typed = match e.get(ContextKind::InvalidSubcommand)? {
+        ContextValue::String(s) => s.clone(),
+        _ => return None,
+    };
+    let cmd = Cli::command();
+    let mut scored: Vec<(f64, &str)> = Vec::new();
+    for sub in cmd.get_subcommands() {
+        let best = std::iter::once(sub.get_name())
+            .chain(sub.get_all_aliases())
+            .map(|n| strsim::jaro_winkler(&typed.to_lowercase(), &n.to_lowercase()))
+            .fold(0.0, f64::max);
+        if best > 0.7 {
+            scored.push((best, sub.get_name()));
+        }
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let tip = match scored.as_slice() {
+        [] => String::new(),
+        [(_, one)] => format!("\n\n  tip: did you mean '{one}'?"),
+        [(_, a), (_, b), ..] => format!("\n\n  tip: did you mean '{a}' or '{b}'?"),
+    };
+    Some(format!(
+        "error: unrecognized subcommand '{typed}'{tip}\n\nUsage: tcia [OPTIONS] <COMMAND>\n\nFor more information, try 'tcia --help'.\n"
+    ))
+}
+
+/// Usage lines list the global options that were present, also those set only by an
+/// environment variable (TCIA_SERVER, SSL_CERT_FILE, ...), as if the command needed them.
+fn without_env_globals(text: &str) -> String {
+    let cmd = Cli::command();
+    let shown: Vec<String> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set() && a.get_env().is_some())
+        .filter_map(|a| {
+            let long = a.get_long()?;
+            Some(match a.get_value_names().and_then(|v| v.first()) {
+                Some(v) => format!(" --{long} <{v}>"),
+                None => format!(" --{long}"),
+            })
+        })
+        .collect();
+    text.lines()
+        .map(|l| {
+            if l.trim_start().starts_with("Usage:") {
+                shown
+                    .iter()
+                    .fold(l.to_string(), |acc, s| acc.replace(s.as_str(), ""))
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }
 
 /// As `parse`, from given arguments and config file (none: no file).
@@ -401,6 +543,25 @@ pub fn show(applied: &Applied, out: &mut dyn std::io::Write) -> std::io::Result<
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_subcommand_has_an_example() {
+        fn check(cmd: &clap::Command, path: &str) {
+            for sub in cmd.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                if sub.has_subcommands() {
+                    check(sub, &name);
+                    continue;
+                }
+                let after = sub
+                    .get_after_help()
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
+                assert!(after.contains("tcia "), "{name} has no example");
+            }
+        }
+        check(&Cli::command(), "tcia");
+    }
+
     use super::*;
 
     /// The parsed command line with its config, as the tests read them.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::api::auth::{Credentials, Session};
 use crate::api::catalogue::{resolve_server, Api, DEFAULT_SERVER};
-use crate::api::client::{Client, HttpSettings};
+use crate::api::client::{Client, HttpSettings, V2_LOGIN_HINT};
 use crate::cli::{DownloadArgs, GlobalArgs};
 use crate::config::Applied;
 use crate::download::engine::Settings;
@@ -29,6 +29,8 @@ pub struct Ctx {
     pub format: Format,
     pub raw: Option<RawFormat>,
     pub fields: Option<Vec<String>>,
+    /// `--limit N`: at most this many rows (series, for downloads).
+    pub limit: Option<u64>,
     pub width: usize,
     /// `--allow-http`: plain http to non-loopback hosts.
     pub allow_http: bool,
@@ -125,12 +127,26 @@ impl Ctx {
             format,
             raw: g.raw,
             fields,
+            limit: g.limit,
             width: env.width.unwrap_or(120),
             allow_http: g.allow_http,
             offline: g.offline,
             creds,
             env: env.clone(),
         })
+    }
+
+    /// `--api v2` with no login for this server: its requests are answered with a 500 or with
+    /// nothing.
+    pub fn v2_without_login(&self) -> bool {
+        self.api == Api::V2 && self.client.session.is_none()
+    }
+
+    /// Say so before the first request (see [`Ctx::v2_without_login`]).
+    pub fn warn_v2_without_login(&self) {
+        if self.v2_without_login() {
+            self.printer.warn(V2_LOGIN_HINT);
+        }
     }
 
     /// Buffered stdout for data; CSV and TSV on a terminal with control characters escaped

@@ -8,7 +8,7 @@ use crate::commands::{
 use crate::config::{check, Invocation};
 use crate::context::{printer, Ctx};
 use crate::env::Env;
-use crate::uid::read_uid_args;
+use crate::uid::uid_args;
 
 /// Run the parsed command line.
 pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
@@ -23,7 +23,11 @@ pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
         needs_no_server(&cli.command)?;
     }
     match &cli.command {
-        Command::Completions(a) => docs::completions(a.shell),
+        Command::Completions(a) => match (a.values, a.shell) {
+            (Some(kind), _) => docs::values(&Ctx::new(g, &env)?, kind).await,
+            (None, Some(shell)) => docs::completions(shell),
+            (None, None) => Err(crate::error::usage("completions: give a shell")),
+        },
         Command::Man(a) => docs::man(&a.subcommand),
         Command::Config(c) => docs::config(&config, c),
         Command::Download(a) => download::run(g, &config, &env, a).await,
@@ -31,7 +35,8 @@ pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
         Command::Verify(a) if a.remote => verify::remote(&Ctx::new(g, &env)?, &a.dir).await,
         Command::Verify(a) => {
             let (printer, dir) = (printer(g, &env), a.dir.clone());
-            tokio::task::spawn_blocking(move || verify::run(&dir, &printer)).await?
+            let report = g.format.map(|f| (f, env.width.unwrap_or(120)));
+            tokio::task::spawn_blocking(move || verify::run(&dir, &printer, report)).await?
         }
         Command::SingleImage(a) => single_image::run(&Ctx::new(g, &env)?, a).await,
         Command::Login(a) => login::login(&Ctx::new(g, &env)?, a).await,
@@ -39,13 +44,20 @@ pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
         Command::Auth(AuthCommand::Status) => login::status(&Ctx::new(g, &env)?).await,
         Command::SeriesMetadata(a) => {
             let ctx = Ctx::new(g, &env)?;
-            let uids = read_uid_args(&a.uids, &mut std::io::stdin().lock())?;
+            let mut uids = uid_args(&a.all(), env.stdin_tty).await?;
+            if let Some(n) = ctx.limit {
+                uids.truncate(n as usize);
+            }
             series_metadata::run(&ctx, &uids).await
         }
         Command::Index(c) => index::run(&Ctx::new(g, &env)?, c).await,
         Command::Query(a) => index::query(&Ctx::new(g, &env)?, &a.sql),
         Command::Search(a) => search::search(&Ctx::new(g, &env)?, a).await,
-        Command::Manifest(a) => search::manifest(&Ctx::new(g, &env)?, a).await,
+        Command::Manifest(a) => {
+            let ctx = Ctx::new(g, &env)?;
+            ctx.warn_v2_without_login();
+            search::manifest(&ctx, a).await
+        }
         Command::Doi(a) => doi::run(&Ctx::new(g, &env)?, a).await,
         Command::Md5(a) => md5::run(&Ctx::new(g, &env)?, a).await,
         other => {

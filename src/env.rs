@@ -70,6 +70,8 @@ pub const JOB_ARRAY_VARS: [&str; 4] = [
     "SLURM_ARRAY_TASK_COUNT",
     "JOB_COMPLETION_INDEX",
 ];
+/// Progress line interval off a terminal for `download` / `sync` (`--heartbeat`).
+pub const HEARTBEAT: &str = "TCIA_HEARTBEAT";
 /// Terminal width override for `--format table`.
 pub const COLUMNS: &str = "COLUMNS";
 /// Directory for the token cache and `config.toml`; default: the platform's config
@@ -96,6 +98,8 @@ pub struct Env {
     pub color_auto: bool,
     /// COLUMNS, else the terminal's width.
     pub width: Option<usize>,
+    /// TERM is unset or `dumb`: no cursor movement, so no progress bars (lines instead).
+    pub term_dumb: bool,
     /// TCIA_TEST_NO_RETRY_DELAY: retry delays are reported but not slept.
     pub no_retry_delay: bool,
     /// TCIA_TEST_ABORT_PUBLISH_AFTER: the publish step after which the process ends.
@@ -146,6 +150,7 @@ impl Env {
             stdin_tty: std::io::stdin().is_terminal(),
             color_auto,
             width,
+            term_dumb: std::env::var_os(TERM).is_none_or(|t| t.is_empty() || t == "dumb"),
             no_retry_delay: set(TEST_NO_RETRY_DELAY),
             abort_publish_after: var(TEST_ABORT_PUBLISH_AFTER).and_then(|v| v.parse().ok()),
             config_dir,
@@ -155,6 +160,16 @@ impl Env {
             client_secret: var(CLIENT_SECRET).map(Secret::new),
             vars,
         }
+    }
+
+    /// The width of the terminal on stderr now (it may have been resized since the start).
+    pub fn stderr_width_now(&self) -> Option<usize> {
+        if !self.stderr_tty {
+            return None;
+        }
+        console::Term::stderr()
+            .size_checked()
+            .map(|(_, w)| w as usize)
     }
 
     /// A variable of [`JOB_ARRAY_VARS`], [`OUTPUT`] or [`JOBS`], as captured.

@@ -53,14 +53,28 @@ pub fn run(inv: Invocation, env: Env) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let result = rt.block_on(async {
+        // The signal handler first (biased): it is installed before any command runs, so a
+        // Ctrl-C during a prompt or a stdin read (done off the runtime) ends the run.
         tokio::select! {
+            biased;
+            _ = shutdown_signal() => Err(interrupted().into()),
             r = dispatch::dispatch(inv, env) => r,
-            _ = shutdown_signal() => Err(Error::Interrupted.into()),
         }
     });
     // Do not wait for blocking work (hashing, extracting) that an interrupt left behind.
     rt.shutdown_background();
     result
+}
+
+/// The error of a run ended by Ctrl-C: for a download, where it stands and how to resume.
+fn interrupted() -> Error {
+    match progress::interrupted_note() {
+        Some(note) => Error::Failed {
+            message: format!("interrupted: {note}"),
+            code: error::exit::INTERRUPTED,
+        },
+        None => Error::Interrupted,
+    }
 }
 
 /// Ctrl-C, or SIGTERM on Unix (what `kill`, Slurm and Kubernetes send).

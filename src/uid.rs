@@ -21,6 +21,15 @@ pub fn not_a_uid(what: &str, value: &str) -> anyhow::Error {
     ))
 }
 
+/// Why a series may be unknown, in every per-UID command's warning.
+pub const UNKNOWN_SERIES_WHY: &str =
+    "not on this server, or not accessible with this login and API (NLST series need --server nlst)";
+
+/// The one warning for a series UID the server does not know.
+pub fn unknown_series(uid: &str) -> String {
+    format!("unknown series {uid}: {UNKNOWN_SERIES_WHY}")
+}
+
 /// Expand UID arguments: `-` reads `stdin`, one per line; blanks and `#` lines skipped;
 /// duplicates removed, first-seen order kept; every value must be a UID.
 pub fn read_uid_args(args: &[String], stdin: &mut dyn BufRead) -> anyhow::Result<Vec<String>> {
@@ -45,6 +54,41 @@ pub fn read_uid_args(args: &[String], stdin: &mut dyn BufRead) -> anyhow::Result
         return Err(not_a_uid("", bad));
     }
     Ok(out)
+}
+
+/// All of stdin, read on a blocking thread: the runtime's Ctrl-C handler stays free to end the
+/// process (exit 130) while the read waits. On a terminal, say how to end the input.
+pub async fn read_stdin(from_terminal: bool) -> anyhow::Result<String> {
+    let bytes = read_stdin_bytes(from_terminal).await?;
+    String::from_utf8(bytes).map_err(|e| {
+        usage(format!(
+            "stdin is not UTF-8 text (byte {} is invalid); UIDs are plain text",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+/// As [`read_stdin`], the bytes as they are.
+pub async fn read_stdin_bytes(from_terminal: bool) -> anyhow::Result<Vec<u8>> {
+    if from_terminal {
+        eprintln!("tcia: reading UIDs from the terminal; end with Ctrl-D");
+    }
+    tokio::task::spawn_blocking(|| {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).map(|_| bytes)
+    })
+    .await?
+    .map_err(|e| anyhow::anyhow!("reading UIDs from stdin: {e}"))
+}
+
+/// As [`read_uid_args`], reading stdin (when an argument is `-`) with [`read_stdin`].
+pub async fn uid_args(args: &[String], stdin_tty: bool) -> anyhow::Result<Vec<String>> {
+    let text = if args.iter().any(|a| a == "-") {
+        read_stdin(stdin_tty).await?
+    } else {
+        String::new()
+    };
+    read_uid_args(args, &mut std::io::Cursor::new(text))
 }
 
 /// `--name` takes a cart name or the portal URL with `?saved-cart=NAME`.

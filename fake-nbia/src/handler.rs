@@ -48,8 +48,10 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, req: Request) -> Respons
         return control::handle(&app, &parts.method, rest, &query, &bytes);
     }
     let inc = incoming(&app, &parts, path, query, &bytes);
-    app.record(record(&inc, &parts.headers));
+    // The fault first: a test that has seen this request counted may clear the faults, and
+    // must not race the request's own lookup.
     let fault = app.take_fault(last_segment(&inc.path));
+    app.record(record(&inc, &parts.headers));
     if let Some(action) = &fault {
         if let Some(r) = before_routing(action).await {
             return r;

@@ -44,7 +44,10 @@ pub fn resolve_server(s: &str, allow_http: bool) -> Result<Url, Error> {
     };
     let url = Url::parse(raw).map_err(|e| {
         Error::Usage(format!(
-            "invalid --server '{s}': {e}; expected a URL such as {DEFAULT_SERVER}, or one of: nbia, nlst"
+            "invalid --server '{s}': {e}; {}",
+            scheme_hint(s).unwrap_or_else(|| format!(
+                "expected a URL such as {DEFAULT_SERVER}, or one of: nbia, nlst"
+            ))
         ))
     })?;
     match url.scheme() {
@@ -64,7 +67,9 @@ pub fn resolve_server(s: &str, allow_http: bool) -> Result<Url, Error> {
         }
         other => {
             return Err(Error::Usage(format!(
-                "invalid --server '{s}': scheme '{other}' is not supported; use https:// (or http:// for a local server)"
+                "invalid --server '{s}': scheme '{other}' is not supported; {}",
+                scheme_hint(s)
+                    .unwrap_or_else(|| "use https:// (or http:// for a local server)".into())
             )))
         }
     }
@@ -72,6 +77,19 @@ pub fn resolve_server(s: &str, allow_http: bool) -> Result<Url, Error> {
         return Err(Error::Usage(format!("invalid --server '{s}': no host")));
     }
     Ok(url)
+}
+
+/// `127.0.0.1:8080` or `nbia.example.org`: a host without a scheme; say which one to add
+/// (http:// for a server on this machine, https:// otherwise).
+fn scheme_hint(s: &str) -> Option<String> {
+    let s = s.trim();
+    if s.contains("://") || s.is_empty() {
+        return None;
+    }
+    let host = s.split([':', '/']).next().unwrap_or("");
+    let local = host == "localhost" || host.starts_with("127.") || s.starts_with("[::1]");
+    let scheme = if local { "http" } else { "https" };
+    Some(format!("did you mean {scheme}://{s}?"))
 }
 
 /// The API flavour selected with `--api`.

@@ -103,6 +103,11 @@ fn ca_certs(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, Error> 
     Ok(certs)
 }
 
+/// What the v2 API needs that a new user may not know: v2 answers a request without a token
+/// with a 500 or an empty result, never a 401.
+pub const V2_LOGIN_HINT: &str =
+    "v2 needs a login: run `tcia login` (public data needs no login: use --api v4)";
+
 const BAD_TOKEN: &str = "the cached token is not a valid HTTP header value; run `tcia login` again";
 
 /// A request, described so it can be sent again on retry.
@@ -153,6 +158,20 @@ pub fn is_html(headers: &reqwest::header::HeaderMap) -> bool {
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("html"))
+}
+
+/// A request that got no response: why, and whether trying again can change that.
+struct NoResponse {
+    err: Error,
+    /// A refused connection or TLS to a port that speaks plain HTTP: retrying cannot help.
+    permanent: bool,
+}
+
+impl From<Error> for NoResponse {
+    fn from(err: Error) -> NoResponse {
+        let permanent = matches!(err, Error::Usage(_));
+        NoResponse { err, permanent }
+    }
 }
 
 /// What one attempt came to.
@@ -234,6 +253,11 @@ impl Client {
     pub fn with_session(mut self, session: Option<Session>) -> Client {
         self.session = session.map(std::sync::Arc::new);
         self
+    }
+
+    /// A v2 request sent without a token (no `tcia login` for this server).
+    fn v2_without_token(&self, url: &Url) -> bool {
+        self.session.is_none() && url.path().contains("/services/v2/")
     }
 
     /// The underlying reqwest client (shared connection pool).
@@ -331,15 +355,19 @@ impl Client {
         &self,
         req: &Request,
         url: &Url,
-        outcome: Result<reqwest::Response, Error>,
+        outcome: Result<reqwest::Response, NoResponse>,
         started: Instant,
     ) -> Attempt {
         let resp = match outcome {
             Ok(resp) => resp,
-            // Our own mistakes (a header value that cannot be sent) and refused redirects do
-            // not improve with time.
-            Err(err @ (Error::Usage(_) | Error::Failed { .. })) => return Attempt::Fatal(err),
-            Err(err) => {
+            // Our own mistakes (a header value that cannot be sent), a closed port, TLS to a
+            // plain-http port, a refused redirect: none of them improves with time.
+            Err(NoResponse { err, permanent })
+                if permanent || matches!(err, Error::Failed { .. }) =>
+            {
+                return Attempt::Fatal(err)
+            }
+            Err(NoResponse { err, .. }) => {
                 return Attempt::Retry {
                     retry_after: None,
                     err,
@@ -361,7 +389,14 @@ impl Client {
             return Attempt::Done(resp);
         }
         let retry_after = parse_retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
-        let err = http_error(req.method(), url, resp, retry_after).await;
+        let mut err = http_error(req.method(), url, resp, retry_after).await;
+        if status == StatusCode::INTERNAL_SERVER_ERROR && self.v2_without_token(url) {
+            // Its answer to a missing Authorization header: retrying will not log in.
+            if let Error::Http { message, .. } = &mut err {
+                message.push_str(&format!(": {V2_LOGIN_HINT}"));
+            }
+            return Attempt::Fatal(err);
+        }
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             Attempt::Retry { retry_after, err }
         } else {
@@ -401,7 +436,7 @@ impl Client {
         req: &Request,
         url: &Url,
         bearer: Option<&Secret>,
-    ) -> Result<reqwest::Response, Error> {
+    ) -> Result<reqwest::Response, NoResponse> {
         self.printer.debug(2, &format!("{} {}", req.method(), url));
         let mut rb = match req.method {
             Method::Post => self.http.post(url.clone()),
@@ -427,9 +462,10 @@ impl Client {
             v.set_sensitive(true);
             rb = rb.header("api_key", v);
         }
-        rb.send()
-            .await
-            .map_err(|e| self.transport_error(req.method(), url, e))
+        rb.send().await.map_err(|e| NoResponse {
+            permanent: cannot_change(&e),
+            err: self.transport_error(req.method(), url, e),
+        })
     }
 
     /// Map a transport failure (connect, DNS, timeout, reset) to an error naming the URL.
@@ -466,6 +502,17 @@ impl Client {
                 host_port(url),
                 root_cause(&e)
             )
+        } else if e.is_connect() && plain_http_port(&e) {
+            format!(
+                "{} does not speak TLS: did you mean {}?",
+                host_port(url),
+                as_plain_http(url)
+            )
+        } else if e.is_connect() && refused(&e) {
+            format!(
+                "cannot connect to {}: connection refused (nothing listens there: check --server and the port)",
+                host_port(url)
+            )
         } else if e.is_connect() {
             format!("cannot connect to {}: {}", host_port(url), root_cause(&e))
         } else {
@@ -477,6 +524,61 @@ impl Client {
             what,
         }
     }
+}
+
+/// The errors in `e`'s chain, outermost first.
+fn chain<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut out = vec![e];
+    while let Some(next) = out.last().and_then(|c| c.source()) {
+        out.push(next);
+    }
+    out
+}
+
+/// The connection was refused: nothing listens on that port.
+fn refused(e: &reqwest::Error) -> bool {
+    chain(e).iter().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+    })
+}
+
+/// The TLS handshake got a reply that is not TLS (a plain-http server answering).
+fn plain_http_port(e: &reqwest::Error) -> bool {
+    chain(e).into_iter().any(|c| {
+        // rustls's error sits inside one or more io::Errors, which do not expose it as a source.
+        let mut cur: &(dyn std::error::Error + 'static) = c;
+        while let Some(inner) = cur
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            cur = inner;
+        }
+        matches!(
+            cur.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidMessage(
+                rustls::InvalidMessage::InvalidContentType
+            ))
+        )
+    })
+}
+
+/// Failures that another attempt cannot change.
+fn cannot_change(e: &reqwest::Error) -> bool {
+    e.is_connect() && (refused(e) || plain_http_port(e))
+}
+
+/// The same URL with http:// (and the port kept), for the "did you mean" hint.
+fn as_plain_http(url: &Url) -> String {
+    let mut u = url.clone();
+    let port = u.port_or_known_default();
+    let _ = u.set_scheme("http");
+    let _ = u.set_port(port);
+    u.set_path("");
+    u.set_query(None);
+    u.to_string().trim_end_matches('/').to_string()
 }
 
 fn host_port(url: &Url) -> String {
@@ -538,7 +640,9 @@ async fn http_error(
             None => "the server sent an HTML error page".to_string(),
         }
     } else {
+        // An uncaught exception without a message ends the server's text in "\nnull".
         let t = text.trim();
+        let t = t.strip_suffix("\nnull").unwrap_or(t).trim_end();
         if t.is_empty() {
             status.canonical_reason().unwrap_or("error").to_string()
         } else {

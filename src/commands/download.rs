@@ -4,7 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use anyhow::Context as _;
 
 use crate::api::catalogue::Api;
 use crate::cli::{DownloadArgs, GlobalArgs};
@@ -22,6 +25,8 @@ use crate::download::source::Catalog;
 use crate::download::state::{Record, State};
 use crate::env::Env;
 use crate::error::usage;
+use crate::output::{self, Format, Row};
+use crate::progress::{Recorder, View, RESULT_COLUMNS};
 use crate::text::human_bytes;
 use crate::uid::{cart_name, is_uid};
 
@@ -38,6 +43,8 @@ pub struct Plan {
     pub suspect_empty: bool,
     pub shard: Option<Shard>,
     pub root: PathBuf,
+    /// `--format` given: the plan (`--dry-run`) or one result per series on stdout.
+    pub report: Option<Format>,
 }
 
 /// `--shard K/N|auto` (with `--shards N`), or none.
@@ -76,18 +83,14 @@ pub async fn plan(
     if let Some(w) = shard.and(count_conflict(a.shards, &|k| env.var(k))) {
         ctx.printer.warn(&w);
     }
-    if ctx.api == Api::Legacy {
-        return Err(usage(
-            "downloads need --api v4, v1 or v2 (the legacy API has no series metadata lookup)",
-        ));
-    }
+    can_download(&ctx)?;
     warn_about_manifests(&ctx.printer, &manifests);
     let catalog = NbiaCatalog {
         client: &ctx.client,
         api: ctx.api,
     };
     // What to download, in first-seen order; only this shard's part.
-    let (mut uids, infos) = gather(&catalog, a, &manifests).await?;
+    let (mut uids, infos) = gather(&catalog, a, &manifests, env.stdin_tty).await?;
     if let Some(doi) = &a.doi {
         let mut seen: HashSet<String> = uids.iter().cloned().collect();
         let more = super::doi::series_of(&ctx, doi).await?;
@@ -99,6 +102,10 @@ pub async fn plan(
         uids.retain(|u| sh.contains(u));
         ctx.printer
             .info(&format!("shard {sh}: {} of {all} series", uids.len()));
+    }
+    if let Some(n) = ctx.limit {
+        // `--limit N`: try the first N series.
+        uids.truncate(n as usize);
     }
     // Metadata for all of them at once.
     let (looked_up, lookup_errors) = catalog.lookup(&uids).await?;
@@ -117,6 +124,7 @@ pub async fn plan(
         suspect_empty,
         shard,
         root: a.output.clone(),
+        report: global.format,
     })
 }
 
@@ -172,6 +180,23 @@ async fn fill_counts(catalog: &impl Catalog, jobs: &mut [Job], printer: &crate::
             )),
         }
     }
+}
+
+/// The API must have a metadata lookup and, for v2, a login.
+fn can_download(ctx: &Ctx) -> anyhow::Result<()> {
+    if ctx.api == Api::Legacy {
+        return Err(usage(
+            "downloads need --api v4, v1 or v2 (the legacy API has no series metadata lookup)",
+        ));
+    }
+    if ctx.v2_without_login() {
+        // Every v2 download answer would be an error: say why before asking.
+        return Err(usage(format!(
+            "download: {}",
+            crate::api::client::V2_LOGIN_HINT
+        )));
+    }
+    Ok(())
 }
 
 /// One job per known UID, at its layout path; the UIDs the server does not know.
@@ -276,8 +301,103 @@ pub async fn fetch(
         zip: a.zip,
     };
     let settings = engine_settings(a, plan.retries, &ctx.env);
-    let reporter = crate::progress::reporter(&ctx.printer);
-    engine::run_jobs(&fetcher, &settings, st, records, batch, reporter).await
+    if batch.skipped > 0 {
+        ctx.printer.info(&format!(
+            "skipping {} series already complete",
+            batch.skipped
+        ));
+    }
+    let view = View {
+        dir: st.root.display().to_string(),
+        labels: batch
+            .todo
+            .iter()
+            .map(|j| (j.info.uid.clone(), label(&j.info)))
+            .collect(),
+        skipped: batch.skipped,
+        skipped_bytes: totals(&plan.jobs).1.saturating_sub(totals(&batch.todo).1),
+        heartbeat: Some(a.heartbeat).filter(|d| !d.is_zero()),
+    };
+    let reporter = crate::progress::reporter(&ctx.printer, &ctx.env, view);
+    let Some(format) = plan.report else {
+        return engine::run_jobs(&fetcher, &settings, st, records, batch, reporter).await;
+    };
+    let todo: HashSet<String> = batch.todo.iter().map(|j| j.info.uid.clone()).collect();
+    let recorder = Arc::new(Recorder::new(reporter, &st.root));
+    let report =
+        engine::run_jobs(&fetcher, &settings, st, records, batch, recorder.clone()).await?;
+    let mut rows = recorder.rows();
+    for j in plan.jobs.iter().filter(|j| !todo.contains(&j.info.uid)) {
+        let rec = records.get(&j.info.uid);
+        rows.push(row(serde_json::json!({
+            "uid": j.info.uid, "status": "skipped",
+            "path": st.root.join(&j.rel).display().to_string(),
+            "files": rec.map(|r| r.files.len()), "bytes": rec.map(|r| r.bytes),
+            "seconds": null, "error": null,
+        })));
+    }
+    output::write_report(format, &RESULT_COLUMNS, rows, ctx.width)
+        .context("writing the results")?;
+    Ok(report)
+}
+
+fn row(v: serde_json::Value) -> Row {
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => Row::new(),
+    }
+}
+
+/// The columns of the `--dry-run --format` plan.
+const PLAN_COLUMNS: [&str; 6] = ["uid", "collection", "images", "bytes", "path", "action"];
+
+/// The plan as rows: every series with what a run would do (fetch, skip, or unknown).
+fn plan_rows(plan: &Plan, todo: &[Job]) -> Vec<Row> {
+    let fetch: HashSet<&str> = todo.iter().map(|j| j.info.uid.as_str()).collect();
+    let mut rows: Vec<Row> = plan
+        .jobs
+        .iter()
+        .map(|j| {
+            let action = if fetch.contains(j.info.uid.as_str()) {
+                "fetch"
+            } else {
+                "skip"
+            };
+            row(serde_json::json!({
+                "uid": j.info.uid, "collection": j.info.get("Collection"),
+                "images": j.info.image_count(), "bytes": j.info.file_size(),
+                "path": plan.root.join(&j.rel).display().to_string(), "action": action,
+            }))
+        })
+        .collect();
+    for u in &plan.unknown {
+        rows.push(row(serde_json::json!({
+            "uid": u, "collection": null, "images": null, "bytes": null, "path": null,
+            "action": "unknown",
+        })));
+    }
+    rows
+}
+
+/// `would download UID (N images, SIZE) -> PATH`: one line of a dry run.
+pub fn would_line(j: &Job) -> String {
+    format!(
+        "would download {} ({} images, {}) -> {}",
+        j.info.uid,
+        j.info.image_count().map_or("?".into(), |n| n.to_string()),
+        j.info.file_size().map_or("?".into(), human_bytes),
+        rel_string(&j.rel)
+    )
+}
+
+/// `Collection/PatientID/Modality`, as far as the catalogue knows them.
+fn label(info: &SeriesInfo) -> String {
+    ["Collection", "PatientID", "Modality"]
+        .iter()
+        .map(|f| info.get(f))
+        .filter(|v| !v.is_empty())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 pub async fn run(
@@ -286,7 +406,7 @@ pub async fn run(
     env: &Env,
     a: &DownloadArgs,
 ) -> anyhow::Result<()> {
-    let mut plan = plan(global, config, env, a).await?;
+    let plan = plan(global, config, env, a).await?;
     if plan.jobs.is_empty() && plan.unknown.is_empty() {
         plan.ctx
             .printer
@@ -295,16 +415,16 @@ pub async fn run(
     }
     let st = State::new(&plan.root, plan.shard);
     let mut records = st.records();
+    // The plan keeps its jobs: reports name the skipped series too.
     let (todo, skip) = split_complete(
         &st,
         &records,
-        std::mem::take(&mut plan.jobs),
+        plan.jobs.clone(),
         a.verify,
         &plan.ctx.printer,
     );
     if a.dry_run {
-        dry_run(&plan, &todo, skip.len());
-        return Ok(());
+        return dry_run(&plan, &todo, skip.len());
     }
     let _lock = engine::take_directory(&st)?;
     if !a.no_space_check {
@@ -321,22 +441,21 @@ pub async fn run(
 }
 
 /// `--dry-run`: what would be fetched, where, and the totals.
-fn dry_run(plan: &Plan, todo: &[Job], skipped: usize) {
+fn dry_run(plan: &Plan, todo: &[Job], skipped: usize) -> anyhow::Result<()> {
     let p = &plan.ctx.printer;
     let (images, bytes) = totals(todo);
-    for j in todo {
-        p.info(&format!(
-            "would download {} ({} images, {}) -> {}",
-            j.info.uid,
-            j.info.image_count().map_or("?".into(), |n| n.to_string()),
-            j.info.file_size().map_or("?".into(), human_bytes),
-            rel_string(&j.rel)
-        ));
+    if let Some(format) = plan.report {
+        output::write_report(format, &PLAN_COLUMNS, plan_rows(plan, todo), plan.ctx.width)
+            .context("writing the plan")?;
+    } else {
+        for j in todo {
+            p.info(&would_line(j));
+        }
     }
     for u in &plan.unknown {
         match plan.lookup_errors.get(u) {
             Some(why) => p.warn(&format!("{u}: metadata lookup failed: {why}")),
-            None => p.warn(&format!("{u}: not found on this server")),
+            None => p.warn(&crate::uid::unknown_series(u)),
         }
     }
     p.info(&format!(
@@ -349,6 +468,7 @@ fn dry_run(plan: &Plan, todo: &[Job], skipped: usize) {
             format!(", {} not found", plan.unknown.len())
         }
     ));
+    Ok(())
 }
 
 /// UIDs from every input, de-duplicated in first-seen order, with any metadata that came along.
@@ -356,8 +476,10 @@ async fn gather(
     catalog: &impl Catalog,
     a: &DownloadArgs,
     manifests: &[Manifest],
+    stdin_tty: bool,
 ) -> anyhow::Result<(Vec<String>, HashMap<String, SeriesInfo>)> {
     let nothing_given = a.uids.is_empty()
+        && a.series_uid.is_empty()
         && a.input.is_empty()
         && a.manifest.is_empty()
         && a.cart.is_none()
@@ -370,7 +492,7 @@ async fn gather(
     }
     let mut uids = Vec::new();
     let mut infos: HashMap<String, SeriesInfo> = HashMap::new();
-    for u in &a.uids {
+    for u in a.uids.iter().chain(&a.series_uid) {
         let u = u.trim();
         if !is_uid(u) {
             return Err(usage(format!(
@@ -380,7 +502,7 @@ async fn gather(
         uids.push(u.to_string());
     }
     for path in &a.input {
-        let (u, i) = input::read_input(path)?;
+        let (u, i) = input::read_input(path, stdin_tty).await?;
         uids.extend(u);
         infos.extend(i);
     }

@@ -16,8 +16,8 @@ const GUEST: &str = "nbia_guest";
 pub async fn login(ctx: &Ctx, a: &LoginArgs) -> anyhow::Result<()> {
     let base = ctx.client.settings.base.clone();
     let token_url = token_url(ctx, a)?;
-    let user = user(ctx, a)?;
-    let password = password(ctx, a, &user)?;
+    let user = user(ctx, a).await?;
+    let password = password(ctx, a, &user).await?;
     let grant = Grant {
         token_url,
         client_id: a.client_id.clone(),
@@ -76,7 +76,7 @@ fn endpoint_url(ctx: &Ctx, e: &'static cat::Endpoint) -> anyhow::Result<Url> {
 }
 
 /// `--guest`, `--user`, TCIA_USER, or a prompt on a terminal.
-fn user(ctx: &Ctx, a: &LoginArgs) -> anyhow::Result<String> {
+async fn user(ctx: &Ctx, a: &LoginArgs) -> anyhow::Result<String> {
     let base = &ctx.client.settings.base;
     let user = if a.guest {
         GUEST.to_string()
@@ -84,8 +84,9 @@ fn user(ctx: &Ctx, a: &LoginArgs) -> anyhow::Result<String> {
         u
     } else if ctx.env.stdin_tty && !a.password_stdin {
         eprint!("User for {base}: ");
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
+        let guard = Prompt::start();
+        let line = off_runtime(read_stdin_line).await?;
+        guard.done();
         line.trim().to_string()
     } else {
         return Err(usage(
@@ -99,13 +100,12 @@ fn user(ctx: &Ctx, a: &LoginArgs) -> anyhow::Result<String> {
 }
 
 /// `--password-stdin`, TCIA_PASSWORD, or a prompt on a terminal (none for `--guest`).
-fn password(ctx: &Ctx, a: &LoginArgs, user: &str) -> anyhow::Result<Secret> {
+async fn password(ctx: &Ctx, a: &LoginArgs, user: &str) -> anyhow::Result<Secret> {
     let base = &ctx.client.settings.base;
     Ok(if a.guest {
         Secret::new("")
     } else if a.password_stdin {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
+        let line = off_runtime(read_stdin_line).await?;
         let pw = line.trim_end_matches(['\n', '\r']);
         if pw.is_empty() {
             return Err(usage(
@@ -116,14 +116,76 @@ fn password(ctx: &Ctx, a: &LoginArgs, user: &str) -> anyhow::Result<Secret> {
     } else if let Some(p) = &ctx.creds.password {
         p.clone()
     } else if ctx.env.stdin_tty {
-        Secret::new(rpassword::prompt_password(format!(
-            "Password for {user} at {base}: "
-        ))?)
+        let prompt = format!("Password for {user} at {base}: ");
+        let guard = Prompt::start();
+        let p = off_runtime(move || rpassword::prompt_password(prompt)).await?;
+        guard.done();
+        Secret::new(p)
     } else {
         return Err(usage(
             "login: no password: use --password-stdin or TCIA_PASSWORD (a prompt needs a terminal)",
         ));
     })
+}
+
+fn read_stdin_line() -> std::io::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line)
+}
+
+/// Run a blocking read on a blocking thread: the runtime's Ctrl-C handler stays free to end the
+/// run (exit 130) while it waits. A Ctrl-C the read saw itself (the password prompt reads the
+/// terminal raw) ends it the same way.
+async fn off_runtime<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    match tokio::task::spawn_blocking(f).await? {
+        Ok(v) => Ok(v),
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(Error::Interrupted.into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A prompt in progress. Dropped before [`Prompt::done`] (Ctrl-C ended the run), it puts the
+/// terminal's settings back as they were (echo on again after the password prompt) and ends
+/// the prompt's line, so the error starts on a line of its own.
+struct Prompt {
+    #[cfg(unix)]
+    saved: Option<libc::termios>,
+    finished: bool,
+}
+
+impl Prompt {
+    fn start() -> Prompt {
+        Prompt {
+            #[cfg(unix)]
+            saved: {
+                // SAFETY: tcgetattr only writes the termios struct it is given.
+                let mut t: libc::termios = unsafe { std::mem::zeroed() };
+                (unsafe { libc::tcgetattr(0, &mut t) } == 0).then_some(t)
+            },
+            finished: false,
+        }
+    }
+
+    fn done(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for Prompt {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        #[cfg(unix)]
+        if let Some(t) = &self.saved {
+            // SAFETY: t came from tcgetattr on the same descriptor.
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, t) };
+        }
+        eprintln!();
+    }
 }
 
 pub async fn logout(ctx: &Ctx) -> anyhow::Result<()> {

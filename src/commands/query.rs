@@ -10,13 +10,13 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 use crate::api::catalogue::{self as cat, Api, Endpoint, Param, Route};
-use crate::api::client::Request;
+use crate::api::client::{Request, V2_LOGIN_HINT};
 use crate::api::rows::{requests, stream_rows};
 use crate::cli::Command;
 use crate::context::Ctx;
 use crate::error::usage;
 use crate::output::{self, Columns, Row};
-use crate::uid::cart_name;
+use crate::uid::{cart_name, read_uid_args, unknown_series};
 
 /// A metadata query as typed: an endpoint and logical parameters.
 pub struct Query {
@@ -148,9 +148,9 @@ fn series_query(command: &Command) -> anyhow::Result<Option<Query>> {
             &cat::UPDATED_SERIES,
             vec![(Since, vec![a.since.to_string()])],
         ),
-        Command::SeriesSize(a) => q(&cat::SERIES_SIZE, vec![(SeriesUid, a.series_uid.clone())]),
-        Command::SopUids(a) => q(&cat::SOP_UIDS, vec![(SeriesUid, a.series_uid.clone())]),
-        Command::DicomTags(a) => q(&cat::DICOM_TAGS, vec![(SeriesUid, a.series_uid.clone())]),
+        Command::SeriesSize(a) => q(&cat::SERIES_SIZE, vec![(SeriesUid, uids(&a.all())?)]),
+        Command::SopUids(a) => q(&cat::SOP_UIDS, vec![(SeriesUid, uids(&a.all())?)]),
+        Command::DicomTags(a) => q(&cat::DICOM_TAGS, vec![(SeriesUid, uids(&a.all())?)]),
         Command::Cart(a) => q(&cat::CART, vec![(CartName, vec![cart_name(&a.name)?])]),
         Command::Descriptions(a) => Query {
             endpoint: &cat::DESCRIPTIONS,
@@ -159,6 +159,11 @@ fn series_query(command: &Command) -> anyhow::Result<Option<Query>> {
         },
         _ => return Ok(None),
     }))
+}
+
+/// Series UIDs as given (arguments or --series-uid), each checked.
+fn uids(given: &[String]) -> anyhow::Result<Vec<String>> {
+    read_uid_args(given, &mut std::io::empty())
 }
 
 /// The four counts endpoints, normalised to `{<key>, Count}`.
@@ -218,22 +223,39 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
             .map_err(|_| usage("--raw sends exactly one request: give each filter flag once"))?;
         return raw_passthrough(ctx, req, raw).await;
     }
+    ctx.warn_v2_without_login();
     let mut out = Rendered::new(ctx, &q, route, reqs.len() > 1)?;
+    let per_series = is_per_series(q.endpoint);
     for req in reqs {
-        stream_rows(&ctx.client, &req, &mut |row| out.push(row)).await?;
+        let (rows_before, empty_before) = (out.rows, out.empty_rows);
+        if out.full() {
+            break;
+        }
+        let result = stream_rows(&ctx.client, &req, &mut |row| out.push(row)).await;
+        match result {
+            Err(e) if e.chain().any(|c| c.is::<Enough>()) => break,
+            other => other?,
+        }
+        // Nothing, or one row of nothing (getSeriesSize): the server knows no such series.
+        if per_series && out.rows - rows_before == out.empty_rows - empty_before {
+            if let Some((_, uid)) = req.query.iter().find(|(k, _)| k.starts_with("Series")) {
+                ctx.printer.warn(&unknown_series(uid));
+            }
+        }
     }
-    if out.finish(ctx, route)? == 0 {
+    if out.finish(ctx, route, per_series)? == 0 {
         super::selection::warn_unknown(ctx, &q.params).await;
     }
     Ok(())
 }
 
 /// The renderer of one query, with what the notes need: rows are transformed, de-duplicated
-/// across requests when there are several, and counted.
+/// across requests when there are several, counted, and stopped at `--limit`.
 struct Rendered {
     sink: Box<dyn output::RowSink>,
     transform: Transform,
     seen: Option<HashSet<u64>>,
+    limit: Option<u64>,
     rows: u64,
     empty_rows: u64,
 }
@@ -245,12 +267,21 @@ impl Rendered {
             sink: output::sink(ctx.format, columns, ctx.stdout(), ctx.width),
             transform: q.transform,
             seen: several.then(HashSet::new),
+            limit: ctx.limit,
             rows: 0,
             empty_rows: 0,
         })
     }
 
+    /// `--limit` rows written.
+    fn full(&self) -> bool {
+        self.limit.is_some_and(|n| self.rows >= n)
+    }
+
     fn push(&mut self, row: Row) -> anyhow::Result<()> {
+        if self.full() {
+            return Err(Enough.into());
+        }
         let row = apply(self.transform, row);
         if let Some(seen) = self.seen.as_mut() {
             if !seen.insert(row_hash(&row)) {
@@ -265,10 +296,14 @@ impl Rendered {
     }
 
     /// Flush, say what stderr should know, and return the rows written.
-    fn finish(mut self, ctx: &Ctx, route: &Route) -> anyhow::Result<u64> {
+    fn finish(mut self, ctx: &Ctx, route: &Route, per_series: bool) -> anyhow::Result<u64> {
         self.sink.finish().context("writing output")?;
         let dropped = self.sink.dropped_keys();
-        notes(ctx, route, self.rows, self.empty_rows, &dropped);
+        table_footer(ctx, self.sink.left_out());
+        if !per_series {
+            notes_on_empty(ctx, route, self.rows, self.empty_rows);
+        }
+        notes(ctx, self.rows, &dropped);
         Ok(self.rows)
     }
 }
@@ -285,19 +320,49 @@ fn offline(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
     let ix = super::index::open_for_answers(ctx)?;
     let mut out = Rendered::new(ctx, &q, route, reqs.len() > 1)?;
     for combo in crate::index::answer::combinations(&q.params) {
-        crate::index::answer::answer(&ix, q.endpoint, &combo, &mut |row| out.push(row))?;
+        let result =
+            crate::index::answer::answer(&ix, q.endpoint, &combo, &mut |row| out.push(row));
+        match result {
+            Err(e) if e.chain().any(|c| c.is::<Enough>()) => break,
+            other => other?,
+        }
     }
-    out.finish(ctx, route).map(|_| ())
+    out.finish(ctx, route, false).map(|_| ())
 }
 
-/// What stderr says after the rows: empty answers, columns left out, the v2 login trap.
-fn notes(ctx: &Ctx, route: &Route, rows: u64, empty_rows: u64, dropped: &[String]) {
+/// `--limit` reached: stop reading (not an error).
+#[derive(Debug, thiserror::Error)]
+#[error("--limit reached")]
+struct Enough;
+
+/// The endpoints asked once per series UID, which answer an unknown one with nothing.
+fn is_per_series(e: &Endpoint) -> bool {
+    [&cat::SERIES_SIZE, &cat::SOP_UIDS, &cat::DICOM_TAGS]
+        .iter()
+        .any(|p| std::ptr::eq(*p, e))
+}
+
+/// Rows that are all empty: the server probably knows no such item.
+fn notes_on_empty(ctx: &Ctx, route: &Route, rows: u64, empty_rows: u64) {
     if rows > 0 && empty_rows == rows && route.columns.len() > 1 {
-        // getSeriesSize answers an unknown series with one row of nothing: say so.
         ctx.printer.warn(
             "the server answered with empty rows only: it probably knows no such series or item",
         );
     }
+}
+
+/// After a table: how many columns it left out, and how to see them (stderr).
+pub fn table_footer(ctx: &Ctx, left_out: usize) {
+    if left_out > 0 {
+        ctx.printer.info(&format!(
+            "{left_out} more column{}: --fields, or --format csv",
+            if left_out == 1 { "" } else { "s" }
+        ));
+    }
+}
+
+/// What stderr says after the rows: columns left out, no rows, the v2 login trap.
+fn notes(ctx: &Ctx, rows: u64, dropped: &[String]) {
     if !dropped.is_empty() {
         ctx.printer.warn(&format!(
             "column(s) {} first appeared after the header was written and are not in this output; use --format json, or --fields",
@@ -307,7 +372,9 @@ fn notes(ctx: &Ctx, route: &Route, rows: u64, empty_rows: u64, dropped: &[String
     if rows == 0 && ctx.format == output::Format::Table {
         ctx.printer.info("no rows");
     }
-    if rows == 0 && ctx.api == Api::V2 {
+    if rows == 0 && ctx.v2_without_login() {
+        ctx.printer.warn(&format!("no rows: {V2_LOGIN_HINT}"));
+    } else if rows == 0 && ctx.api == Api::V2 {
         ctx.printer.warn(
             "no rows: the v2 API also answers an empty result when no valid token is sent; public data needs no login: try --api v4",
         );

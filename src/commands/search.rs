@@ -14,7 +14,7 @@ use crate::dates::{Date, DateFmt};
 use crate::error::{usage, Error};
 use crate::fsutil::write_atomically;
 use crate::output::{self, Row};
-use crate::uid::read_uid_args;
+use crate::uid::uid_args;
 
 /// The criteria as v4 SearchUtil reads them: `criteriaType<i>` with `value<i>` (or its own
 /// fields: `fromDate<i>`/`toDate<i>` as MM-dd-yyyy, `from<i>`/`to<i>`, `eventType<i>`/
@@ -202,6 +202,7 @@ pub async fn search(ctx: &Ctx, a: &SearchArgs) -> anyhow::Result<()> {
     }
     let route = cat::SEARCH.route(ctx.api).map_err(usage)?;
     let cols = columns(ctx, &cat::SEARCH, route)?;
+    ctx.warn_v2_without_login();
     let path = route.path.url_path(ctx.api);
     let mut criteria = a.criteria.clone();
     criteria.series_uid = a.series_uid.clone();
@@ -209,6 +210,7 @@ pub async fn search(ctx: &Ctx, a: &SearchArgs) -> anyhow::Result<()> {
     let size = a.size;
     let mut start = a.start;
     let mut rows_out = 0u64;
+    let mut written = 0u64;
     let mut sink = output::sink(ctx.format, cols, ctx.stdout(), ctx.width);
     loop {
         let mut form = base.clone();
@@ -218,10 +220,15 @@ pub async fn search(ctx: &Ctx, a: &SearchArgs) -> anyhow::Result<()> {
         let n = rows.len() as u64;
         rows_out += n;
         for r in rows {
+            if ctx.limit.is_some_and(|l| written >= l) {
+                break;
+            }
             sink.row(r).context("writing output")?;
+            written += 1;
         }
         start += n;
-        if !a.all || n == 0 || total.is_some_and(|t| start >= t) {
+        let enough = ctx.limit.is_some_and(|l| written >= l);
+        if !a.all || n == 0 || enough || total.is_some_and(|t| start >= t) {
             if let Some(t) = total {
                 ctx.printer.debug(1, &format!("{t} patient(s) match"));
             }
@@ -232,6 +239,7 @@ pub async fn search(ctx: &Ctx, a: &SearchArgs) -> anyhow::Result<()> {
     if rows_out == 0 {
         super::selection::warn_unknown(ctx, &named(&criteria)).await;
     }
+    super::query::table_footer(ctx, sink.left_out());
     Ok(())
 }
 
@@ -276,7 +284,7 @@ async fn search_page(ctx: &Ctx, req: &Request) -> anyhow::Result<(Vec<Row>, Opti
 const MANIFEST_PAGE: u64 = 1_000_000;
 
 pub async fn manifest(ctx: &Ctx, a: &ManifestArgs) -> anyhow::Result<()> {
-    let req = manifest_request(ctx, a)?;
+    let req = manifest_request(ctx, a).await?;
     let url = ctx.client.url_for(&req);
     let resp = ctx.client.send(&req).await?;
     reject_html(&resp, &url)?;
@@ -320,8 +328,8 @@ pub async fn manifest(ctx: &Ctx, a: &ManifestArgs) -> anyhow::Result<()> {
 
 /// getManifestText for UIDs, getManifestForCollection for --whole-collection, else
 /// getManifestForSimpleSearch for the criteria.
-fn manifest_request(ctx: &Ctx, a: &ManifestArgs) -> anyhow::Result<Request> {
-    let uids = read_uid_args(&a.series_uid, &mut std::io::stdin().lock())?;
+async fn manifest_request(ctx: &Ctx, a: &ManifestArgs) -> anyhow::Result<Request> {
+    let uids = uid_args(&a.series_uid, ctx.env.stdin_tty).await?;
     let criteria = criteria_form(&a.criteria)?;
     let include = if a.no_annotations { "false" } else { "true" };
     let given = [

@@ -14,7 +14,8 @@ pub async fn run(ctx: &Ctx, a: &SingleImageArgs) -> anyhow::Result<()> {
     if ctx.api == Api::Legacy {
         return Err(usage("single-image needs --api v4, v1 or v2"));
     }
-    for (flag, v) in [("--series-uid", &a.series_uid), ("--sop-uid", &a.sop_uid)] {
+    let (series_uid, sop_uid) = uids_of(a)?;
+    for (flag, v) in [("--series-uid", &series_uid), ("--sop-uid", &sop_uid)] {
         if !is_uid(v) {
             return Err(usage(format!(
                 "{flag} '{v}' is not a UID (digits and dots)"
@@ -22,10 +23,11 @@ pub async fn run(ctx: &Ctx, a: &SingleImageArgs) -> anyhow::Result<()> {
         }
     }
     let params = [
-        (Param::SeriesUid, vec![a.series_uid.clone()]),
-        (Param::SopUid, vec![a.sop_uid.clone()]),
+        (Param::SeriesUid, vec![series_uid.clone()]),
+        (Param::SopUid, vec![sop_uid.clone()]),
     ];
     let (_, reqs) = requests(ctx.api, &cat::SINGLE_IMAGE, &params)?;
+    ctx.warn_v2_without_login();
     let req = &reqs[0];
     let url = ctx.client.url_for(req);
     let resp = ctx.client.send(req).await?;
@@ -39,13 +41,9 @@ pub async fn run(ctx: &Ctx, a: &SingleImageArgs) -> anyhow::Result<()> {
             .warn("the image has no DICM preamble; it may not be a DICOM Part 10 file");
     }
     if ctx.api == Api::V4 && !a.no_md5 {
-        check_md5(ctx, &a.sop_uid, &body).await?;
+        check_md5(ctx, &sop_uid, &body).await?;
     }
-    let path = if a.output.is_dir() {
-        a.output.join(format!("{}.dcm", a.sop_uid))
-    } else {
-        a.output.clone()
-    };
+    let path = image_path(&a.output, &sop_uid)?;
     write_atomically(&path, &body)?;
     ctx.printer.info(&format!(
         "wrote {} ({})",
@@ -100,4 +98,40 @@ async fn check_md5(ctx: &Ctx, sop: &str, body: &[u8]) -> anyhow::Result<()> {
     ctx.printer
         .debug(1, &format!("MD5 {got} matches getMD5HashForImage"));
     Ok(())
+}
+
+/// The series and SOP UIDs: `--series-uid` / `--sop-uid`, or the arguments in that order.
+fn uids_of(a: &SingleImageArgs) -> anyhow::Result<(String, String)> {
+    let mut args = a.uids.iter().cloned();
+    let series = a.series_uid.clone().or_else(|| args.next());
+    let sop = a.sop_uid.clone().or_else(|| args.next());
+    let extra = args.next();
+    match (series, sop, extra) {
+        (Some(series), Some(sop), None) => Ok((series, sop)),
+        (_, _, Some(x)) => Err(usage(format!(
+            "single-image: one series UID and one SOP UID; '{x}' is one too many"
+        ))),
+        _ => Err(usage(
+            "single-image: give the series UID and the SOP UID (as arguments, or --series-uid and --sop-uid)",
+        )),
+    }
+}
+
+/// Where the image goes: into `out` as <SOP>.dcm when it is a directory or names one with a
+/// trailing `/` (created if missing), else at `out`.
+fn image_path(out: &std::path::Path, sop_uid: &str) -> anyhow::Result<std::path::PathBuf> {
+    let names_dir = out
+        .as_os_str()
+        .to_string_lossy()
+        .ends_with(std::path::MAIN_SEPARATOR)
+        || out.as_os_str().to_string_lossy().ends_with('/');
+    if names_dir && !out.is_dir() {
+        std::fs::create_dir_all(out)
+            .map_err(|e| anyhow::anyhow!("creating {}: {e}", out.display()))?;
+    }
+    Ok(if out.is_dir() {
+        out.join(format!("{sop_uid}.dcm"))
+    } else {
+        out.to_path_buf()
+    })
 }

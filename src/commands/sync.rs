@@ -171,6 +171,12 @@ pub async fn run(
     a: &SyncArgs,
 ) -> anyhow::Result<()> {
     let d = &a.download;
+    if global.limit.is_some() {
+        // A partial selection would look like series leaving it (and --delete would act on it).
+        return Err(crate::error::usage(
+            "sync mirrors the whole selection: --limit is for trying out with download",
+        ));
+    }
     let mut plan = plan(global, config, env, d).await?;
     if plan.suspect_empty {
         // Advancing the state on an answer that may be a refusal would forget what to fetch.
@@ -376,11 +382,7 @@ fn report_plan(plan: &Plan, s: &Sorted, a: &SyncArgs, printer: &Printer) -> bool
     );
     if a.download.dry_run {
         for j in &todo {
-            printer.info(&format!(
-                "would download {} -> {}",
-                j.info.uid,
-                rel_string(&j.rel)
-            ));
+            printer.info(&super::download::would_line(j));
         }
         printer.info(&format!("dry run: sync would find {summary}"));
         return false;

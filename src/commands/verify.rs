@@ -14,12 +14,14 @@ use crate::download::check::{check_record, Problem};
 use crate::download::names::is_reserved_top_level;
 use crate::download::state::{State, STATE_DIR};
 use crate::error::{exit, usage, Error};
+use crate::output::{self, Format, Row};
 use crate::printer::Printer;
 use crate::text::human_bytes;
 
 /// Check a whole download directory. Problems go to stdout, one per line
-/// (`kind<TAB>series<TAB>path`); the summary to stderr.
-pub fn run(dir: &Path, printer: &Printer) -> anyhow::Result<()> {
+/// (`kind<TAB>series<TAB>path`), or as rows in `report`'s format (with its width); the
+/// summary to stderr.
+pub fn run(dir: &Path, printer: &Printer, report: Option<(Format, usize)>) -> anyhow::Result<()> {
     let st = State::new(dir, None);
     if !st.dir.is_dir() {
         return Err(Error::Usage(format!(
@@ -48,7 +50,11 @@ pub fn run(dir: &Path, printer: &Printer) -> anyhow::Result<()> {
     }
     let recorded: BTreeSet<String> = records.values().map(|r| r.path.clone()).collect();
     problems.extend(untracked(dir, &recorded));
-    print_problems(&problems, printer)?;
+    if let Some((format, width)) = report {
+        output::write_report(format, &FINDING_COLUMNS, finding_rows(&problems), width)?;
+    } else {
+        print_problems(&problems, printer)?;
+    }
     let count = |f: fn(&Problem) -> bool| problems.iter().filter(|p| f(p)).count();
     let summary = format!(
         "verified {} series ({files} files, {}): {} corrupt, {} missing, {} extra, {} untracked, {} unreadable records",
@@ -186,4 +192,26 @@ pub async fn remote(ctx: &Ctx, dir: &std::path::Path) -> anyhow::Result<()> {
         code: exit::INTEGRITY,
     }
     .into())
+}
+
+/// The columns of `verify --format`.
+const FINDING_COLUMNS: [&str; 4] = ["kind", "uid", "path", "detail"];
+
+/// One row per finding.
+fn finding_rows(problems: &[Problem]) -> Vec<Row> {
+    problems
+        .iter()
+        .map(|p| {
+            let none = String::new();
+            let (kind, uid, path, detail) = match p {
+                Problem::Missing { uid, path } => ("missing", uid, path, None),
+                Problem::Corrupt { uid, path, detail } => ("corrupt", uid, path, Some(detail)),
+                Problem::Extra { uid, path } => ("extra", uid, path, None),
+                Problem::Untracked { path } => ("untracked", &none, path, None),
+                Problem::BadRecord { path } => ("bad-record", &none, path, None),
+            };
+            let v = serde_json::json!({"kind": kind, "uid": uid, "path": path, "detail": detail});
+            v.as_object().cloned().unwrap_or_default()
+        })
+        .collect()
 }

@@ -235,7 +235,7 @@ fn unknown_failures(
                 Failure::new(
                     FailClass::Denied,
                     false,
-                    "not found on this server (not public, or on another server: NLST series need --server nlst)",
+                    format!("unknown series: {}", crate::uid::UNKNOWN_SERIES_WHY),
                 ),
             )
         })

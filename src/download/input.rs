@@ -3,7 +3,6 @@
 //! Combined and de-duplicated in first-seen order.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -324,15 +323,17 @@ impl Collected<'_> {
     }
 }
 
-pub fn read_input(path: &str) -> anyhow::Result<(Vec<String>, HashMap<String, SeriesInfo>)> {
-    let mut bytes = Vec::new();
-    if path == "-" {
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .context("reading UIDs from stdin")?;
+/// Read `-i PATH` (`-` is stdin, read off the runtime so that Ctrl-C still works; on a
+/// terminal with a hint how to end it). Text that is not UTF-8 is a usage error.
+pub async fn read_input(
+    path: &str,
+    stdin_tty: bool,
+) -> anyhow::Result<(Vec<String>, HashMap<String, SeriesInfo>)> {
+    let bytes = if path == "-" {
+        crate::uid::read_stdin_bytes(stdin_tty).await?
     } else {
-        bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
-    }
+        std::fs::read(path).with_context(|| format!("reading {path}"))?
+    };
     let what = format!("-i {path}");
     parse_input(&utf8(bytes, &what)?, &what)
 }

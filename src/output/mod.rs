@@ -29,3 +29,23 @@ pub fn sink(
         Format::Table => Box::new(TableSink::new(out, columns, width)),
     }
 }
+
+/// A report (a plan, per-series results, findings) on stdout in `format`: these columns, these
+/// rows, the same renderers as the queries.
+pub fn write_report(
+    format: Format,
+    columns: &[&str],
+    rows: Vec<Row>,
+    width: usize,
+) -> std::io::Result<()> {
+    let cols = Columns {
+        known: columns.iter().map(|c| c.to_string()).collect(),
+        fields: None,
+    };
+    let out = Box::new(std::io::BufWriter::new(std::io::stdout()));
+    let mut sink = sink(format, cols, out, width);
+    for r in rows {
+        sink.row(r)?;
+    }
+    sink.finish()
+}

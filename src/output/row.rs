@@ -60,6 +60,10 @@ pub trait RowSink {
     fn dropped_keys(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Columns with values that a table left out (its short default set, or the width).
+    fn left_out(&self) -> usize {
+        0
+    }
 }
 
 /// Keep only `fields`, in that order (absent keys stay absent).

@@ -15,6 +15,7 @@ mod queries;
 mod reliability;
 mod soak;
 mod sync;
+mod ux;
 
 use std::collections::HashMap;
 

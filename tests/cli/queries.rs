@@ -378,7 +378,10 @@ fn series_size_and_sop_uids() {
         0,
     );
     assert_eq!(out, "[\n{}\n]\n");
-    assert!(err.contains("no such series"), "{err}");
+    assert!(
+        err.contains("unknown series 1.2.3.4: not on this server"),
+        "{err}"
+    );
     let sops = json_rows(&s, &["sop-uids", "--series-uid", &series.series_uid]);
     let got: Vec<&str> = sops
         .iter()
@@ -437,7 +440,8 @@ fn series_metadata_reads_uids_from_stdin_and_warns_on_unknown() {
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no metadata for series 1.2.3.4.5"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("unknown series 1.2.3.4.5: not on this server"));
 }
 
 #[test]

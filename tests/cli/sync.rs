@@ -344,8 +344,21 @@ fn an_empty_answer_never_deletes_the_mirror() {
     let (_t, dir) = out_dir();
     sync(&s, &dir, &[], 0);
     let n = s.data().series_in(COLL).len();
-    // v2 without a login answers every query with an empty result.
-    let err = sync(&s, &dir, &["--api", "v2", "--delete"], 1);
+    // v2 without a login answers every query with an empty result: refused before asking.
+    let err = sync(&s, &dir, &["--api", "v2", "--delete"], 2);
+    assert!(err.contains("v2 needs a login"), "{err}");
+    // An empty answer (a typo, an expired login) does not delete the mirror either.
+    s.inject(Fault {
+        endpoint: "getSeries".into(),
+        times: None,
+        action: FaultAction::Status {
+            code: 200,
+            body: String::new(),
+            content_type: Some("application/json".into()),
+            retry_after: None,
+        },
+    });
+    let err = sync(&s, &dir, &["--delete"], 1);
     assert!(
         err.contains(&format!("refusing to --delete all {n} synced series")),
         "{err}"
