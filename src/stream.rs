@@ -66,8 +66,13 @@ impl ArraySplitter {
                 State::Element | State::Object => {
                     let start = i;
                     i = self.scan(chunk, i)?;
-                    self.buf.extend_from_slice(&chunk[start..i]);
-                    self.emit_if_complete(i < chunk.len(), &mut on_elem)?;
+                    if self.buf.is_empty() && i < chunk.len() && self.complete() {
+                        // The whole element lies in this chunk: no copy.
+                        self.emit(&chunk[start..i], &mut on_elem)?;
+                    } else {
+                        self.buf.extend_from_slice(&chunk[start..i]);
+                        self.emit_if_complete(i < chunk.len(), &mut on_elem)?;
+                    }
                 }
                 State::Done => {
                     if !c.is_ascii_whitespace() {
@@ -141,6 +146,11 @@ impl ArraySplitter {
         Ok(i)
     }
 
+    /// At depth 0 of an element, outside strings.
+    fn complete(&self) -> bool {
+        self.state == State::Element && self.depth == 0 && !self.in_str
+    }
+
     /// Hand over the buffered element once it is complete (`ended`: the scan stopped before the
     /// chunk's end, at the element's last byte or at a separator).
     fn emit_if_complete<E: From<SplitError>>(
@@ -148,18 +158,31 @@ impl ArraySplitter {
         ended: bool,
         on_elem: &mut impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
-        if self.state == State::Element && self.depth == 0 && !self.in_str {
+        if self.complete() {
             let done = ended || self.buf.last() == Some(&b'}');
             if done && !self.buf.is_empty() {
-                let text = trim_ascii(&self.buf);
-                if !text.is_empty() {
-                    on_elem(text)?;
-                }
+                let buf = std::mem::take(&mut self.buf);
+                let res = self.emit(&buf, on_elem);
+                self.buf = buf;
                 self.buf.clear();
-                self.state = State::Between;
+                res?;
             }
         }
         Ok(())
+    }
+
+    /// One complete element's text (surrounding whitespace trimmed) to `on_elem`.
+    fn emit<E>(
+        &mut self,
+        text: &[u8],
+        on_elem: &mut impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.state = State::Between;
+        let text = trim_ascii(text);
+        if text.is_empty() {
+            return Ok(());
+        }
+        on_elem(text)
     }
 
     /// Call at the end of the body.

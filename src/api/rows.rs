@@ -9,7 +9,7 @@ use super::catalogue::{Api, Endpoint, Param, Route};
 use super::client::{is_html, Client, Request};
 use crate::dates::Date;
 use crate::error::{usage, Error};
-use crate::output::Row;
+use crate::output::{Row, RowParser, RowRef};
 use crate::stream::{ArraySplitter, SplitError};
 use crate::text::escape_control;
 
@@ -102,11 +102,41 @@ pub async fn stream_rows(
     req: &Request,
     on_row: &mut dyn FnMut(Row) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    stream_elements(client, req, &mut |bytes, url| {
+        on_row(parse_row(bytes, url)?)
+    })
+    .await
+}
+
+/// Like [`stream_rows`], with each row read in place (the fast path for large responses); rows
+/// are the same as [`stream_rows`] gives, key for key and value for value.
+pub async fn stream_row_refs(
+    client: &Client,
+    req: &Request,
+    on_row: &mut dyn FnMut(RowRef<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut parser = RowParser::new();
+    stream_elements(client, req, &mut |bytes, url| {
+        let row = match parser.parse(bytes) {
+            Some(row) => row,
+            None => RowRef::from_map(parse_row(bytes, url)?),
+        };
+        on_row(row)
+    })
+    .await
+}
+
+/// Send a request and hand each element's text of the JSON array response to `on_elem`.
+async fn stream_elements(
+    client: &Client,
+    req: &Request,
+    on_elem: &mut dyn FnMut(&[u8], &reqwest::Url) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let url = client.url_for(req);
     let mut resp = client.send(req).await?;
     reject_html(&resp, &url)?;
     let mut splitter = ArraySplitter::new();
-    let mut handle = |bytes: &[u8]| -> anyhow::Result<()> { on_row(parse_row(bytes, &url)?) };
+    let mut handle = |bytes: &[u8]| -> anyhow::Result<()> { on_elem(bytes, &url) };
     loop {
         let chunk = resp
             .chunk()

@@ -11,11 +11,11 @@ use serde_json::Value;
 
 use crate::api::catalogue::{self as cat, Api, Endpoint, Param, Route};
 use crate::api::client::Request;
-use crate::api::rows::{requests, stream_rows};
+use crate::api::rows::{requests, stream_row_refs};
 use crate::cli::Command;
 use crate::context::Ctx;
 use crate::error::usage;
-use crate::output::{self, Columns, Row};
+use crate::output::{self, Columns, Row, RowRef};
 use crate::uid::cart_name;
 
 /// A metadata query as typed: an endpoint and logical parameters.
@@ -212,11 +212,15 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
     let mut sink = output::sink(ctx.format, columns, ctx.stdout(), ctx.width);
     let mut seen: Option<HashSet<u64>> = (reqs.len() > 1).then(HashSet::new);
     let (mut rows, mut empty_rows) = (0u64, 0u64);
+    let mut text = Vec::new();
     for req in reqs {
-        stream_rows(&ctx.client, &req, &mut |row| {
-            let row = apply(q.transform, row);
+        stream_row_refs(&ctx.client, &req, &mut |row| {
+            let row = match q.transform {
+                Transform::None => row,
+                t => RowRef::from_map(apply(t, row.to_row())),
+            };
             if let Some(seen) = seen.as_mut() {
-                if !seen.insert(row_hash(&row)) {
+                if !seen.insert(row_hash(&row, &mut text)?) {
                     return Ok(());
                 }
             }
@@ -224,7 +228,7 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
             if row.is_empty() {
                 empty_rows += 1;
             }
-            sink.row(row).context("writing output")
+            sink.row_ref(row).context("writing output")
         })
         .await?;
     }
@@ -336,10 +340,13 @@ pub fn normalise_count(row: Row, key: &str) -> Row {
     out
 }
 
-fn row_hash(row: &Row) -> u64 {
+/// Rows are the same when their JSON text is.
+fn row_hash(row: &RowRef<'_>, text: &mut Vec<u8>) -> anyhow::Result<u64> {
+    text.clear();
+    row.write_json(text, None)?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    serde_json::to_string(row).unwrap_or_default().hash(&mut h);
-    h.finish()
+    text.hash(&mut h);
+    Ok(h.finish())
 }
 
 /// `--raw`: the server's bytes for `format=<raw>`, untouched, to stdout.

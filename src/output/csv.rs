@@ -5,7 +5,8 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-use super::row::{cell, header_for, Columns, Row, RowSink};
+use super::row::{Columns, Row, RowSink};
+use super::rowref::RowRef;
 
 /// Rows held back to discover unknown keys before the header is fixed.
 const LOOKAHEAD: usize = 1000;
@@ -15,10 +16,14 @@ pub struct CsvSink {
     columns: Columns,
     header: Option<Vec<String>>,
     header_done: bool,
-    pending: Vec<Row>,
+    pending: Vec<RowRef<'static>>,
     tsv: bool,
     dropped: Vec<String>,
+    /// Per column, the index of its field in the row being written (`NONE`: absent).
+    slots: Vec<usize>,
 }
+
+const NONE: usize = usize::MAX;
 
 impl CsvSink {
     pub fn new(out: Box<dyn Write>, columns: Columns, delimiter: u8) -> Self {
@@ -44,11 +49,20 @@ impl CsvSink {
             pending: Vec::new(),
             tsv,
             dropped: Vec::new(),
+            slots: Vec::new(),
         }
     }
 
     fn fix_header(&mut self) -> io::Result<()> {
-        self.header = Some(header_for(&self.columns.known, self.pending.iter()));
+        let mut cols = self.columns.known.clone();
+        for r in &self.pending {
+            for k in r.keys() {
+                if !cols.iter().any(|c| c == k) {
+                    cols.push(k.to_string());
+                }
+            }
+        }
+        self.header = Some(cols);
         self.write_header()?;
         for r in std::mem::take(&mut self.pending) {
             self.write_row(&r)?;
@@ -69,22 +83,42 @@ impl CsvSink {
         Ok(())
     }
 
-    fn write_row(&mut self, row: &Row) -> io::Result<()> {
-        let header = self.header.as_ref().expect("header fixed before rows");
-        if self.columns.fields.is_none() {
-            for k in row.keys() {
-                if !header.contains(k) && !self.dropped.contains(k) {
-                    self.dropped.push(k.clone());
+    /// Each column's field: rows mostly list their keys in header order, so the search for
+    /// a key starts after the previous key's column.
+    fn fill_slots(&mut self, row: &RowRef<'_>) {
+        let header = self.header.as_deref().expect("header fixed before rows");
+        self.slots.clear();
+        self.slots.resize(header.len(), NONE);
+        let mut next = 0;
+        for (i, k) in row.keys().enumerate() {
+            let found = header[next..]
+                .iter()
+                .position(|c| c == k)
+                .map(|j| next + j)
+                .or_else(|| header[..next].iter().position(|c| c == k));
+            match found {
+                Some(c) => {
+                    self.slots[c] = i;
+                    next = c + 1;
                 }
+                None if self.columns.fields.is_none() && !self.dropped.iter().any(|d| d == k) => {
+                    self.dropped.push(k.to_string());
+                }
+                None => {}
             }
         }
-        let cells: Vec<Cow<'_, str>> = header
-            .iter()
-            .map(|c| escape_tsv(self.tsv, cell(row.get(c))))
-            .collect();
-        self.w
-            .write_record(cells.iter().map(|c| c.as_bytes()))
-            .map_err(io_error)?;
+    }
+
+    fn write_row(&mut self, row: &RowRef<'_>) -> io::Result<()> {
+        self.fill_slots(row);
+        for &s in &self.slots {
+            let text = match s {
+                NONE => Cow::Borrowed(""),
+                i => escape_tsv(self.tsv, row.value_at(i).text()),
+            };
+            self.w.write_field(text.as_bytes()).map_err(io_error)?;
+        }
+        self.w.write_record(None::<&[u8]>).map_err(io_error)?;
         Ok(())
     }
 }
@@ -112,8 +146,12 @@ fn escape_tsv(tsv: bool, s: Cow<'_, str>) -> Cow<'_, str> {
 
 impl RowSink for CsvSink {
     fn row(&mut self, row: Row) -> io::Result<()> {
+        self.row_ref(RowRef::from_map(row))
+    }
+
+    fn row_ref(&mut self, row: RowRef<'_>) -> io::Result<()> {
         if self.header.is_none() {
-            self.pending.push(row);
+            self.pending.push(row.into_static());
             if self.pending.len() >= LOOKAHEAD {
                 self.fix_header()?;
             }

@@ -2,13 +2,16 @@
 
 use std::io::{self, Write};
 
-use super::row::{project, Row, RowSink};
+use super::row::{Row, RowSink};
+use super::rowref::RowRef;
 
 pub struct JsonSink {
     out: Box<dyn Write>,
     fields: Option<Vec<String>>,
     ndjson: bool,
     rows: u64,
+    /// One row's text, reused.
+    buf: Vec<u8>,
 }
 
 impl JsonSink {
@@ -18,24 +21,27 @@ impl JsonSink {
             fields,
             ndjson,
             rows: 0,
+            buf: Vec::with_capacity(4096),
         }
     }
 }
 
 impl RowSink for JsonSink {
     fn row(&mut self, row: Row) -> io::Result<()> {
-        let row = match &self.fields {
-            Some(f) => project(row, f),
-            None => row,
-        };
+        self.row_ref(RowRef::from_map(row))
+    }
+
+    fn row_ref(&mut self, row: RowRef<'_>) -> io::Result<()> {
+        self.buf.clear();
         if !self.ndjson {
-            self.out
-                .write_all(if self.rows == 0 { b"[\n" } else { b",\n" })?;
+            self.buf
+                .extend_from_slice(if self.rows == 0 { b"[\n" } else { b",\n" });
         }
-        serde_json::to_writer(&mut self.out, &row)?;
+        row.write_json(&mut self.buf, self.fields.as_deref())?;
         if self.ndjson {
-            self.out.write_all(b"\n")?;
+            self.buf.push(b'\n');
         }
+        self.out.write_all(&self.buf)?;
         self.rows += 1;
         Ok(())
     }

@@ -5,6 +5,8 @@ use std::io;
 
 use serde_json::{Map, Value};
 
+use super::rowref::RowRef;
+
 pub type Row = Map<String, Value>;
 
 /// `--format`.
@@ -54,6 +56,10 @@ pub struct Columns {
 /// A destination for rows.
 pub trait RowSink {
     fn row(&mut self, row: Row) -> io::Result<()>;
+    /// A row read in place from a response (the fast path); by default as an owned row.
+    fn row_ref(&mut self, row: RowRef<'_>) -> io::Result<()> {
+        self.row(row.to_row())
+    }
     /// Flush everything; called once, also for zero rows.
     fn finish(&mut self) -> io::Result<()>;
     /// Keys seen after a header was fixed, for a warning.
