@@ -1,8 +1,7 @@
-//! CSV (RFC 4180 via the csv crate: CRLF line ends, quotes only where needed) and TSV. A header
-//! is always written, also for zero rows. Columns: `--fields`, or the known columns then unknown
+//! CSV (RFC 4180: CRLF line ends, quotes only where needed, as the csv crate writes it) and TSV.
+//! A header is always written, also for zero rows. Columns: `--fields`, or the known columns then unknown
 //! keys in first-seen order among the first rows.
 
-use std::borrow::Cow;
 use std::io::{self, Write};
 
 use super::row::{Columns, Row, RowSink};
@@ -12,12 +11,11 @@ use super::rowref::RowRef;
 const LOOKAHEAD: usize = 1000;
 
 pub struct CsvSink {
-    w: csv::Writer<Box<dyn Write>>,
+    w: Records,
     columns: Columns,
     header: Option<Vec<String>>,
     header_done: bool,
     pending: Vec<RowRef<'static>>,
-    tsv: bool,
     dropped: Vec<String>,
     /// Per column, the index of its field in the row being written (`NONE`: absent).
     slots: Vec<usize>,
@@ -28,26 +26,19 @@ const NONE: usize = usize::MAX;
 impl CsvSink {
     pub fn new(out: Box<dyn Write>, columns: Columns, delimiter: u8) -> Self {
         let tsv = delimiter == b'\t';
-        let w = csv::WriterBuilder::new()
-            .delimiter(delimiter)
-            .quote_style(if tsv {
-                csv::QuoteStyle::Never
-            } else {
-                csv::QuoteStyle::Necessary
-            })
-            .terminator(if tsv {
-                csv::Terminator::Any(b'\n')
-            } else {
-                csv::Terminator::CRLF
-            })
-            .from_writer(out);
+        let w = Records {
+            out,
+            buf: Vec::with_capacity(2 * FLUSH_AT),
+            tsv,
+            fields: 0,
+            record_start: 0,
+        };
         CsvSink {
             w,
             header: columns.fields.clone(),
             columns,
             header_done: false,
             pending: Vec::new(),
-            tsv,
             dropped: Vec::new(),
             slots: Vec::new(),
         }
@@ -71,14 +62,10 @@ impl CsvSink {
     }
 
     fn write_header(&mut self) -> io::Result<()> {
-        let cells: Vec<String> = self
-            .header
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .map(|c| escape_tsv(self.tsv, Cow::Borrowed(c.as_str())).into_owned())
-            .collect();
-        self.w.write_record(&cells).map_err(io_error)?;
+        for c in self.header.as_deref().unwrap_or_default() {
+            self.w.field(c.as_bytes());
+        }
+        self.w.end_record()?;
         self.header_done = true;
         Ok(())
     }
@@ -112,36 +99,90 @@ impl CsvSink {
     fn write_row(&mut self, row: &RowRef<'_>) -> io::Result<()> {
         self.fill_slots(row);
         for &s in &self.slots {
-            let text = match s {
-                NONE => Cow::Borrowed(""),
-                i => escape_tsv(self.tsv, row.value_at(i).text()),
-            };
-            self.w.write_field(text.as_bytes()).map_err(io_error)?;
+            match s {
+                NONE => self.w.field(b""),
+                i => self.w.field(row.value_at(i).text().as_bytes()),
+            }
         }
-        self.w.write_record(None::<&[u8]>).map_err(io_error)?;
+        self.w.end_record()
+    }
+}
+
+/// Flush the record buffer to the writer beyond this many bytes.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// Records as the csv crate writes them (`QuoteStyle::Necessary` for CSV, `Never` for TSV): a
+/// CSV field is quoted when it holds a comma, a quote, CR or LF, quotes doubled; TSV cannot
+/// quote, so tab, newline, carriage return and backslash are escaped as \t \n \r \\. A record
+/// that would be empty (one empty field) is written `""`, so it is not a blank line.
+struct Records {
+    out: Box<dyn Write>,
+    buf: Vec<u8>,
+    tsv: bool,
+    /// Fields written in the current record, and where it starts in `buf`.
+    fields: usize,
+    record_start: usize,
+}
+
+impl Records {
+    fn field(&mut self, s: &[u8]) {
+        let (delimiter, special) = if self.tsv {
+            (b'\t', b'\\')
+        } else {
+            (b',', b'"')
+        };
+        if self.fields > 0 {
+            self.buf.push(delimiter);
+        }
+        self.fields += 1;
+        let odd = s.iter().fold(false, |acc, &b| {
+            acc | (b == delimiter) | (b == special) | (b == b'\r') | (b == b'\n')
+        });
+        if !odd {
+            self.buf.extend_from_slice(s);
+        } else if self.tsv {
+            for &b in s {
+                match b {
+                    b'\\' => self.buf.extend_from_slice(b"\\\\"),
+                    b'\t' => self.buf.extend_from_slice(b"\\t"),
+                    b'\n' => self.buf.extend_from_slice(b"\\n"),
+                    b'\r' => self.buf.extend_from_slice(b"\\r"),
+                    b => self.buf.push(b),
+                }
+            }
+        } else {
+            self.buf.push(b'"');
+            for &b in s {
+                if b == b'"' {
+                    self.buf.push(b'"');
+                }
+                self.buf.push(b);
+            }
+            self.buf.push(b'"');
+        }
+    }
+
+    fn end_record(&mut self) -> io::Result<()> {
+        if self.buf.len() == self.record_start {
+            self.buf.extend_from_slice(b"\"\"");
+        }
+        self.buf
+            .extend_from_slice(if self.tsv { b"\n" } else { b"\r\n" });
+        self.fields = 0;
+        if self.buf.len() >= FLUSH_AT {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        self.record_start = self.buf.len();
         Ok(())
     }
-}
 
-/// Keep the underlying I/O error (a closed pipe must stay recognisable).
-fn io_error(e: csv::Error) -> io::Error {
-    match e.into_kind() {
-        csv::ErrorKind::Io(e) => e,
-        other => io::Error::other(format!("{other:?}")),
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.record_start = 0;
+        self.out.flush()
     }
-}
-
-/// TSV cannot quote: escape tab, newline, carriage return and backslash.
-fn escape_tsv(tsv: bool, s: Cow<'_, str>) -> Cow<'_, str> {
-    if !tsv || !s.contains(['\t', '\n', '\r', '\\']) {
-        return s;
-    }
-    Cow::Owned(
-        s.replace('\\', "\\\\")
-            .replace('\t', "\\t")
-            .replace('\n', "\\n")
-            .replace('\r', "\\r"),
-    )
 }
 
 impl RowSink for CsvSink {
@@ -222,5 +263,35 @@ mod tests {
     fn tsv_escapes() {
         let out = render(&["A", "B"], None, r#"[{"A":"a\tb","B":"l1\nl2\\"}]"#, b'\t');
         assert_eq!(out, "A\tB\na\\tb\tl1\\nl2\\\\\n");
+    }
+
+    #[test]
+    fn a_record_of_one_empty_field_is_two_quotes() {
+        // As the csv crate writes it: an empty line would read back as no record at all.
+        assert_eq!(
+            render(&["A"], None, r#"[{},{"A":""},{"A":"x"}]"#, b','),
+            "A\r\n\"\"\r\n\"\"\r\nx\r\n"
+        );
+        assert_eq!(
+            render(&["A"], None, r#"[{},{"A":"x"}]"#, b'\t'),
+            "A\n\"\"\nx\n"
+        );
+        assert_eq!(render(&["A", "B"], None, "[{}]", b','), "A,B\r\n,\r\n");
+    }
+
+    #[test]
+    fn quotes_only_where_needed_and_cells_as_serde_prints_them() {
+        let out = render(
+            &["A", "B", "C", "D", "E"],
+            None,
+            r#"[{"A":"cr\rhere","B":"lf\nhere","C":"tab\tand\\","D":1.50,"E":[1,{"x":"y"}]},
+                {"A":-0,"B":1e3,"C":null,"D":false,"E":"\u00e9\"q\""}]"#,
+            b',',
+        );
+        assert_eq!(
+            out,
+            "A,B,C,D,E\r\n\"cr\rhere\",\"lf\nhere\",tab\tand\\,1.5,\"[1,{\"\"x\"\":\"\"y\"\"}]\"\r\n\
+             -0.0,1000.0,,false,\"é\"\"q\"\"\"\r\n"
+        );
     }
 }
