@@ -35,6 +35,26 @@ pub enum SplitError {
     Trailing,
 }
 
+/// Where elements go. A closure taking each element's bytes is one.
+pub trait Elements<E> {
+    /// One complete element's text.
+    fn element(&mut self, text: &[u8]) -> Result<(), E>;
+
+    /// The rest of a chunk from the first byte of an element: a reader that can tell where
+    /// the element ends may take it here, without the splitter scanning it first. It returns
+    /// the element's length when it took the element (a complete, valid JSON value starting at
+    /// `rest[0]`), None to leave it to the splitter (which then hands it to `element`).
+    fn element_at(&mut self, _rest: &[u8]) -> Result<Option<usize>, E> {
+        Ok(None)
+    }
+}
+
+impl<E, F: FnMut(&[u8]) -> Result<(), E>> Elements<E> for F {
+    fn element(&mut self, text: &[u8]) -> Result<(), E> {
+        self(text)
+    }
+}
+
 impl ArraySplitter {
     pub fn new() -> Self {
         Self::default()
@@ -44,7 +64,7 @@ impl ArraySplitter {
     pub fn feed<E: From<SplitError>>(
         &mut self,
         chunk: &[u8],
-        mut on_elem: impl FnMut(&[u8]) -> Result<(), E>,
+        on_elem: &mut impl Elements<E>,
     ) -> Result<(), E> {
         let mut i = 0;
         while i < chunk.len() {
@@ -58,6 +78,10 @@ impl ArraySplitter {
                     if c == b']' {
                         self.state = State::Done;
                     } else if !(c.is_ascii_whitespace() || c == b',') {
+                        if let Some(n) = on_elem.element_at(&chunk[i..])? {
+                            i += n;
+                            continue;
+                        }
                         self.state = State::Element;
                         continue; // re-read this byte as the element's first
                     }
@@ -68,10 +92,10 @@ impl ArraySplitter {
                     i = self.scan(chunk, i)?;
                     if self.buf.is_empty() && i < chunk.len() && self.complete() {
                         // The whole element lies in this chunk: no copy.
-                        self.emit(&chunk[start..i], &mut on_elem)?;
+                        self.emit(&chunk[start..i], on_elem)?;
                     } else {
                         self.buf.extend_from_slice(&chunk[start..i]);
-                        self.emit_if_complete(i < chunk.len(), &mut on_elem)?;
+                        self.emit_if_complete(i < chunk.len(), on_elem)?;
                     }
                 }
                 State::Done => {
@@ -156,7 +180,7 @@ impl ArraySplitter {
     fn emit_if_complete<E: From<SplitError>>(
         &mut self,
         ended: bool,
-        on_elem: &mut impl FnMut(&[u8]) -> Result<(), E>,
+        on_elem: &mut impl Elements<E>,
     ) -> Result<(), E> {
         if self.complete() {
             let done = ended || self.buf.last() == Some(&b'}');
@@ -172,29 +196,22 @@ impl ArraySplitter {
     }
 
     /// One complete element's text (surrounding whitespace trimmed) to `on_elem`.
-    fn emit<E>(
-        &mut self,
-        text: &[u8],
-        on_elem: &mut impl FnMut(&[u8]) -> Result<(), E>,
-    ) -> Result<(), E> {
+    fn emit<E>(&mut self, text: &[u8], on_elem: &mut impl Elements<E>) -> Result<(), E> {
         self.state = State::Between;
         let text = trim_ascii(text);
         if text.is_empty() {
             return Ok(());
         }
-        on_elem(text)
+        on_elem.element(text)
     }
 
     /// Call at the end of the body.
-    pub fn finish<E: From<SplitError>>(
-        &mut self,
-        mut on_elem: impl FnMut(&[u8]) -> Result<(), E>,
-    ) -> Result<(), E> {
+    pub fn finish<E: From<SplitError>>(&mut self, on_elem: &mut impl Elements<E>) -> Result<(), E> {
         match self.state {
             State::Start | State::Done => Ok(()),
             State::Object if self.depth == 0 && !self.in_str => {
                 let text = std::mem::take(&mut self.buf);
-                on_elem(trim_ascii(&text))?;
+                on_elem.element(trim_ascii(&text))?;
                 self.state = State::Done;
                 Ok(())
             }
@@ -223,12 +240,12 @@ mod tests {
         let mut s = ArraySplitter::new();
         let mut out = Vec::new();
         for chunk in doc.as_bytes().chunks(size) {
-            s.feed(chunk, |e| -> Result<(), SplitError> {
+            s.feed(chunk, &mut |e: &[u8]| -> Result<(), SplitError> {
                 out.push(String::from_utf8(e.to_vec()).unwrap());
                 Ok(())
             })?;
         }
-        s.finish(|e| -> Result<(), SplitError> {
+        s.finish(&mut |e: &[u8]| -> Result<(), SplitError> {
             out.push(String::from_utf8(e.to_vec()).unwrap());
             Ok(())
         })?;

@@ -10,7 +10,7 @@ use super::client::{is_html, Client, Request};
 use crate::dates::Date;
 use crate::error::{usage, Error};
 use crate::output::{Row, RowParser, RowRef};
-use crate::stream::{ArraySplitter, SplitError};
+use crate::stream::{ArraySplitter, Elements, SplitError};
 use crate::text::escape_control;
 
 /// Turn logical parameters into wire query strings: one per combination of repeated values.
@@ -102,10 +102,9 @@ pub async fn stream_rows(
     req: &Request,
     on_row: &mut dyn FnMut(Row) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    stream_elements(client, req, &mut |bytes, url| {
-        on_row(parse_row(bytes, url)?)
-    })
-    .await
+    let url = client.url_for(req);
+    let mut handle = |bytes: &[u8]| -> anyhow::Result<()> { on_row(parse_row(bytes, &url)?) };
+    stream_elements(client, req, &url, &mut handle).await
 }
 
 /// Like [`stream_rows`], with each row read in place (the fast path for large responses); rows
@@ -115,41 +114,66 @@ pub async fn stream_row_refs(
     req: &Request,
     on_row: &mut dyn FnMut(RowRef<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let mut parser = RowParser::new();
-    stream_elements(client, req, &mut |bytes, url| {
-        let row = match parser.parse(bytes) {
-            Some(row) => row,
-            None => RowRef::from_map(parse_row(bytes, url)?),
-        };
-        on_row(row)
-    })
-    .await
+    let url = client.url_for(req);
+    let mut rows = InPlace {
+        parser: RowParser::new(),
+        url: &url,
+        on_row,
+    };
+    stream_elements(client, req, &url, &mut rows).await
 }
 
-/// Send a request and hand each element's text of the JSON array response to `on_elem`.
+/// Rows read in place, mostly straight from the chunk they arrived in; serde_json reads what
+/// the in-place reader leaves (and names what is wrong with invalid JSON).
+struct InPlace<'u, 'f> {
+    parser: RowParser,
+    url: &'u reqwest::Url,
+    on_row: &'f mut dyn FnMut(RowRef<'_>) -> anyhow::Result<()>,
+}
+
+impl Elements<anyhow::Error> for InPlace<'_, '_> {
+    fn element(&mut self, text: &[u8]) -> anyhow::Result<()> {
+        let row = match self.parser.parse(text) {
+            Some(row) => row,
+            None => RowRef::from_map(parse_row(text, self.url)?),
+        };
+        (self.on_row)(row)
+    }
+
+    fn element_at(&mut self, rest: &[u8]) -> anyhow::Result<Option<usize>> {
+        match self.parser.parse_prefix(rest) {
+            Some((row, n)) => {
+                (self.on_row)(row)?;
+                Ok(Some(n))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// Send a request and hand each element of the JSON array response to `elements`.
 async fn stream_elements(
     client: &Client,
     req: &Request,
-    on_elem: &mut dyn FnMut(&[u8], &reqwest::Url) -> anyhow::Result<()>,
+    url: &reqwest::Url,
+    elements: &mut impl Elements<anyhow::Error>,
 ) -> anyhow::Result<()> {
-    let url = client.url_for(req);
     let mut resp = client.send(req).await?;
-    reject_html(&resp, &url)?;
+    reject_html(&resp, url)?;
     let mut splitter = ArraySplitter::new();
-    let mut handle = |bytes: &[u8]| -> anyhow::Result<()> { on_elem(bytes, &url) };
     loop {
         let chunk = resp
             .chunk()
             .await
-            .map_err(|e| client.transport_error(req.method(), &url, e))?;
+            .map_err(|e| client.transport_error(req.method(), url, e))?;
         let Some(chunk) = chunk else { break };
         splitter
-            .feed(&chunk, &mut handle)
-            .map_err(|e| bad_response(&url, e))?;
+            .feed(&chunk, elements)
+            .map_err(|e| bad_response(url, e))?;
     }
     splitter
-        .finish(&mut handle)
-        .map_err(|e| bad_response(&url, e))?;
+        .finish(elements)
+        .map_err(|e| bad_response(url, e))?;
     Ok(())
 }
 

@@ -190,6 +190,8 @@ fn needs_escape(b: &[u8]) -> bool {
 #[derive(Default)]
 pub struct RowParser {
     order: Vec<String>,
+    /// The tokens of the row being read, reused.
+    toks: Vec<(Tok, Tok)>,
 }
 
 impl RowParser {
@@ -200,15 +202,28 @@ impl RowParser {
     /// The element as a row, or None when it is anything but a plain object this reader is
     /// sure of: then serde_json must read it (and report what is wrong with it).
     pub fn parse<'a>(&mut self, bytes: &'a [u8]) -> Option<RowRef<'a>> {
-        let text = std::str::from_utf8(bytes).ok()?;
-        let mut r = Reader { s: text, i: 0 };
-        let fields = r.object()?;
-        r.ws();
-        if r.i != text.len() {
-            return None;
+        let (row, n) = self.parse_prefix(bytes)?;
+        let rest = &bytes[n..];
+        rest.iter()
+            .all(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+            .then_some(row)
+    }
+
+    /// The object at the start of `bytes` (which may go on beyond it) and its length; None as
+    /// for [`parse`](Self::parse), and when `bytes` ends before the object does.
+    pub fn parse_prefix<'a>(&mut self, bytes: &'a [u8]) -> Option<(RowRef<'a>, usize)> {
+        self.toks.clear();
+        let mut r = Reader { b: bytes, i: 0 };
+        r.object(&mut self.toks)?;
+        // JSON text is UTF-8: checked once for the whole object; tokens start and end at ASCII
+        // bytes, so every token is text of its own.
+        let text = std::str::from_utf8(&bytes[..r.i]).ok()?;
+        let mut fields = Vec::with_capacity(self.toks.len());
+        for (k, v) in self.toks.drain(..) {
+            fields.push((k.key(text)?, v.cell(text)?));
         }
         let row = RowRef { fields };
-        self.check_unique(&row).then_some(row)
+        self.check_unique(&row).then_some((row, r.i))
     }
 
     /// No key twice. Keys found in order in the remembered key order are distinct; others are
@@ -232,21 +247,47 @@ impl RowParser {
     }
 }
 
-type Fields<'a> = Vec<(Cow<'a, str>, CellRef<'a>)>;
+/// A key or value as read: byte ranges of the object's text, or a value serde_json read.
+enum Tok {
+    Str(usize, usize),
+    Lit(usize, usize),
+    Null,
+    Value(Value),
+}
 
-/// A cursor over one element's text.
+impl Tok {
+    fn key(self, text: &str) -> Option<Cow<'_, str>> {
+        match self {
+            Tok::Str(s, e) => Some(Cow::Borrowed(text.get(s..e)?)),
+            Tok::Value(Value::String(s)) => Some(Cow::Owned(s)),
+            _ => None,
+        }
+    }
+
+    fn cell(self, text: &str) -> Option<CellRef<'_>> {
+        Some(match self {
+            Tok::Str(s, e) => CellRef::Str(Cow::Borrowed(text.get(s..e)?)),
+            Tok::Lit(s, e) => CellRef::Lit(Cow::Borrowed(text.get(s..e)?)),
+            Tok::Null => CellRef::Null,
+            Tok::Value(v) => CellRef::Value(v),
+        })
+    }
+}
+
+/// A cursor over one element's bytes.
 struct Reader<'a> {
-    s: &'a str,
+    b: &'a [u8],
     i: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn bytes(&self) -> &'a [u8] {
-        self.s.as_bytes()
+    /// Text between two positions, for serde_json.
+    fn text(&self, start: usize, end: usize) -> Option<&'a str> {
+        std::str::from_utf8(self.b.get(start..end)?).ok()
     }
 
     fn peek(&self) -> Option<u8> {
-        self.bytes().get(self.i).copied()
+        self.b.get(self.i).copied()
     }
 
     fn ws(&mut self) {
@@ -260,87 +301,91 @@ impl<'a> Reader<'a> {
         (self.peek()? == c).then(|| self.i += 1)
     }
 
-    fn object(&mut self) -> Option<Fields<'a>> {
+    fn object(&mut self, toks: &mut Vec<(Tok, Tok)>) -> Option<()> {
         self.eat(b'{')?;
-        let mut fields = Vec::with_capacity(32);
         self.ws();
         if self.peek()? == b'}' {
             self.i += 1;
-            return Some(fields);
+            return Some(());
         }
         loop {
             self.eat(b'"')?;
-            let key = match self.string()? {
-                CellRef::Str(s) => s,
-                CellRef::Value(Value::String(s)) => Cow::Owned(s),
-                _ => return None,
-            };
+            let key = self.string()?;
             self.eat(b':')?;
             self.ws();
             let value = self.value()?;
-            fields.push((key, value));
+            toks.push((key, value));
             self.ws();
             match self.peek()? {
                 b',' => self.i += 1,
                 b'}' => {
                     self.i += 1;
-                    return Some(fields);
+                    return Some(());
                 }
                 _ => return None,
             }
         }
     }
 
-    fn value(&mut self) -> Option<CellRef<'a>> {
-        let rest = &self.bytes()[self.i..];
+    fn value(&mut self) -> Option<Tok> {
+        let rest = &self.b[self.i..];
         let lit = |word: &'static str| rest.starts_with(word.as_bytes()).then_some(word.len());
-        match *rest.first()? {
+        let len = match *rest.first()? {
             b'"' => {
                 self.i += 1;
-                self.string()
+                return self.string();
             }
-            b't' => self.literal(lit("true")?),
-            b'f' => self.literal(lit("false")?),
+            b't' => lit("true")?,
+            b'f' => lit("false")?,
             b'n' => {
                 self.i += lit("null")?;
-                Some(CellRef::Null)
+                return Some(Tok::Null);
             }
-            b'-' | b'0'..=b'9' => self.number(),
-            b'{' | b'[' => self.nested(),
-            _ => None,
-        }
-    }
-
-    fn literal(&mut self, len: usize) -> Option<CellRef<'a>> {
-        let s = &self.s[self.i..self.i + len];
+            b'-' | b'0'..=b'9' => return self.number(),
+            b'{' | b'[' => return self.nested(),
+            _ => return None,
+        };
         self.i += len;
-        Some(CellRef::Lit(Cow::Borrowed(s)))
+        Some(Tok::Lit(self.i - len, self.i))
     }
 
-    /// After the opening quote: a plain string is borrowed; one with escapes is decoded by
+    /// After the opening quote: a plain string is a range; one with escapes is decoded by
     /// serde_json; a raw control character is not JSON.
-    fn string(&mut self) -> Option<CellRef<'a>> {
-        let start = self.i;
-        let b = self.bytes();
-        let end = start + memchr::memchr2(b'"', b'\\', &b[start..])?;
-        if b[end] == b'"' {
-            let body = &b[start..end];
-            if body.iter().fold(false, |acc, &c| acc | (c < 0x20)) {
-                return None;
+    fn string(&mut self) -> Option<Tok> {
+        let (b, start) = (self.b, self.i);
+        let mut i = start;
+        // 16 bytes at a time (vectorised) while none ends the string or is a control character.
+        while let Some(block) = b.get(i..i + 16) {
+            let block: &[u8; 16] = block.try_into().ok()?;
+            let stop = block.iter().fold(false, |acc, &c| {
+                acc | (c == b'"') | (c == b'\\') | (c < 0x20)
+            });
+            if stop {
+                break;
             }
-            self.i = end + 1;
-            return Some(CellRef::Str(Cow::Borrowed(&self.s[start..end])));
+            i += 16;
         }
-        let close = string_end(b, end)?;
+        loop {
+            match *b.get(i)? {
+                b'"' => {
+                    self.i = i + 1;
+                    return Some(Tok::Str(start, i));
+                }
+                b'\\' => break,
+                0..=0x1f => return None,
+                _ => i += 1,
+            }
+        }
+        let close = string_end(b, i)?;
         self.i = close + 1;
-        let decoded: String = serde_json::from_str(&self.s[start - 1..=close]).ok()?;
-        Some(CellRef::Value(Value::String(decoded)))
+        let decoded: String = serde_json::from_str(self.text(start - 1, close + 1)?).ok()?;
+        Some(Tok::Value(Value::String(decoded)))
     }
 
     /// A canonical integer short enough to be exact either way is kept as text; any other
     /// number is read by serde_json (which rejects what is not a JSON number).
-    fn number(&mut self) -> Option<CellRef<'a>> {
-        let b = self.bytes();
+    fn number(&mut self) -> Option<Tok> {
+        let b = self.b;
         let start = self.i;
         let mut i = start + usize::from(b[start] == b'-');
         let digits = i;
@@ -352,19 +397,22 @@ impl<'a> Reader<'a> {
         let canonical = n > 0 && n <= MAX_INT_DIGITS && (b[digits] != b'0' || n == 1);
         if plain && canonical && &b[start..i] != b"-0" {
             self.i = i;
-            return Some(CellRef::Lit(Cow::Borrowed(&self.s[start..i])));
+            return Some(Tok::Lit(start, i));
         }
         while i < b.len() && matches!(b[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') {
             i += 1;
         }
-        let v: Value = serde_json::from_str(&self.s[start..i]).ok()?;
+        if i == b.len() {
+            return None; // the number may go on in the next chunk
+        }
+        let v: Value = serde_json::from_str(self.text(start, i)?).ok()?;
         self.i = i;
-        v.is_number().then_some(CellRef::Value(v))
+        v.is_number().then_some(Tok::Value(v))
     }
 
     /// An array or object value, read whole by serde_json.
-    fn nested(&mut self) -> Option<CellRef<'a>> {
-        let b = self.bytes();
+    fn nested(&mut self) -> Option<Tok> {
+        let b = self.b;
         let start = self.i;
         let (mut depth, mut i) = (0u32, start);
         while i < b.len() {
@@ -384,9 +432,9 @@ impl<'a> Reader<'a> {
             }
             i += 1;
         }
-        let v: Value = serde_json::from_str(self.s.get(start..=i)?).ok()?;
+        let v: Value = serde_json::from_str(self.text(start, i + 1)?).ok()?;
         self.i = i + 1;
-        Some(CellRef::Value(v))
+        Some(Tok::Value(v))
     }
 }
 
