@@ -240,6 +240,41 @@ mod tests {
     use super::*;
     use crate::api::catalogue as cat;
 
+    /// Rows read in place, whether an element lies in one chunk or is split anywhere, are the
+    /// rows serde_json reads from the whole document (non-objects as `{"value": ...}`).
+    #[test]
+    fn rows_in_place_at_every_chunk_size_equal_serde() {
+        let doc = r#"[ {"a":1,"b":"x, y","n":null} ,{"c":[1,{"d":"}]"}],"e":-2.50},{"a":"\u00e9\""},
+            {},{"a":1,"a":2},{"b":true,"a":12345678901234567890} , 5,"s",{"z":0}]"#;
+        let want: Vec<Row> = serde_json::from_str::<Vec<Value>>(doc)
+            .unwrap()
+            .into_iter()
+            .map(|v| match v {
+                Value::Object(m) => m,
+                other => Row::from_iter([("value".to_string(), other)]),
+            })
+            .collect();
+        let url = reqwest::Url::parse("http://127.0.0.1/x").unwrap();
+        for size in 1..=doc.len() {
+            let mut got = Vec::new();
+            let mut on_row = |r: RowRef<'_>| -> anyhow::Result<()> {
+                got.push(r.to_row());
+                Ok(())
+            };
+            let mut rows = InPlace {
+                parser: RowParser::new(),
+                url: &url,
+                on_row: &mut on_row,
+            };
+            let mut splitter = ArraySplitter::new();
+            for chunk in doc.as_bytes().chunks(size) {
+                splitter.feed(chunk, &mut rows).unwrap();
+            }
+            splitter.finish(&mut rows).unwrap();
+            assert_eq!(got, want, "chunk size {size}");
+        }
+    }
+
     fn p(v: &[(Param, &[&str])]) -> Vec<(Param, Vec<String>)> {
         v.iter()
             .map(|(p, vs)| (*p, vs.iter().map(|s| s.to_string()).collect()))
