@@ -1,10 +1,10 @@
 //! Rows and what renderers share: the row type, formats, column choice, cell text.
 
-use std::borrow::Cow;
 use std::io;
 
 use serde_json::{Map, Value};
 
+pub use super::rowref::cell;
 use super::rowref::RowRef;
 
 pub type Row = Map<String, Value>;
@@ -78,18 +78,6 @@ pub fn project(row: Row, fields: &[String]) -> Row {
         }
     }
     out
-}
-
-/// A value as one text cell: strings as-is, numbers and booleans printed, null empty, nested
-/// values as compact JSON.
-pub fn cell(v: Option<&Value>) -> Cow<'_, str> {
-    match v {
-        None | Some(Value::Null) => Cow::Borrowed(""),
-        Some(Value::String(s)) => Cow::Borrowed(s),
-        Some(Value::Bool(b)) => Cow::Borrowed(if *b { "true" } else { "false" }),
-        Some(Value::Number(n)) => Cow::Owned(n.to_string()),
-        Some(other) => Cow::Owned(other.to_string()),
-    }
 }
 
 /// Column order: known columns, then unknown keys in first-seen order.

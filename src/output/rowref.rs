@@ -7,9 +7,10 @@
 use std::borrow::Cow;
 use std::io;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::row::{cell, Row};
+/// The owned row (`output::Row`): a map in the server's key order.
+type Row = Map<String, Value>;
 
 /// One row: keys in the server's order, no key twice.
 #[derive(Clone, Debug, Default)]
@@ -27,6 +28,18 @@ pub enum CellRef<'a> {
     Null,
     /// Everything else, as serde_json reads it.
     Value(Value),
+}
+
+/// A value as one text cell: strings as-is, numbers and booleans printed, null empty, nested
+/// values as compact JSON.
+pub fn cell(v: Option<&Value>) -> Cow<'_, str> {
+    match v {
+        None | Some(Value::Null) => Cow::Borrowed(""),
+        Some(Value::String(s)) => Cow::Borrowed(s),
+        Some(Value::Bool(b)) => Cow::Borrowed(if *b { "true" } else { "false" }),
+        Some(Value::Number(n)) => Cow::Owned(n.to_string()),
+        Some(other) => Cow::Owned(other.to_string()),
+    }
 }
 
 /// Nesting deeper than this inside a row goes to serde_json whole (its recursion limit applies).
