@@ -301,6 +301,47 @@ fn a_closed_pipe_ends_quietly() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
 
+/// Rows are read in place, not through a map, yet JSON and NDJSON stay what serde_json writes
+/// back for each of the server's elements (key order, absent keys, `{}` rows, numbers, non-ASCII),
+/// and CSV cells are those values: checked against the server's own bytes (`--raw json`).
+#[test]
+fn rows_are_the_servers_elements_in_every_format() {
+    let s = FakeServer::start_with(Config {
+        bulk_series: 300,
+        ..Config::default()
+    });
+    let queries: [&[&str]; 6] = [
+        &["series"],
+        &["series", "--collection", "Bulk-Synthetic"],
+        &["patients"],
+        &["studies", "--collection", "LIDC-IDRI"],
+        &["series-size", "--series-uid", "1.2.3.4.5.6.7.8.9"],
+        &["collections"],
+    ];
+    for q in queries {
+        let (raw, _) = run(&s, &[q, &["--raw", "json"]].concat(), 0);
+        let elements: Vec<Map<String, Value>> = serde_json::from_str(&raw).unwrap();
+        assert!(!elements.is_empty(), "{q:?}");
+        let want: Vec<String> = elements
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        let (nd, _) = run(&s, &[q, &["--format", "ndjson"]].concat(), 0);
+        assert_eq!(nd.lines().collect::<Vec<_>>(), want, "{q:?}");
+        let (json, _) = run(&s, &[q, &["--format", "json"]].concat(), 0);
+        assert_eq!(json, format!("[\n{}\n]\n", want.join(",\n")), "{q:?}");
+        let (csv, _) = run(&s, &[q, &["--format", "csv"]].concat(), 0);
+        let mut rdr = csv::Reader::from_reader(csv.as_bytes());
+        let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+        for (rec, e) in rdr.records().zip(&elements) {
+            let rec = rec.unwrap();
+            for (col, got) in header.iter().zip(rec.iter()) {
+                assert_eq!(got, tcia::output::cell(e.get(col)), "{q:?} {col}");
+            }
+        }
+    }
+}
+
 /// A large answer is written row by row while it arrives: the first row reaches tcia's stdout
 /// while the server is provably still sending the body.
 #[test]
