@@ -64,6 +64,16 @@ impl ArraySplitter {
     pub fn feed<E: From<SplitError>>(
         &mut self,
         chunk: &[u8],
+        mut on_elem: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.feed_to(chunk, &mut on_elem)
+    }
+
+    /// Feed the next chunk to `on_elem`, which may take whole elements itself
+    /// ([`Elements::element_at`]).
+    pub fn feed_to<E: From<SplitError>>(
+        &mut self,
+        chunk: &[u8],
         on_elem: &mut impl Elements<E>,
     ) -> Result<(), E> {
         let mut i = 0;
@@ -206,7 +216,18 @@ impl ArraySplitter {
     }
 
     /// Call at the end of the body.
-    pub fn finish<E: From<SplitError>>(&mut self, on_elem: &mut impl Elements<E>) -> Result<(), E> {
+    pub fn finish<E: From<SplitError>>(
+        &mut self,
+        mut on_elem: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.finish_to(&mut on_elem)
+    }
+
+    /// [`finish`](Self::finish) for an [`Elements`].
+    pub fn finish_to<E: From<SplitError>>(
+        &mut self,
+        on_elem: &mut impl Elements<E>,
+    ) -> Result<(), E> {
         match self.state {
             State::Start | State::Done => Ok(()),
             State::Object if self.depth == 0 && !self.in_str => {
@@ -240,12 +261,12 @@ mod tests {
         let mut s = ArraySplitter::new();
         let mut out = Vec::new();
         for chunk in doc.as_bytes().chunks(size) {
-            s.feed(chunk, &mut |e: &[u8]| -> Result<(), SplitError> {
+            s.feed(chunk, |e| -> Result<(), SplitError> {
                 out.push(String::from_utf8(e.to_vec()).unwrap());
                 Ok(())
             })?;
         }
-        s.finish(&mut |e: &[u8]| -> Result<(), SplitError> {
+        s.finish(|e| -> Result<(), SplitError> {
             out.push(String::from_utf8(e.to_vec()).unwrap());
             Ok(())
         })?;

@@ -168,11 +168,11 @@ async fn stream_elements(
             .map_err(|e| client.transport_error(req.method(), url, e))?;
         let Some(chunk) = chunk else { break };
         splitter
-            .feed(&chunk, elements)
+            .feed_to(&chunk, elements)
             .map_err(|e| bad_response(url, e))?;
     }
     splitter
-        .finish(elements)
+        .finish_to(elements)
         .map_err(|e| bad_response(url, e))?;
     Ok(())
 }
@@ -268,9 +268,9 @@ mod tests {
             };
             let mut splitter = ArraySplitter::new();
             for chunk in doc.as_bytes().chunks(size) {
-                splitter.feed(chunk, &mut rows).unwrap();
+                splitter.feed_to(chunk, &mut rows).unwrap();
             }
-            splitter.finish(&mut rows).unwrap();
+            splitter.finish_to(&mut rows).unwrap();
             assert_eq!(got, want, "chunk size {size}");
         }
     }
