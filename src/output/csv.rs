@@ -17,7 +17,10 @@ pub struct CsvSink {
     header_done: bool,
     pending: Vec<RowRef<'static>>,
     dropped: Vec<String>,
-    /// Per column, the index of its field in the row being written (`NONE`: absent).
+    /// The header's distinct columns, and each header column's index among them.
+    distinct: Vec<String>,
+    col_of: Vec<usize>,
+    /// Per distinct column, the index of its field in the row being written (`NONE`: absent).
     slots: Vec<usize>,
 }
 
@@ -40,6 +43,8 @@ impl CsvSink {
             header_done: false,
             pending: Vec::new(),
             dropped: Vec::new(),
+            distinct: Vec::new(),
+            col_of: Vec::new(),
             slots: Vec::new(),
         }
     }
@@ -70,19 +75,23 @@ impl CsvSink {
         Ok(())
     }
 
-    /// Each column's field: rows mostly list their keys in header order, so the search for
-    /// a key starts after the previous key's column.
+    /// Each distinct column's field: rows mostly list their keys in header order, so the
+    /// search for a key starts after the previous key's column.
     fn fill_slots(&mut self, row: &RowRef<'_>) {
         let header = self.header.as_deref().expect("header fixed before rows");
+        if self.col_of.len() != header.len() {
+            (self.distinct, self.col_of) = distinct(header);
+        }
+        let cols = &self.distinct;
         self.slots.clear();
-        self.slots.resize(header.len(), NONE);
+        self.slots.resize(cols.len(), NONE);
         let mut next = 0;
         for (i, k) in row.keys().enumerate() {
-            let found = header[next..]
+            let found = cols[next..]
                 .iter()
                 .position(|c| c == k)
                 .map(|j| next + j)
-                .or_else(|| header[..next].iter().position(|c| c == k));
+                .or_else(|| cols[..next].iter().position(|c| c == k));
             match found {
                 Some(c) => {
                     self.slots[c] = i;
@@ -98,14 +107,30 @@ impl CsvSink {
 
     fn write_row(&mut self, row: &RowRef<'_>) -> io::Result<()> {
         self.fill_slots(row);
-        for &s in &self.slots {
-            match s {
+        for &c in &self.col_of {
+            match self.slots[c] {
                 NONE => self.w.field(b""),
                 i => self.w.field(row.value_at(i).text().as_bytes()),
             }
         }
         self.w.end_record()
     }
+}
+
+/// The header's distinct columns (`--fields` may name one twice), and for each header column
+/// its index among them.
+fn distinct(header: &[String]) -> (Vec<String>, Vec<usize>) {
+    let mut cols: Vec<String> = Vec::new();
+    let col_of = header
+        .iter()
+        .map(|h| {
+            cols.iter().position(|c| c == h).unwrap_or_else(|| {
+                cols.push(h.clone());
+                cols.len() - 1
+            })
+        })
+        .collect();
+    (cols, col_of)
 }
 
 /// Flush the record buffer to the writer beyond this many bytes.
@@ -293,5 +318,16 @@ mod tests {
             "A,B,C,D,E\r\n\"cr\rhere\",\"lf\nhere\",tab\tand\\,1.5,\"[1,{\"\"x\"\":\"\"y\"\"}]\"\r\n\
              -0.0,1000.0,,false,\"é\"\"q\"\"\"\r\n"
         );
+    }
+
+    #[test]
+    fn a_column_named_twice_is_filled_twice() {
+        let out = render(
+            &["A", "B"],
+            Some(&["B", "A", "B"]),
+            r#"[{"A":1,"B":2},{"A":3}]"#,
+            b',',
+        );
+        assert_eq!(out, "B,A,B\r\n2,1,2\r\n,3,\r\n");
     }
 }

@@ -16,6 +16,11 @@ pub struct JsonSink {
 
 impl JsonSink {
     pub fn new(out: Box<dyn Write>, fields: Option<Vec<String>>, ndjson: bool) -> Self {
+        // A field named twice is one key, where it first appears.
+        let fields = fields.map(|f| {
+            let mut seen = std::collections::HashSet::new();
+            f.into_iter().filter(|k| seen.insert(k.clone())).collect()
+        });
         JsonSink {
             out,
             fields,
@@ -109,7 +114,7 @@ pub(crate) mod tests {
         let buf = Shared::default();
         let mut s = JsonSink::new(
             Box::new(buf.clone()),
-            Some(vec!["a".into(), "c".into()]),
+            Some(vec!["a".into(), "c".into(), "a".into()]),
             true,
         );
         for r in rows(r#"[{"b":1,"a":"x","c":2},{"b":2}]"#) {

@@ -99,7 +99,7 @@ impl<'a> RowRef<'a> {
     }
 
     /// Compact JSON, byte for byte what serde_json writes for [`to_row`](Self::to_row);
-    /// `fields`: only these keys, in this order (absent keys stay absent).
+    /// `fields`: only these keys, in this order (absent keys stay absent; name each once).
     pub fn write_json(&self, out: &mut Vec<u8>, fields: Option<&[String]>) -> io::Result<()> {
         out.push(b'{');
         let mut first = true;

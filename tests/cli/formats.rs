@@ -342,6 +342,40 @@ fn rows_are_the_servers_elements_in_every_format() {
     }
 }
 
+/// `--fields` naming a column twice: CSV repeats the column, JSON has the key once.
+#[test]
+fn a_field_named_twice() {
+    let s = FakeServer::start();
+    let q = ["series", "--collection", "LIDC-IDRI", "--fields"];
+    let (csv, _) = run(
+        &s,
+        &[
+            &q[..],
+            &["Modality,Modality,SeriesInstanceUID", "--format", "csv"],
+        ]
+        .concat(),
+        0,
+    );
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("Modality,Modality,SeriesInstanceUID"));
+    for l in lines {
+        let cells: Vec<&str> = l.split(',').collect();
+        assert!(!cells[0].is_empty() && cells[0] == cells[1], "{l}");
+    }
+    let (nd, _) = run(
+        &s,
+        &[&q[..], &["Modality,Modality", "--format", "ndjson"]].concat(),
+        0,
+    );
+    assert!(nd.lines().count() > 1);
+    for l in nd.lines() {
+        assert!(
+            l.starts_with("{\"Modality\":\"") && l.matches("Modality").count() == 1,
+            "{l}"
+        );
+    }
+}
+
 /// A large answer is written row by row while it arrives: the first row reaches tcia's stdout
 /// while the server is provably still sending the body.
 #[test]
