@@ -26,8 +26,8 @@ pub enum CellRef<'a> {
     /// A canonical integer, `true` or `false`: the same text in JSON and in cells.
     Lit(Cow<'a, str>),
     Null,
-    /// Everything else, as serde_json reads it.
-    Value(Value),
+    /// Everything else, as serde_json reads it (boxed: rows move often, these are rare).
+    Value(Box<Value>),
 }
 
 /// A value as one text cell: strings as-is, numbers and booleans printed, null empty, nested
@@ -53,7 +53,7 @@ impl<'a> RowRef<'a> {
         RowRef {
             fields: row
                 .into_iter()
-                .map(|(k, v)| (Cow::Owned(k), CellRef::Value(v)))
+                .map(|(k, v)| (Cow::Owned(k), CellRef::Value(Box::new(v))))
                 .collect(),
         }
     }
@@ -160,7 +160,7 @@ impl CellRef<'_> {
             CellRef::Str(s) => Value::String(s.to_string()),
             CellRef::Lit(s) => serde_json::from_str(s).unwrap_or(Value::Null),
             CellRef::Null => Value::Null,
-            CellRef::Value(v) => v.clone(),
+            CellRef::Value(v) => (**v).clone(),
         }
     }
 
@@ -265,14 +265,17 @@ enum Tok {
     Str(usize, usize),
     Lit(usize, usize),
     Null,
-    Value(Value),
+    Value(Box<Value>),
 }
 
 impl Tok {
     fn key(self, text: &str) -> Option<Cow<'_, str>> {
         match self {
             Tok::Str(s, e) => Some(Cow::Borrowed(text.get(s..e)?)),
-            Tok::Value(Value::String(s)) => Some(Cow::Owned(s)),
+            Tok::Value(v) => match *v {
+                Value::String(s) => Some(Cow::Owned(s)),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -392,7 +395,7 @@ impl<'a> Reader<'a> {
         let close = string_end(b, i)?;
         self.i = close + 1;
         let decoded: String = serde_json::from_str(self.text(start - 1, close + 1)?).ok()?;
-        Some(Tok::Value(Value::String(decoded)))
+        Some(Tok::Value(Box::new(Value::String(decoded))))
     }
 
     /// A canonical integer short enough to be exact either way is kept as text; any other
@@ -420,7 +423,7 @@ impl<'a> Reader<'a> {
         }
         let v: Value = serde_json::from_str(self.text(start, i)?).ok()?;
         self.i = i;
-        v.is_number().then_some(Tok::Value(v))
+        v.is_number().then(|| Tok::Value(Box::new(v)))
     }
 
     /// An array or object value, read whole by serde_json.
@@ -447,7 +450,7 @@ impl<'a> Reader<'a> {
         }
         let v: Value = serde_json::from_str(self.text(start, i + 1)?).ok()?;
         self.i = i + 1;
-        Some(Tok::Value(v))
+        Some(Tok::Value(Box::new(v)))
     }
 }
 
