@@ -8,6 +8,7 @@
 #   3. peak RSS of tcia for both.
 #   bash bench/download.sh           # RUNS=3 by default
 #   ONLY=small bash bench/download.sh   # only the 300-series case (ONLY=big: only the 1 GiB one)
+#   BASELINE=/path/to/older/tcia bash bench/download.sh   # and an older build, side by side
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-3}"
@@ -47,17 +48,24 @@ for i in $(seq "$RUNS"); do
   R="$WORK/run$i"; mkdir -p "$R/z"; sync
   if [ "${ONLY:-}" != small ]; then
   measure big:tcia "$TCIA" download "$UID_BIG" -o "$R/t" --server "$BIG" -q >>"$results"
+  if [ -n "${BASELINE:-}" ]; then
+    measure big:before "$BASELINE" download "$UID_BIG" -o "$R/tb" --server "$BIG" -q >>"$results"
+    rm -rf "$R/tb"
+  fi
   measure big:curl+unzip+md5sum sh -c "curl -s -o '$R/x.zip' '$BIG/$API/getImage?SeriesInstanceUID=$UID_BIG&NewFileNames=Yes&IncludeMD5=yes' && unzip -q '$R/x.zip' -d '$R/p' && cd '$R/p' && tail -n +2 md5hashes.csv | awk -F, '{print tolower(\$2) \"  \" \$1}' | md5sum -c --quiet" >>"$results"
   measure big:curl-only curl -s -o "$R/y.zip" "$BIG/$API/getImage?SeriesInstanceUID=$UID_BIG&NewFileNames=Yes&IncludeMD5=yes" >>"$results"
   fi
   if [ "${ONLY:-}" != big ]; then
   measure small:tcia-jobs8 "$TCIA" download -i "$WORK/small.txt" -o "$R/s" --jobs 8 --server "$SMALL" -q >>"$results"
+  if [ -n "${BASELINE:-}" ]; then
+    measure small:before-jobs8 "$BASELINE" download -i "$WORK/small.txt" -o "$R/sb" --jobs 8 --server "$SMALL" -q >>"$results"
+  fi
   measure small:xargs-P8-curl sh -c "xargs -P8 -I{} curl -s -o '$R/z/{}.zip' '$SMALL/$API/getImage?SeriesInstanceUID={}&NewFileNames=Yes&IncludeMD5=yes' < '$WORK/small.txt'" >>"$results"
   fi
   # Free the space of big files at once (few inodes), keep the many small files to the end.
   rm -f "$R/x.zip" "$R/y.zip"
 done
 echo
-table "$results" big:tcia big:curl+unzip+md5sum big:curl-only small:tcia-jobs8 small:xargs-P8-curl
+table "$results" big:tcia big:before big:curl+unzip+md5sum big:curl-only small:tcia-jobs8 small:before-jobs8 small:xargs-P8-curl
 echo
 echo "raw: $(tr '\n' ';' <"$results")"

@@ -5,10 +5,15 @@
 #
 #   bash bench/series-csv.sh            # 500,000 rows, 3 runs each
 #   ROWS=100000 RUNS=5 bash bench/series-csv.sh
+#   FORMATS="csv tsv json ndjson" bash bench/series-csv.sh   # tcia in each format (default csv)
+#   BASELINE=/path/to/older/tcia bash bench/series-csv.sh    # and an older build, side by side
+#   JQ=0 bash bench/series-csv.sh       # without the (slow) curl | jq baseline
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS="${ROWS:-500000}"
 RUNS="${RUNS:-3}"
+FORMATS="${FORMATS:-csv}"
+BASELINE="${BASELINE:-}"
 PORT="${PORT:-18765}"
 for tool in curl jq /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "bench needs $tool" >&2; exit 1; }
@@ -28,13 +33,30 @@ echo "# $(nproc) cores, $(uname -sr), $(date -u +%Y-%m-%d)"
 . bench/lib.sh
 
 results=$(mktemp)
+names=""
+for f in $FORMATS; do
+  names="$names tcia:$f"
+  if [ -n "$BASELINE" ]; then
+    names="$names before:$f"
+    # The outputs must be byte for byte the same.
+    a=$("$TCIA" series --collection Bulk-Synthetic --format "$f" --server "$URL" | md5sum)
+    b=$("$BASELINE" series --collection Bulk-Synthetic --format "$f" --server "$URL" | md5sum)
+    if [ "$a" = "$b" ]; then echo "# $f: output identical to the baseline's ($a)"; else echo "# $f: OUTPUT DIFFERS from the baseline's"; fi
+  fi
+done
 for i in $(seq "$RUNS"); do
-  measure tcia "$TCIA" series --collection Bulk-Synthetic --format csv --server "$URL" >>"$results"
+  for f in $FORMATS; do
+    measure "tcia:$f" "$TCIA" series --collection Bulk-Synthetic --format "$f" --server "$URL" >>"$results"
+    if [ -n "$BASELINE" ]; then
+      measure "before:$f" "$BASELINE" series --collection Bulk-Synthetic --format "$f" --server "$URL" >>"$results"
+    fi
+  done
   measure curl-only curl -s -o /dev/null "$ENDPOINT" >>"$results"
-  measure curl+jq sh -c "curl -s '$ENDPOINT' | jq -r '(.[0] | keys_unsorted) as \$k | \$k, (.[] | [.[\$k[]]]) | @csv'" >>"$results"
+  [ "${JQ:-1}" = 0 ] || measure curl+jq sh -c "curl -s '$ENDPOINT' | jq -r '(.[0] | keys_unsorted) as \$k | \$k, (.[] | [.[\$k[]]]) | @csv'" >>"$results"
 done
 echo
-table "$results" tcia curl+jq curl-only
+# shellcheck disable=SC2086
+table "$results" $names curl+jq curl-only
 echo
 echo "raw: $(tr '\n' ';' <"$results")"
 rm -f "$results"

@@ -41,6 +41,25 @@ pub enum SplitError {
 
 /// The largest element held in memory (one row of an answer is a few KiB).
 pub const MAX_ELEMENT: usize = 16 << 20;
+/// Where elements go. A closure taking each element's bytes is one.
+pub trait Elements<E> {
+    /// One complete element's text.
+    fn element(&mut self, text: &[u8]) -> Result<(), E>;
+
+    /// The rest of a chunk from the first byte of an element: a reader that can tell where
+    /// the element ends may take it here, without the splitter scanning it first. It returns
+    /// the element's length when it took the element (a complete, valid JSON value starting at
+    /// `rest[0]`), None to leave it to the splitter (which then hands it to `element`).
+    fn element_at(&mut self, _rest: &[u8]) -> Result<Option<usize>, E> {
+        Ok(None)
+    }
+}
+
+impl<E, F: FnMut(&[u8]) -> Result<(), E>> Elements<E> for F {
+    fn element(&mut self, text: &[u8]) -> Result<(), E> {
+        self(text)
+    }
+}
 
 impl ArraySplitter {
     pub fn new() -> Self {
@@ -52,6 +71,16 @@ impl ArraySplitter {
         &mut self,
         chunk: &[u8],
         mut on_elem: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.feed_to(chunk, &mut on_elem)
+    }
+
+    /// Feed the next chunk to `on_elem`, which may take whole elements itself
+    /// ([`Elements::element_at`]).
+    pub fn feed_to<E: From<SplitError>>(
+        &mut self,
+        chunk: &[u8],
+        on_elem: &mut impl Elements<E>,
     ) -> Result<(), E> {
         let mut i = 0;
         while i < chunk.len() {
@@ -65,6 +94,10 @@ impl ArraySplitter {
                     if c == b']' {
                         self.state = State::Done;
                     } else if !(c.is_ascii_whitespace() || c == b',') {
+                        if let Some(n) = on_elem.element_at(&chunk[i..])? {
+                            i += n;
+                            continue;
+                        }
                         self.state = State::Element;
                         continue; // re-read this byte as the element's first
                     }
@@ -73,12 +106,21 @@ impl ArraySplitter {
                 State::Element | State::Object => {
                     let start = i;
                     i = self.scan(chunk, i)?;
-                    self.buf.extend_from_slice(&chunk[start..i]);
-                    // The memory cap, checked once per scanned piece (not in the scan loop).
-                    if self.buf.len() > MAX_ELEMENT {
-                        return Err(SplitError::TooLarge.into());
+                    if self.buf.is_empty() && i < chunk.len() && self.complete() {
+                        // The whole element lies in this chunk: no copy.
+                        if i - start > MAX_ELEMENT {
+                            return Err(SplitError::TooLarge.into());
+                        }
+                        self.closed = false;
+                        self.emit(&chunk[start..i], on_elem)?;
+                    } else {
+                        self.buf.extend_from_slice(&chunk[start..i]);
+                        // The memory cap, checked once per scanned piece (not in the scan loop).
+                        if self.buf.len() > MAX_ELEMENT {
+                            return Err(SplitError::TooLarge.into());
+                        }
+                        self.emit_if_complete(i < chunk.len(), on_elem)?;
                     }
-                    self.emit_if_complete(i < chunk.len(), &mut on_elem)?;
                 }
                 State::Done => {
                     if !c.is_ascii_whitespace() {
@@ -153,29 +195,43 @@ impl ArraySplitter {
         Ok(i)
     }
 
+    /// At depth 0 of an element, outside strings.
+    fn complete(&self) -> bool {
+        self.state == State::Element && self.depth == 0 && !self.in_str
+    }
+
     /// Hand over the buffered element once it is complete (`ended`: the scan stopped before the
     /// chunk's end, at the element's last byte or at a separator).
     fn emit_if_complete<E: From<SplitError>>(
         &mut self,
         ended: bool,
-        on_elem: &mut impl FnMut(&[u8]) -> Result<(), E>,
+        on_elem: &mut impl Elements<E>,
     ) -> Result<(), E> {
-        if self.state == State::Element && self.depth == 0 && !self.in_str {
+        if self.complete() {
             // Complete at a separator, or after the brace that closed it, also at a chunk's
             // end; a stray `}` at depth 0 completes nothing (else where the element ends would
             // depend on how the bytes were chunked: found by fuzzing).
             let done = ended || self.closed;
             self.closed = false;
             if done && !self.buf.is_empty() {
-                let text = trim_ascii(&self.buf);
-                if !text.is_empty() {
-                    on_elem(text)?;
-                }
+                let buf = std::mem::take(&mut self.buf);
+                let res = self.emit(&buf, on_elem);
+                self.buf = buf;
                 self.buf.clear();
-                self.state = State::Between;
+                res?;
             }
         }
         Ok(())
+    }
+
+    /// One complete element's text (surrounding whitespace trimmed) to `on_elem`.
+    fn emit<E>(&mut self, text: &[u8], on_elem: &mut impl Elements<E>) -> Result<(), E> {
+        self.state = State::Between;
+        let text = trim_ascii(text);
+        if text.is_empty() {
+            return Ok(());
+        }
+        on_elem.element(text)
     }
 
     /// Call at the end of the body.
@@ -183,11 +239,19 @@ impl ArraySplitter {
         &mut self,
         mut on_elem: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
+        self.finish_to(&mut on_elem)
+    }
+
+    /// [`finish`](Self::finish) for an [`Elements`].
+    pub fn finish_to<E: From<SplitError>>(
+        &mut self,
+        on_elem: &mut impl Elements<E>,
+    ) -> Result<(), E> {
         match self.state {
             State::Start | State::Done => Ok(()),
             State::Object if self.depth == 0 && !self.in_str => {
                 let text = std::mem::take(&mut self.buf);
-                on_elem(trim_ascii(&text))?;
+                on_elem.element(trim_ascii(&text))?;
                 self.state = State::Done;
                 Ok(())
             }

@@ -9,8 +9,8 @@ use super::catalogue::{Api, Endpoint, Param, Route};
 use super::client::{is_html, Client, Request};
 use crate::dates::Date;
 use crate::error::{usage, Error};
-use crate::output::Row;
-use crate::stream::{ArraySplitter, SplitError};
+use crate::output::{Row, RowParser, RowRef};
+use crate::stream::{ArraySplitter, Elements, SplitError};
 use crate::text::escape_control;
 
 /// Turn logical parameters into wire query strings: one per combination of repeated values.
@@ -103,34 +103,88 @@ pub async fn stream_rows(
     on_row: &mut dyn FnMut(Row) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let url = client.url_for(req);
-    stream_elements(client, req, &mut |bytes| on_row(parse_row(bytes, &url)?)).await
+    let mut handle = |bytes: &[u8]| -> anyhow::Result<()> { on_row(parse_row(bytes, &url)?) };
+    stream_elements(client, req, &url, &mut handle).await
+}
+
+/// Like [`stream_rows`], with each row read in place (the fast path for large responses); rows
+/// are the same as [`stream_rows`] gives, key for key and value for value.
+pub async fn stream_row_refs(
+    client: &Client,
+    req: &Request,
+    on_row: &mut dyn FnMut(RowRef<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let url = client.url_for(req);
+    let mut rows = InPlace {
+        parser: RowParser::new(),
+        url: &url,
+        on_row,
+    };
+    stream_elements(client, req, &url, &mut rows).await
+}
+
+/// Rows read in place, mostly straight from the chunk they arrived in; serde_json reads what
+/// the in-place reader leaves (and names what is wrong with invalid JSON).
+struct InPlace<'u, 'f> {
+    parser: RowParser,
+    url: &'u reqwest::Url,
+    on_row: &'f mut dyn FnMut(RowRef<'_>) -> anyhow::Result<()>,
+}
+
+impl Elements<anyhow::Error> for InPlace<'_, '_> {
+    fn element(&mut self, text: &[u8]) -> anyhow::Result<()> {
+        let row = match self.parser.parse(text) {
+            Some(row) => row,
+            None => RowRef::from_map(parse_row(text, self.url)?),
+        };
+        (self.on_row)(row)
+    }
+
+    fn element_at(&mut self, rest: &[u8]) -> anyhow::Result<Option<usize>> {
+        match self.parser.parse_prefix(rest) {
+            Some((row, n)) => {
+                (self.on_row)(row)?;
+                Ok(Some(n))
+            }
+            None => Ok(None),
+        }
+    }
 }
 
 /// As [`stream_rows`], with each element's JSON text unparsed (for callers that parse it
 /// elsewhere, such as on another thread).
-pub async fn stream_elements(
+pub async fn stream_raw_elements(
     client: &Client,
     req: &Request,
     on_elem: &mut dyn FnMut(&[u8]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let url = client.url_for(req);
+    stream_elements(client, req, &url, &mut |bytes: &[u8]| on_elem(bytes)).await
+}
+
+/// Send a request and hand each element of the JSON array response to `elements`.
+async fn stream_elements(
+    client: &Client,
+    req: &Request,
+    url: &reqwest::Url,
+    elements: &mut impl Elements<anyhow::Error>,
+) -> anyhow::Result<()> {
     let mut resp = client.send(req).await?;
-    reject_html(&resp, &url)?;
+    reject_html(&resp, url)?;
     let mut splitter = ArraySplitter::new();
-    let mut handle = |bytes: &[u8]| -> anyhow::Result<()> { on_elem(bytes) };
     loop {
         let chunk = resp
             .chunk()
             .await
-            .map_err(|e| client.transport_error(req.method(), &url, e))?;
+            .map_err(|e| client.transport_error(req.method(), url, e))?;
         let Some(chunk) = chunk else { break };
         splitter
-            .feed(&chunk, &mut handle)
-            .map_err(|e| bad_response(&url, e))?;
+            .feed_to(&chunk, elements)
+            .map_err(|e| bad_response(url, e))?;
     }
     splitter
-        .finish(&mut handle)
-        .map_err(|e| bad_response(&url, e))?;
+        .finish_to(elements)
+        .map_err(|e| bad_response(url, e))?;
     Ok(())
 }
 
@@ -213,6 +267,41 @@ pub fn parse_row(bytes: &[u8], url: &reqwest::Url) -> anyhow::Result<Row> {
 mod tests {
     use super::*;
     use crate::api::catalogue as cat;
+
+    /// Rows read in place, whether an element lies in one chunk or is split anywhere, are the
+    /// rows serde_json reads from the whole document (non-objects as `{"value": ...}`).
+    #[test]
+    fn rows_in_place_at_every_chunk_size_equal_serde() {
+        let doc = r#"[ {"a":1,"b":"x, y","n":null} ,{"c":[1,{"d":"}]"}],"e":-2.50},{"a":"\u00e9\""},
+            {},{"a":1,"a":2},{"b":true,"a":12345678901234567890} , 5,"s",{"z":0}]"#;
+        let want: Vec<Row> = serde_json::from_str::<Vec<Value>>(doc)
+            .unwrap()
+            .into_iter()
+            .map(|v| match v {
+                Value::Object(m) => m,
+                other => Row::from_iter([("value".to_string(), other)]),
+            })
+            .collect();
+        let url = reqwest::Url::parse("http://127.0.0.1/x").unwrap();
+        for size in 1..=doc.len() {
+            let mut got = Vec::new();
+            let mut on_row = |r: RowRef<'_>| -> anyhow::Result<()> {
+                got.push(r.to_row());
+                Ok(())
+            };
+            let mut rows = InPlace {
+                parser: RowParser::new(),
+                url: &url,
+                on_row: &mut on_row,
+            };
+            let mut splitter = ArraySplitter::new();
+            for chunk in doc.as_bytes().chunks(size) {
+                splitter.feed_to(chunk, &mut rows).unwrap();
+            }
+            splitter.finish_to(&mut rows).unwrap();
+            assert_eq!(got, want, "chunk size {size}");
+        }
+    }
 
     fn p(v: &[(Param, &[&str])]) -> Vec<(Param, Vec<String>)> {
         v.iter()

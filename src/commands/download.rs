@@ -299,6 +299,7 @@ pub async fn fetch(
         api: ctx.api,
         md5: !a.no_md5,
         zip: a.zip,
+        jobs: a.jobs as usize,
     };
     let settings = engine_settings(a, plan.retries, &ctx.env);
     if batch.skipped > 0 {

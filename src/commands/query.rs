@@ -11,11 +11,11 @@ use serde_json::Value;
 
 use crate::api::catalogue::{self as cat, Api, Endpoint, Param, Route};
 use crate::api::client::{Request, V2_LOGIN_HINT};
-use crate::api::rows::{requests, stream_rows};
+use crate::api::rows::{requests, stream_row_refs};
 use crate::cli::Command;
 use crate::context::Ctx;
 use crate::error::usage;
-use crate::output::{self, Columns, Row};
+use crate::output::{self, Columns, Row, RowRef};
 use crate::uid::{cart_name, read_uid_args, unknown_series};
 
 /// A metadata query as typed: an endpoint and logical parameters.
@@ -231,7 +231,7 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
         if out.full() {
             break;
         }
-        let result = stream_rows(&ctx.client, &req, &mut |row| out.push(row)).await;
+        let result = stream_row_refs(&ctx.client, &req, &mut |row| out.push(row)).await;
         match result {
             Err(e) if e.chain().any(|c| c.is::<Enough>()) => break,
             other => other?,
@@ -255,6 +255,8 @@ struct Rendered {
     sink: Box<dyn output::RowSink>,
     transform: Transform,
     seen: Option<HashSet<u64>>,
+    /// A buffer for the rows' JSON text, when `seen` compares them.
+    text: Vec<u8>,
     limit: Option<u64>,
     rows: u64,
     empty_rows: u64,
@@ -267,6 +269,7 @@ impl Rendered {
             sink: output::sink(ctx.format, columns, ctx.stdout(), ctx.width),
             transform: q.transform,
             seen: several.then(HashSet::new),
+            text: Vec::new(),
             limit: ctx.limit,
             rows: 0,
             empty_rows: 0,
@@ -278,13 +281,16 @@ impl Rendered {
         self.limit.is_some_and(|n| self.rows >= n)
     }
 
-    fn push(&mut self, row: Row) -> anyhow::Result<()> {
+    fn push(&mut self, row: RowRef<'_>) -> anyhow::Result<()> {
         if self.full() {
             return Err(Enough.into());
         }
-        let row = apply(self.transform, row);
+        let row = match self.transform {
+            Transform::None => row,
+            t => RowRef::from_map(apply(t, row.to_row())),
+        };
         if let Some(seen) = self.seen.as_mut() {
-            if !seen.insert(row_hash(&row)) {
+            if !seen.insert(row_hash(&row, &mut self.text)?) {
                 return Ok(());
             }
         }
@@ -292,7 +298,7 @@ impl Rendered {
         if row.is_empty() {
             self.empty_rows += 1;
         }
-        self.sink.row(row).context("writing output")
+        self.sink.row_ref(row).context("writing output")
     }
 
     /// Flush, say what stderr should know, and return the rows written.
@@ -320,8 +326,9 @@ fn offline(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
     let ix = super::index::open_for_answers(ctx)?;
     let mut out = Rendered::new(ctx, &q, route, reqs.len() > 1)?;
     for combo in crate::index::answer::combinations(&q.params) {
-        let result =
-            crate::index::answer::answer(&ix, q.endpoint, &combo, &mut |row| out.push(row));
+        let result = crate::index::answer::answer(&ix, q.endpoint, &combo, &mut |row| {
+            out.push(RowRef::from_map(row))
+        });
         match result {
             Err(e) if e.chain().any(|c| c.is::<Enough>()) => break,
             other => other?,
@@ -459,10 +466,13 @@ pub fn normalise_count(row: Row, key: &str) -> Row {
     out
 }
 
-fn row_hash(row: &Row) -> u64 {
+/// Rows are the same when their JSON text is.
+fn row_hash(row: &RowRef<'_>, text: &mut Vec<u8>) -> anyhow::Result<u64> {
+    text.clear();
+    row.write_json(text, None)?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    serde_json::to_string(row).unwrap_or_default().hash(&mut h);
-    h.finish()
+    text.hash(&mut h);
+    Ok(h.finish())
 }
 
 /// `--raw`: the server's bytes for `format=<raw>`, untouched, to stdout.

@@ -30,6 +30,8 @@ pub struct NbiaZip<'a> {
     pub md5: bool,
     /// Keep the ZIP itself (`--zip`) instead of extracting it.
     pub zip: bool,
+    /// Series in flight: with more than one, a small series is extracted on one thread.
+    pub jobs: usize,
 }
 
 impl SeriesFetcher for NbiaZip<'_> {
@@ -55,9 +57,16 @@ impl SeriesFetcher for NbiaZip<'_> {
         }
         let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(32);
         let (path, uid, zip) = (staged.to_path_buf(), target.uid.to_string(), self.zip);
+        let small = target.file_size.is_some_and(|s| s <= ONE_THREAD_MAX);
+        let threads = if small && self.jobs > 1 {
+            Threads::One
+        } else {
+            Threads::Two
+        };
         let budget = Budget::for_size(target.file_size);
-        let pipeline =
-            tokio::task::spawn_blocking(move || extract(rx, &path, zip, reporter, &uid, budget));
+        let pipeline = tokio::task::spawn_blocking(move || {
+            extract(rx, &path, zip, threads, reporter, &uid, budget)
+        });
         loop {
             match resp.chunk().await {
                 Ok(Some(c)) => {
@@ -252,11 +261,26 @@ struct Piece {
 
 const BATCH: usize = 1 << 20;
 
-/// Inflate on this thread; hash and write on a second one.
+/// Series up to this size (as the catalogue gives it) are hashed and written on the inflating
+/// thread when several series are in flight: those keep the cores busy, and handing every file
+/// to a second thread would cost more than it brings.
+const ONE_THREAD_MAX: u64 = 32 << 20;
+
+/// Where the files of a series are hashed and written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Threads {
+    /// On the thread that inflates.
+    One,
+    /// On a second thread, so inflating and hashing overlap (large series).
+    Two,
+}
+
+/// Inflate on this thread; hash and write on this one or a second one.
 fn extract(
     rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
     staged: &Path,
     zip: bool,
+    threads: Threads,
     reporter: Arc<dyn Reporter>,
     uid: &str,
     mut budget: Budget,
@@ -277,15 +301,24 @@ fn extract(
         tee,
         tee_error: tee_error.clone(),
     };
-    let (wtx, wrx) = sync_channel::<Piece>(8);
-    let dir = (!zip).then(|| staged.to_path_buf());
-    let uid2 = uid.to_string();
-    let writer = std::thread::spawn(move || write_entries(wrx, dir, reporter, &uid2));
-    let read = read_zip(reader, &wtx, &mut budget);
-    drop(wtx);
-    let written = writer
-        .join()
-        .map_err(|_| Failure::local("the file writer panicked"))?;
+    let files = EntryWriter::new((!zip).then(|| staged.to_path_buf()), reporter, uid);
+    let (read, written) = match threads {
+        Threads::One => {
+            let mut files = files;
+            let read = read_zip(reader, &mut Out::Here(&mut files), &mut budget);
+            (read, files.finish())
+        }
+        Threads::Two => {
+            let (wtx, wrx) = sync_channel::<Piece>(8);
+            let writer = std::thread::spawn(move || write_entries(wrx, files));
+            let read = read_zip(reader, &mut Out::Thread(&wtx), &mut budget);
+            drop(wtx);
+            let written = writer
+                .join()
+                .map_err(|_| Failure::local("the file writer panicked"))?;
+            (read, written)
+        }
+    };
     // A writer failure (disk full) explains a reader failure, so it comes first.
     let files = written.map_err(|e| writing(&e))?;
     if let Some(e) = tee_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -303,10 +336,16 @@ fn extract(
     })
 }
 
-/// Read every entry: the special ones into memory, the rest to the writer thread.
+/// Where `read_zip` sends the series' files.
+enum Out<'a> {
+    Here(&'a mut EntryWriter),
+    Thread(&'a SyncSender<Piece>),
+}
+
+/// Read every entry: the special ones into memory, the rest to the writer.
 fn read_zip(
     reader: ChannelReader,
-    wtx: &SyncSender<Piece>,
+    out: &mut Out<'_>,
     budget: &mut Budget,
 ) -> Result<(Specials, ChannelReader), ZipError> {
     let mut z = ZipStream::new(reader);
@@ -329,7 +368,10 @@ fn read_zip(
             "md5hashes.csv" => {
                 sp.md5csv = Some(String::from_utf8_lossy(&read_small(&mut z, &e)?).into_owned())
             }
-            _ => send_entry(&mut z, &e, wtx, budget)?,
+            _ => match out {
+                Out::Here(w) => write_entry(&mut z, &e, w, budget)?,
+                Out::Thread(wtx) => send_entry(&mut z, &e, wtx, budget)?,
+            },
         }
     }
     Ok((sp, z.finish()?))
@@ -348,6 +390,34 @@ fn read_small(z: &mut ZipStream<ChannelReader>, e: &Entry) -> Result<Vec<u8>, Zi
     Ok(buf)
 }
 
+/// The writer's own error stays with it (it comes first); the reader just stops.
+fn stopped() -> io::Error {
+    io::Error::other("the file writer stopped")
+}
+
+/// A series file, hashed and written as it is inflated.
+fn write_entry(
+    z: &mut ZipStream<ChannelReader>,
+    e: &Entry,
+    w: &mut EntryWriter,
+    budget: &mut Budget,
+) -> Result<(), ZipError> {
+    w.begin(e.name.clone());
+    let mut over = false;
+    let read = z.read_entry(e, &mut |b| {
+        if !budget.take(b.len()) {
+            over = true;
+            return Err(io::Error::other("over budget"));
+        }
+        w.data(b).then_some(()).ok_or_else(stopped)
+    });
+    if over {
+        return Err(budget.exceeded());
+    }
+    read?;
+    w.end().then_some(()).ok_or(ZipError::Sink(stopped()))
+}
+
 /// A series file, to the writer thread in pieces of up to `BATCH` bytes.
 fn send_entry(
     z: &mut ZipStream<ChannelReader>,
@@ -355,7 +425,6 @@ fn send_entry(
     wtx: &SyncSender<Piece>,
     budget: &mut Budget,
 ) -> Result<(), ZipError> {
-    let stopped = || io::Error::other("the file writer stopped");
     let mut first = Some(e.name.clone());
     let mut pending = Vec::new();
     let mut over = false;
@@ -429,47 +498,117 @@ impl Budget {
     }
 }
 
-fn write_entries(
-    rx: Receiver<Piece>,
-    dir: Option<PathBuf>,
-    reporter: Arc<dyn Reporter>,
-    uid: &str,
-) -> io::Result<Vec<FileRec>> {
-    let mut files = Vec::new();
-    let mut cur: Option<(String, Option<File>, Md5, u64)> = None;
+fn write_entries(rx: Receiver<Piece>, mut w: EntryWriter) -> io::Result<Vec<FileRec>> {
     for piece in rx {
         if let Some(name) = piece.name {
-            let out = match &dir {
-                Some(d) => Some(
-                    File::options()
-                        .write(true)
-                        .create_new(true)
-                        .open(d.join(&name))?,
-                ),
-                None => None,
-            };
-            cur = Some((name, out, Md5::new(), 0));
+            w.begin(name);
         }
-        let Some((_, out, md5, size)) = cur.as_mut() else {
-            continue;
-        };
-        md5.update(&piece.data);
-        if let Some(o) = out {
-            o.write_all(&piece.data)?;
+        if !w.data(&piece.data) {
+            break;
         }
-        *size += piece.data.len() as u64;
-        reporter.progress(uid, piece.data.len() as u64);
-        if piece.last {
-            if let Some((name, _, md5, size)) = cur.take() {
-                files.push(FileRec {
-                    name,
-                    size,
-                    md5: format!("{:x}", md5.finalize()),
-                });
-            }
+        if piece.last && !w.end() {
+            break;
         }
     }
-    Ok(files)
+    w.finish()
+}
+
+/// The series' files as they come out of the ZIP: created in staging (not for `--zip`),
+/// hashed, counted, progress reported. The first failure ends the writing and is kept.
+struct EntryWriter {
+    dir: Option<PathBuf>,
+    reporter: Arc<dyn Reporter>,
+    uid: String,
+    files: Vec<FileRec>,
+    cur: Option<(String, Option<File>, Md5, u64)>,
+    error: Option<io::Error>,
+    /// Bytes written but not yet reported.
+    unreported: u64,
+}
+
+impl EntryWriter {
+    fn new(dir: Option<PathBuf>, reporter: Arc<dyn Reporter>, uid: &str) -> Self {
+        EntryWriter {
+            dir,
+            reporter,
+            uid: uid.to_string(),
+            files: Vec::new(),
+            cur: None,
+            error: None,
+            unreported: 0,
+        }
+    }
+
+    fn begin(&mut self, name: String) {
+        let out = match &self.dir {
+            Some(d) => {
+                let f = File::options()
+                    .write(true)
+                    .create_new(true)
+                    .open(d.join(&name));
+                match f {
+                    Ok(f) => Some(f),
+                    Err(e) => {
+                        self.error.get_or_insert(e);
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        self.cur = Some((name, out, Md5::new(), 0));
+    }
+
+    /// False once writing failed.
+    fn data(&mut self, b: &[u8]) -> bool {
+        if self.error.is_some() {
+            return false;
+        }
+        let Some((_, out, md5, size)) = self.cur.as_mut() else {
+            return true;
+        };
+        md5.update(b);
+        if let Some(o) = out {
+            if let Err(e) = o.write_all(b) {
+                self.error = Some(e);
+                return false;
+            }
+        }
+        *size += b.len() as u64;
+        self.unreported += b.len() as u64;
+        if self.unreported >= BATCH as u64 {
+            self.report();
+        }
+        true
+    }
+
+    /// The current file is complete. False once writing failed.
+    fn end(&mut self) -> bool {
+        if let Some((name, _, md5, size)) = self.cur.take() {
+            self.files.push(FileRec {
+                name,
+                size,
+                md5: format!("{:x}", md5.finalize()),
+            });
+        }
+        self.report();
+        self.error.is_none()
+    }
+
+    fn report(&mut self) {
+        if self.unreported > 0 {
+            self.reporter.progress(&self.uid, self.unreported);
+            self.unreported = 0;
+        }
+    }
+
+    fn finish(mut self) -> io::Result<Vec<FileRec>> {
+        self.report();
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.files),
+        }
+    }
 }
 
 /// `Filename,MD5Hash` rows (header skipped, any order, any hex case).
@@ -516,6 +655,7 @@ mod tests {
             api: Api::V4,
             md5: true,
             zip: false,
+            jobs: 1,
         };
         let ok = z.promises(extracted("")).unwrap();
         assert_eq!(ok.promised.unwrap().len(), 1);
@@ -533,6 +673,7 @@ mod tests {
             api,
             md5,
             zip: false,
+            jobs: 1,
         };
         let r = z(Api::V4, true).request("1.2");
         assert_eq!(r.path, "/nbia-api/services/v4/getImage");
@@ -543,6 +684,104 @@ mod tests {
         assert_eq!(r.path, "/nbia-api/services/v2/getImage");
     }
 
+    /// Counts the progress reported.
+    #[derive(Default)]
+    struct Count(std::sync::atomic::AtomicU64);
+    impl Reporter for Count {
+        fn begin(&self, _: usize, _: u64) {}
+        fn series_start(&self, _: &str, _: Option<u64>) {}
+        fn progress(&self, _: &str, bytes: u64) {
+            self.0
+                .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+        }
+        fn series_retry(&self, _: &str, _: u32, _: &str) {}
+        fn series_done(&self, _: &str, _: usize, _: u64, _: &str) {}
+        fn series_failed(&self, _: &str, _: &str) {}
+        fn summary(&self, _: &str) {}
+    }
+
+    /// A series ZIP: LICENSE, three files (one empty, one over `BATCH`), md5hashes.csv.
+    fn series_zip() -> Vec<u8> {
+        use zip::write::SimpleFileOptions;
+        let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        let opts =
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let big: Vec<u8> = (0..BATCH + 12345).map(|i| (i * 7 % 251) as u8).collect();
+        for (name, data) in [
+            ("LICENSE", b"CC BY 4.0".to_vec()),
+            ("00000001.dcm", b"first".to_vec()),
+            ("00000002.dcm", Vec::new()),
+            ("00000003.dcm", big),
+            ("md5hashes.csv", b"Filename,MD5Hash\n".to_vec()),
+        ] {
+            w.start_file(name, opts).unwrap();
+            w.write_all(&data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    fn extract_with(threads: Threads, dir: &Path) -> (Result<Extracted, Failure>, u64) {
+        let body = series_zip();
+        let chunks: Vec<&[u8]> = body.chunks(4000).collect();
+        let (tx, rx) = tokio::sync::mpsc::channel(chunks.len());
+        for c in chunks {
+            tx.try_send(Ok(Bytes::copy_from_slice(c))).unwrap();
+        }
+        drop(tx);
+        let count = Arc::new(Count::default());
+        let got = extract(
+            rx,
+            dir,
+            false,
+            threads,
+            count.clone(),
+            "1.2.3",
+            Budget::for_size(None),
+        );
+        (got, count.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    #[test]
+    fn one_thread_and_two_write_the_same_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut seen = Vec::new();
+        for (i, threads) in [Threads::One, Threads::Two].into_iter().enumerate() {
+            let dir = tmp.path().join(i.to_string());
+            std::fs::create_dir(&dir).unwrap();
+            let (got, progress) = extract_with(threads, &dir);
+            let x = got.unwrap();
+            let names: Vec<&str> = x.files.iter().map(|f| f.name.as_str()).collect();
+            assert_eq!(names, ["00000001.dcm", "00000002.dcm", "00000003.dcm"]);
+            assert_eq!(x.files[0].md5, format!("{:x}", Md5::digest(b"first")));
+            assert_eq!(progress, x.files.iter().map(|f| f.size).sum::<u64>());
+            for f in &x.files {
+                let on_disk = std::fs::read(dir.join(&f.name)).unwrap();
+                assert_eq!(format!("{:x}", Md5::digest(&on_disk)), f.md5, "{threads:?}");
+            }
+            assert_eq!(x.license.as_deref(), Some("CC BY 4.0"));
+            assert_eq!(x.md5csv.as_deref(), Some("Filename,MD5Hash\n"));
+            seen.push(format!("{:?}", x.files));
+        }
+        assert_eq!(seen[0], seen[1]);
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_written_names_staging_either_way() {
+        let tmp = tempfile::tempdir().unwrap();
+        for threads in [Threads::One, Threads::Two] {
+            let gone = tmp.path().join("no-such-dir");
+            let (got, _) = extract_with(threads, &gone);
+            let err = got.err().expect("a failure");
+            assert_eq!(err.class, FailClass::Local, "{threads:?}");
+            assert!(
+                err.message
+                    .starts_with(&format!("writing {}: ", gone.display())),
+                "{threads:?}: {}",
+                err.message
+            );
+        }
+    }
+
     /// A client for building requests (nothing is sent).
     struct HttpSettingsForTest;
     impl HttpSettingsForTest {
@@ -551,12 +790,12 @@ mod tests {
                 base: reqwest::Url::parse("http://127.0.0.1:9").unwrap(),
                 timeout: std::time::Duration::from_secs(1),
                 idle_timeout: std::time::Duration::from_secs(1),
-                idle_flag: "--timeout",
                 retries: 0,
                 api_key: None,
                 no_retry_delay: true,
                 proxy: None,
                 ca_cert: None,
+                idle_flag: "--timeout",
                 offline: true,
             };
             Client::new(settings, crate::printer::Printer::plain()).unwrap()

@@ -185,7 +185,7 @@ async fn send_elements(
     let stopped = || anyhow::anyhow!("the index writer stopped");
     for req in reqs {
         let url = src.client.url_for(req);
-        rows::stream_elements(src.client, req, &mut |elem| {
+        rows::stream_raw_elements(src.client, req, &mut |elem| {
             if let Some(seen) = seen.as_mut() {
                 seen(&rows::parse_row(elem, &url)?);
             }

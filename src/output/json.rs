@@ -2,40 +2,51 @@
 
 use std::io::{self, Write};
 
-use super::row::{project, Row, RowSink};
+use super::row::{Row, RowSink};
+use super::rowref::RowRef;
 
 pub struct JsonSink {
     out: Box<dyn Write>,
     fields: Option<Vec<String>>,
     ndjson: bool,
     rows: u64,
+    /// One row's text, reused.
+    buf: Vec<u8>,
 }
 
 impl JsonSink {
     pub fn new(out: Box<dyn Write>, fields: Option<Vec<String>>, ndjson: bool) -> Self {
+        // A field named twice is one key, where it first appears.
+        let fields = fields.map(|f| {
+            let mut seen = std::collections::HashSet::new();
+            f.into_iter().filter(|k| seen.insert(k.clone())).collect()
+        });
         JsonSink {
             out,
             fields,
             ndjson,
             rows: 0,
+            buf: Vec::with_capacity(4096),
         }
     }
 }
 
 impl RowSink for JsonSink {
     fn row(&mut self, row: Row) -> io::Result<()> {
-        let row = match &self.fields {
-            Some(f) => project(row, f),
-            None => row,
-        };
+        self.row_ref(RowRef::from_map(row))
+    }
+
+    fn row_ref(&mut self, row: RowRef<'_>) -> io::Result<()> {
+        self.buf.clear();
         if !self.ndjson {
-            self.out
-                .write_all(if self.rows == 0 { b"[\n" } else { b",\n" })?;
+            self.buf
+                .extend_from_slice(if self.rows == 0 { b"[\n" } else { b",\n" });
         }
-        serde_json::to_writer(&mut self.out, &row)?;
+        row.write_json(&mut self.buf, self.fields.as_deref())?;
         if self.ndjson {
-            self.out.write_all(b"\n")?;
+            self.buf.push(b'\n');
         }
+        self.out.write_all(&self.buf)?;
         self.rows += 1;
         Ok(())
     }
@@ -103,7 +114,7 @@ pub(crate) mod tests {
         let buf = Shared::default();
         let mut s = JsonSink::new(
             Box::new(buf.clone()),
-            Some(vec!["a".into(), "c".into()]),
+            Some(vec!["a".into(), "c".into(), "a".into()]),
             true,
         );
         for r in rows(r#"[{"b":1,"a":"x","c":2},{"b":2}]"#) {

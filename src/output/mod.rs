@@ -5,6 +5,7 @@
 mod csv;
 mod json;
 mod row;
+mod rowref;
 mod table;
 
 use std::io::Write;
@@ -12,6 +13,7 @@ use std::io::Write;
 pub use self::csv::CsvSink;
 pub use self::json::JsonSink;
 pub use self::row::{cell, header_for, project, Columns, Format, RawFormat, Row, RowSink};
+pub use self::rowref::{CellRef, RowParser, RowRef};
 pub use self::table::TableSink;
 
 /// Build the sink for a format.

@@ -1,9 +1,11 @@
 //! Rows and what renderers share: the row type, formats, column choice, cell text.
 
-use std::borrow::Cow;
 use std::io;
 
 use serde_json::{Map, Value};
+
+pub use super::rowref::cell;
+use super::rowref::RowRef;
 
 pub type Row = Map<String, Value>;
 
@@ -54,6 +56,10 @@ pub struct Columns {
 /// A destination for rows.
 pub trait RowSink {
     fn row(&mut self, row: Row) -> io::Result<()>;
+    /// A row read in place from a response (the fast path); by default as an owned row.
+    fn row_ref(&mut self, row: RowRef<'_>) -> io::Result<()> {
+        self.row(row.to_row())
+    }
     /// Flush everything; called once, also for zero rows.
     fn finish(&mut self) -> io::Result<()>;
     /// Keys seen after a header was fixed, for a warning.
@@ -76,18 +82,6 @@ pub fn project(row: Row, fields: &[String]) -> Row {
         }
     }
     out
-}
-
-/// A value as one text cell: strings as-is, numbers and booleans printed, null empty, nested
-/// values as compact JSON.
-pub fn cell(v: Option<&Value>) -> Cow<'_, str> {
-    match v {
-        None | Some(Value::Null) => Cow::Borrowed(""),
-        Some(Value::String(s)) => Cow::Borrowed(s),
-        Some(Value::Bool(b)) => Cow::Borrowed(if *b { "true" } else { "false" }),
-        Some(Value::Number(n)) => Cow::Owned(n.to_string()),
-        Some(other) => Cow::Owned(other.to_string()),
-    }
 }
 
 /// Column order: known columns, then unknown keys in first-seen order.

@@ -301,6 +301,81 @@ fn a_closed_pipe_ends_quietly() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
 
+/// Rows are read in place, not through a map, yet JSON and NDJSON stay what serde_json writes
+/// back for each of the server's elements (key order, absent keys, `{}` rows, numbers, non-ASCII),
+/// and CSV cells are those values: checked against the server's own bytes (`--raw json`).
+#[test]
+fn rows_are_the_servers_elements_in_every_format() {
+    let s = FakeServer::start_with(Config {
+        bulk_series: 300,
+        ..Config::default()
+    });
+    let queries: [&[&str]; 6] = [
+        &["series"],
+        &["series", "--collection", "Bulk-Synthetic"],
+        &["patients"],
+        &["studies", "--collection", "LIDC-IDRI"],
+        &["series-size", "--series-uid", "1.2.3.4.5.6.7.8.9"],
+        &["collections"],
+    ];
+    for q in queries {
+        let (raw, _) = run(&s, &[q, &["--raw", "json"]].concat(), 0);
+        let elements: Vec<Map<String, Value>> = serde_json::from_str(&raw).unwrap();
+        assert!(!elements.is_empty(), "{q:?}");
+        let want: Vec<String> = elements
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        let (nd, _) = run(&s, &[q, &["--format", "ndjson"]].concat(), 0);
+        assert_eq!(nd.lines().collect::<Vec<_>>(), want, "{q:?}");
+        let (json, _) = run(&s, &[q, &["--format", "json"]].concat(), 0);
+        assert_eq!(json, format!("[\n{}\n]\n", want.join(",\n")), "{q:?}");
+        let (csv, _) = run(&s, &[q, &["--format", "csv"]].concat(), 0);
+        let mut rdr = csv::Reader::from_reader(csv.as_bytes());
+        let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+        for (rec, e) in rdr.records().zip(&elements) {
+            let rec = rec.unwrap();
+            for (col, got) in header.iter().zip(rec.iter()) {
+                assert_eq!(got, tcia::output::cell(e.get(col)), "{q:?} {col}");
+            }
+        }
+    }
+}
+
+/// `--fields` naming a column twice: CSV repeats the column, JSON has the key once.
+#[test]
+fn a_field_named_twice() {
+    let s = FakeServer::start();
+    let q = ["series", "--collection", "LIDC-IDRI", "--fields"];
+    let (csv, _) = run(
+        &s,
+        &[
+            &q[..],
+            &["Modality,Modality,SeriesInstanceUID", "--format", "csv"],
+        ]
+        .concat(),
+        0,
+    );
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("Modality,Modality,SeriesInstanceUID"));
+    for l in lines {
+        let cells: Vec<&str> = l.split(',').collect();
+        assert!(!cells[0].is_empty() && cells[0] == cells[1], "{l}");
+    }
+    let (nd, _) = run(
+        &s,
+        &[&q[..], &["Modality,Modality", "--format", "ndjson"]].concat(),
+        0,
+    );
+    assert!(nd.lines().count() > 1);
+    for l in nd.lines() {
+        assert!(
+            l.starts_with("{\"Modality\":\"") && l.matches("Modality").count() == 1,
+            "{l}"
+        );
+    }
+}
+
 /// A large answer is written row by row while it arrives: the first row reaches tcia's stdout
 /// while the server is provably still sending the body.
 #[test]
