@@ -419,7 +419,7 @@ pub fn seal(conn: &Connection, info: &super::store::Info) -> anyhow::Result<()> 
     )?;
     // Statistics for the query planner: a filter on a patient must not scan a collection.
     conn.execute_batch(&format!(
-        "ANALYZE; PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT"
+        "PRAGMA analysis_limit=1000; ANALYZE; PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT"
     ))?;
     Ok(())
 }

@@ -413,12 +413,16 @@ async fn write_collections(src: &Source<'_>, conn: &Connection) -> anyhow::Resul
 }
 
 fn fill_collection_facts(conn: &Connection) -> anyhow::Result<()> {
+    // One pass over the series (a correlated subquery per collection would scan them again
+    // for every collection).
     conn.execute_batch(
-        "UPDATE collections SET \
-         doi = (SELECT DataDescriptionURI FROM series WHERE series.Collection = collections.name \
-                AND DataDescriptionURI IS NOT NULL LIMIT 1), \
-         license = (SELECT LicenseName FROM series WHERE series.Collection = collections.name \
-                AND LicenseName IS NOT NULL LIMIT 1)",
+        "CREATE TEMP TABLE facts AS SELECT Collection AS name, \
+             min(DataDescriptionURI) AS doi, min(LicenseName) AS license \
+         FROM series GROUP BY Collection; \
+         UPDATE collections SET \
+             doi = (SELECT doi FROM facts WHERE facts.name = collections.name), \
+             license = (SELECT license FROM facts WHERE facts.name = collections.name); \
+         DROP TABLE facts;",
     )
     .or_else(|_| Ok::<(), rusqlite::Error>(()))?;
     Ok(())
