@@ -234,11 +234,15 @@ impl Client {
         if let Some(p) = &settings.proxy {
             builder = builder.proxy(proxy(p)?);
         }
-        if let Some(path) = &settings.ca_cert {
+        if let (Some(path), false) = (&settings.ca_cert, settings.offline) {
             builder = builder.tls_certs_merge(ca_certs(path)?);
         }
         if settings.offline {
-            builder = builder.tls_certs_only([]);
+            // No certificate store at all: nothing will be sent.
+            let tls = rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            builder = builder.tls_backend_preconfigured(tls);
         }
         Ok(Client {
             http: builder.build()?,
