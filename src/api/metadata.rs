@@ -16,16 +16,44 @@ pub const BATCH: usize = 10_000;
 /// Concurrent per-UID requests on v1/v2.
 const IN_FLIGHT: usize = 8;
 
+/// What hears of a UID whose lookup failed (its UID and the error's message).
+pub type OnError<'a> = dyn FnMut(&str, String) + 'a;
+
 /// What receives the rows of one batch (v4, `None`) or one UID (v1/v2).
 pub type OnRows<'a> = dyn FnMut(Option<&str>, Vec<Row>) -> anyhow::Result<()> + 'a;
 
 /// Fetch metadata for `uids`, handing rows to `on_rows` as they come: per batch on v4 (with
-/// `None`), per UID on v1/v2 (with `Some(uid)`, also when the server knows none).
+/// `None`), per UID on v1/v2 (with `Some(uid)`, also when the server knows none). The first
+/// failed lookup ends it.
 pub async fn for_each(
     client: &Client,
     api: Api,
     uids: &[String],
     on_rows: &mut OnRows<'_>,
+) -> anyhow::Result<()> {
+    fetch(client, api, uids, on_rows, None).await
+}
+
+/// As [`for_each`], except that on v1/v2 a UID whose lookup fails goes to `on_error` (with
+/// the error's message) and the others go on: one bad series does not end a download.
+pub async fn for_each_lenient(
+    client: &Client,
+    api: Api,
+    uids: &[String],
+    on_rows: &mut OnRows<'_>,
+    on_error: &mut OnError<'_>,
+) -> anyhow::Result<()> {
+    fetch(client, api, uids, on_rows, Some(on_error)).await
+}
+
+/// The one lookup loop: v4 batches, or v1/v2 per UID, failures ending it or going to
+/// `on_error`.
+async fn fetch(
+    client: &Client,
+    api: Api,
+    uids: &[String],
+    on_rows: &mut OnRows<'_>,
+    mut on_error: Option<&mut OnError<'_>>,
 ) -> anyhow::Result<()> {
     let route = cat::SERIES_METADATA.route(api).map_err(usage)?;
     let path = route.path.url_path(api);
@@ -46,38 +74,10 @@ pub async fn for_each(
         })
         .buffered(IN_FLIGHT);
     while let Some((uid, rows)) = results.next().await {
-        on_rows(Some(&uid), rows?)?;
-    }
-    Ok(())
-}
-
-/// As [`for_each`], except that on v1/v2 a UID whose lookup fails goes to `on_error` (with
-/// the error's message) and the others go on: one bad series does not end a download.
-pub async fn for_each_lenient(
-    client: &Client,
-    api: Api,
-    uids: &[String],
-    on_rows: &mut OnRows<'_>,
-    on_error: &mut dyn FnMut(&str, String),
-) -> anyhow::Result<()> {
-    if api == Api::V4 {
-        return for_each(client, api, uids, on_rows).await;
-    }
-    let route = cat::SERIES_METADATA.route(api).map_err(usage)?;
-    let path = route.path.url_path(api);
-    let mut results = stream::iter(uids.iter().cloned())
-        .map(|uid| {
-            let req = Request::get(
-                path.clone(),
-                vec![("SeriesInstanceUID".into(), uid.clone())],
-            );
-            async move { (uid, fetch_json(client, &req).await) }
-        })
-        .buffered(IN_FLIGHT);
-    while let Some((uid, rows)) = results.next().await {
-        match rows {
-            Ok(rows) => on_rows(Some(&uid), rows)?,
-            Err(e) => on_error(&uid, format!("{e:#}")),
+        match (rows, on_error.as_mut()) {
+            (Ok(rows), _) => on_rows(Some(&uid), rows)?,
+            (Err(e), Some(on_error)) => on_error(&uid, format!("{e:#}")),
+            (Err(e), None) => return Err(e),
         }
     }
     Ok(())
