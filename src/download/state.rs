@@ -349,7 +349,6 @@ pub const METADATA_COLUMNS: &[&str] = &[
     "Files",
     "Bytes",
     "MD5 Verified",
-    "Downloaded At",
 ];
 
 /// Rewrite a metadata CSV from the records, atomically.
@@ -385,7 +384,6 @@ pub fn write_metadata_csv(path: &Path, records: &BTreeMap<String, Record>) -> an
             r.files.len().to_string(),
             r.bytes.to_string(),
             if r.md5_verified { "yes" } else { "no" }.to_string(),
-            r.downloaded_at.clone(),
         ])?;
     }
     let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -112,6 +112,12 @@ fn uids_as_arguments_flat_layout_with_license_and_metadata_csv() {
         ["Series UID", "Collection", "3rd Party Analysis"]
     );
     assert!(header.contains(&"MD5 Verified".to_string()));
+    // One timestamp column, as the Data Retriever writes it.
+    let stamps: Vec<&String> = header
+        .iter()
+        .filter(|h| h.contains("Timestamp") || h.contains("Downloaded"))
+        .collect();
+    assert_eq!(stamps, ["Download Timestamp"], "{header:?}");
     let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 2);
     let row = rows
