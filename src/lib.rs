@@ -5,15 +5,16 @@
 //! - binary: `main.rs` (capture the environment, parse, run, report);
 //! - dispatch: this root ([`run`], [`report`]) and [`dispatch`] (one match: command → code);
 //! - commands: [`commands`]: `query` (the metadata subcommands), `series_metadata`, `search`
-//!   (search and manifest), `download`, `sync`, `verify`, `single_image`, `login`, `docs`,
-//!   `index` (index update and status, query, `--offline` answers);
+//!   (search and manifest), `doi`, `md5`, `selection` (named values the server lacks),
+//!   `download`, `sync`, `verify`, `single_image`, `login`, `docs`, `index` (index update and
+//!   status, query, `--offline` answers);
 //! - context, config, cli: [`context`] (the `Ctx` a command runs in), [`config`] (the config
 //!   file applied to the command line), [`cli`] (clap definitions);
 //! - services: [`api`] (`catalogue`, `client`, `auth`, `rows`, `metadata`); [`download`] (the
 //!   engine: `source` with its two seams `Catalog` and `SeriesFetcher`, `nbia_catalog`,
 //!   `nbia_zip`, `engine`, `input`, `meta`, `layout`, `names`, `shard`, `state`, `publish`,
 //!   `check`, `zipstream`, `report`); [`index`] (the local series index: `store`, `values`,
-//!   `build`, `update`, `answer`, `sql`); [`output`] (`row`, `json`, `csv`, `table`);
+//!   `build`, `update`, `answer`, `sql`); [`output`] (`row`, `rowref`, `json`, `csv`, `table`);
 //!   [`progress`];
 //! - leaves: [`printer`], [`env`] (the only reader of the environment and terminals),
 //!   [`error`], [`secret`], [`dates`], [`text`], [`uid`], [`fsutil`], [`stream`], [`html`].
