@@ -36,6 +36,12 @@ pub fn index_path(ctx: &Ctx) -> anyhow::Result<PathBuf> {
 
 /// Open the selected server's index for answering, with a warning when it is old.
 pub fn open_for_answers(ctx: &Ctx) -> anyhow::Result<Index> {
+    if ctx.api != crate::api::catalogue::Api::V4 {
+        return Err(usage(format!(
+            "the local index holds the v4 API's answers: use --api v4 (not --api {}) with --offline or tcia query",
+            ctx.api.as_str()
+        )));
+    }
     let path = index_path(ctx)?;
     if !path.exists() {
         return Err(usage(format!(

@@ -338,6 +338,8 @@ fn missing_stale_corrupt_and_foreign_indexes_say_what_to_do() {
     let cache = Cache::new();
     let (_, err) = run(&s, &cache, &["series", "--offline"], 2);
     assert!(err.contains("tcia index update"), "{err}");
+    let (_, err) = run(&s, &cache, &["series", "--offline", "--api", "v1"], 2);
+    assert!(err.contains("--api v4"), "{err}");
     let (_, err) = run(&s, &cache, &["search", "--offline", "--collection", "X"], 2);
     assert!(
         err.contains("cannot be answered from the local index"),
