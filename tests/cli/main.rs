@@ -163,7 +163,8 @@ pub fn hold_at_first_image(server: &FakeServer, args: &[&str]) -> Held {
     server.inject(fake_nbia::Fault {
         endpoint: "getImage".into(),
         times: None,
-        action: fake_nbia::FaultAction::Delay { ms: 15_000 },
+        // Long enough for a loaded machine; the run is killed when the test drops it.
+        action: fake_nbia::FaultAction::Delay { ms: 60_000 },
     });
     let child = spawn(server, args);
     wait_for_hits(server, "getImage", 1);
