@@ -129,7 +129,9 @@ fn run_until(s: &FakeServer, dir: &Path, after: Option<usize>) -> (Option<i32>, 
             return (None, String::new());
         }
         assert!(Instant::now() < deadline, "the run never ended");
-        std::thread::sleep(Duration::from_millis(2));
+        // Wake as soon as it exits; else look at the hit count again in a moment.
+        use wait_timeout::ChildExt;
+        let _ = child.wait_timeout(Duration::from_millis(2)).unwrap();
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use fake_nbia::FakeServer;
@@ -12,12 +12,13 @@ use fake_nbia::FakeServer;
 use super::on_pty;
 use super::run;
 
-/// What a pty-run tcia has shown so far, collected on a thread.
+/// What a pty-run tcia has shown so far, collected on a thread (which signals the condvar on
+/// every piece, so that waits wake on output instead of sleeping).
 #[cfg(target_os = "linux")]
 struct PtyRun {
     child: std::process::Child,
     stdin: Option<std::process::ChildStdin>,
-    shown: Arc<Mutex<Vec<u8>>>,
+    shown: Arc<(Mutex<Vec<u8>>, Condvar)>,
 }
 
 #[cfg(target_os = "linux")]
@@ -31,7 +32,7 @@ impl PtyRun {
             .expect("start script");
         let stdin = child.stdin.take();
         let mut out = child.stdout.take().unwrap();
-        let shown = Arc::new(Mutex::new(Vec::new()));
+        let shown = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
         let sink = shown.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
@@ -39,7 +40,8 @@ impl PtyRun {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+                sink.0.lock().unwrap().extend_from_slice(&buf[..n]);
+                sink.1.notify_all();
             }
         });
         PtyRun {
@@ -50,24 +52,39 @@ impl PtyRun {
     }
 
     fn text(&self) -> String {
-        String::from_utf8_lossy(&self.shown.lock().unwrap()).into_owned()
+        String::from_utf8_lossy(&self.shown.0.lock().unwrap()).into_owned()
     }
 
     fn text_from(&self, at: usize) -> String {
-        String::from_utf8_lossy(&self.shown.lock().unwrap()[at..]).into_owned()
+        String::from_utf8_lossy(&self.shown.0.lock().unwrap()[at..]).into_owned()
     }
 
-    /// Wait (polling, with a deadline) until the terminal shows `what`.
-    fn wait_for(&self, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.text().contains(what) {
-            assert!(
-                Instant::now() < deadline,
-                "never shown {what:?}: {:?}",
-                self.text()
-            );
-            std::thread::sleep(Duration::from_millis(10));
+    /// Bytes shown so far.
+    fn shown_len(&self) -> usize {
+        self.shown.0.lock().unwrap().len()
+    }
+
+    /// Wait until what the terminal shows from byte `at` on satisfies `done`, waking on each new
+    /// piece of output; false at the deadline.
+    fn wait_until(&self, at: usize, secs: u64, done: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let (lock, cv) = &*self.shown;
+        let mut shown = lock.lock().unwrap();
+        loop {
+            if done(&String::from_utf8_lossy(&shown[at..])) {
+                return true;
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            shown = cv.wait_timeout(shown, left).unwrap().0;
         }
+    }
+
+    /// Wait (with a deadline) until the terminal shows `what`.
+    fn wait_for(&self, what: &str) {
+        let shown = self.wait_until(0, 20, |t| t.contains(what));
+        assert!(shown, "never shown {what:?}: {:?}", self.text());
     }
 
     /// Type `bytes` into the terminal.
@@ -79,17 +96,14 @@ impl PtyRun {
 
     /// The exit code within `secs`, or None (the process is killed).
     fn exit_within(&mut self, secs: u64) -> Option<i32> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st.code();
-            }
-            if Instant::now() > deadline {
+        use wait_timeout::ChildExt;
+        match self.child.wait_timeout(Duration::from_secs(secs)).unwrap() {
+            Some(st) => st.code(),
+            None => {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                return None;
+                None
             }
-            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }
@@ -295,7 +309,8 @@ fn child_tty(script_pid: u32) -> String {
             }
         }
         assert!(Instant::now() < deadline, "no child under script");
-        std::thread::sleep(Duration::from_millis(5));
+        // Called once the child has drawn its bar, so the first look normally finds it.
+        std::thread::yield_now();
     }
 }
 
@@ -409,20 +424,16 @@ fn progress_fits_the_terminal_follows_resizes_and_interrupts_say_where_they_stan
         .status()
         .unwrap();
     assert!(st.success());
-    let seen = r.shown.lock().unwrap().len();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let wide = screen_rows(&r.text_from(seen), 120);
-        if wide
+    let seen = r.shown_len();
+    let wider = |t: &str| {
+        screen_rows(t, 120)
             .iter()
             .any(|l| l.starts_with("1/2 series [") && l.find(']').is_some_and(|i| i > 60))
-        {
-            assert_whole_lines(&wide);
-            break;
-        }
-        assert!(Instant::now() < deadline, "never redrawn wider: {wide:#?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    };
+    let redrawn = r.wait_until(seen, 20, wider);
+    let wide = screen_rows(&r.text_from(seen), 120);
+    assert!(redrawn, "never redrawn wider: {wide:#?}");
+    assert_whole_lines(&wide);
     r.type_in(b"\x03");
     assert_eq!(r.exit_within(15), Some(130), "{}", r.text());
     let shown = r.text();
