@@ -13,6 +13,31 @@ use crate::output::{Row, RowParser, RowRef};
 use crate::stream::{ArraySplitter, Elements, SplitError};
 use crate::text::escape_control;
 
+/// Every combination of one value per parameter (parameters without values left out; values
+/// trimmed, repeats dropped), in the order the requests are sent.
+pub fn combinations(params: &[(Param, Vec<String>)]) -> Vec<Vec<(Param, String)>> {
+    let mut combos: Vec<Vec<(Param, String)>> = vec![Vec::new()];
+    for (p, values) in params.iter().filter(|(_, v)| !v.is_empty()) {
+        let mut seen = HashSet::new();
+        let values: Vec<String> = values
+            .iter()
+            .map(|v| v.trim().to_string())
+            .filter(|v| seen.insert(v.clone()))
+            .collect();
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.push((*p, v.clone()));
+                    c
+                })
+            })
+            .collect();
+    }
+    combos
+}
+
 /// Turn logical parameters into wire query strings: one per combination of repeated values.
 pub fn plan(
     api: Api,
@@ -20,37 +45,18 @@ pub fn plan(
     route: &Route,
     params: &[(Param, Vec<String>)],
 ) -> anyhow::Result<Vec<Vec<(String, String)>>> {
-    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
-    for (param, values) in params {
-        if values.is_empty() {
-            continue;
-        }
+    for (param, values) in params.iter().filter(|(_, v)| !v.is_empty()) {
         let Some(wire) = route.wire(*param) else {
             return Err(not_accepted(api, endpoint, route, *param));
         };
-        let mut wire_values = Vec::new();
-        for v in values {
-            let v = v.trim();
+        for v in values.iter().map(|v| v.trim()) {
             if v.is_empty() {
                 return Err(usage(format!("{} needs a value", param.flag())));
             }
-            wire_values.push(match wire.date {
-                Some(fmt) => Date::parse_iso(v).map_err(usage)?.format(fmt),
-                None => v.to_string(),
-            });
+            if wire.date.is_some() {
+                Date::parse_iso(v).map_err(usage)?;
+            }
         }
-        let mut seen = HashSet::new();
-        wire_values.retain(|v| seen.insert(v.clone()));
-        combos = combos
-            .into_iter()
-            .flat_map(|c| {
-                wire_values.iter().map(move |v| {
-                    let mut c = c.clone();
-                    c.push((wire.name.to_string(), v.clone()));
-                    c
-                })
-            })
-            .collect();
     }
     for req in route.required {
         let given = params.iter().any(|(p, v)| p == req && !v.is_empty());
@@ -58,6 +64,18 @@ pub fn plan(
             return Err(usage(format!("{} requires {}", endpoint.name, req.flag())));
         }
     }
+    let on_the_wire = |(p, v): (Param, String)| {
+        let wire = route.wire(p).expect("checked above");
+        let v = match wire.date {
+            Some(fmt) => Date::parse_iso(&v).expect("checked above").format(fmt),
+            None => v,
+        };
+        (wire.name.to_string(), v)
+    };
+    let mut combos: Vec<Vec<(String, String)>> = combinations(params)
+        .into_iter()
+        .map(|c| c.into_iter().map(on_the_wire).collect())
+        .collect();
     if api == Api::Legacy {
         for c in &mut combos {
             c.push(("format".into(), "json".into()));

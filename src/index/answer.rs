@@ -38,30 +38,8 @@ pub fn answers(endpoint: &Endpoint) -> bool {
     )
 }
 
-/// Every combination of one value per parameter (parameters without values left out), in the
-/// order the live path sends its requests.
-pub fn combinations(params: &[(Param, Vec<String>)]) -> Vec<Vec<(Param, String)>> {
-    let mut combos: Vec<Vec<(Param, String)>> = vec![Vec::new()];
-    for (p, values) in params.iter().filter(|(_, v)| !v.is_empty()) {
-        let mut seen = std::collections::HashSet::new();
-        let values: Vec<String> = values
-            .iter()
-            .map(|v| v.trim().to_string())
-            .filter(|v| seen.insert(v.clone()))
-            .collect();
-        combos = combos
-            .into_iter()
-            .flat_map(|c| {
-                values.iter().map(move |v| {
-                    let mut c = c.clone();
-                    c.push((*p, v.clone()));
-                    c
-                })
-            })
-            .collect();
-    }
-    combos
-}
+/// The combinations the live path sends requests for (one answer each).
+pub use crate::api::rows::combinations;
 
 /// Answer one request (one value per parameter).
 pub fn answer(
