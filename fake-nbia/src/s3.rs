@@ -1020,10 +1020,13 @@ async fn object(
                 416,
                 "InvalidRange",
                 "The requested range is not satisfiable",
-                &[(
-                    "RangeRequested",
-                    &header_str(headers, "range").unwrap_or_default(),
-                )],
+                &[
+                    ("ActualObjectSize", &len.to_string()),
+                    (
+                        "RangeRequested",
+                        &header_str(headers, "range").unwrap_or_default(),
+                    ),
+                ],
             );
             r.headers_mut().insert(
                 header::CONTENT_RANGE,
