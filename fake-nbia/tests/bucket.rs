@@ -930,3 +930,90 @@ fn bulk_objects_are_generated_lazily() {
         .iter()
         .any(|c| c.collection_id == "bulk_synthetic"));
 }
+
+/// Whether `tool` runs; if it is not installed, say so on stderr (the test then checks nothing
+/// more: CI's clean clone has no s5cmd).
+fn found(tool: &str, arg: &str) -> bool {
+    let run = std::process::Command::new(tool)
+        .arg(arg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    match run {
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("skipped: {tool} not found");
+            false
+        }
+        Err(e) => panic!("cannot run {tool}: {e}"),
+    }
+}
+
+fn s5cmd(b: &FakeBucket, args: &[&str]) -> std::process::Output {
+    let url = b.url();
+    let mut all = vec!["--no-sign-request", "--endpoint-url", url.as_str()];
+    all.extend_from_slice(args);
+    std::process::Command::new("s5cmd")
+        .args(&all)
+        .output()
+        .expect("run s5cmd")
+}
+
+#[test]
+fn s5cmd_lists_and_copies() {
+    if !found("s5cmd", "version") {
+        return;
+    }
+    // two keys a page, so s5cmd follows continuation tokens
+    let b = FakeBucket::start_with(BucketConfig {
+        max_keys_cap: 2,
+        ..BucketConfig::default()
+    });
+    let s = first_in(&b, "idc-open-data");
+    let pattern = format!("s3://idc-open-data/{}/*", s.crdc_series_uuid);
+    let out = s5cmd(&b, &["ls", &pattern]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut names: Vec<String> = text
+        .lines()
+        .map(|l| {
+            assert!(l.contains(" 4096 "), "{l}");
+            l.split_whitespace().last().unwrap().to_string()
+        })
+        .collect();
+    names.sort();
+    let mut want: Vec<String> = s
+        .objects
+        .iter()
+        .map(|o| format!("{}.dcm", o.crdc_instance_uuid))
+        .collect();
+    want.sort();
+    assert_eq!(names, want);
+    assert!(b.hits("ListObjectsV2") >= 3, "paged");
+    // cp: the same bytes; with a WrongBytes fault s5cmd still exits 0 (it verifies nothing)
+    let dir = std::env::temp_dir().join(format!("fake-bucket-s5-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let wrong = &s.objects[1];
+    b.inject(BucketFault::object(
+        &wrong.key,
+        Some(1),
+        BucketFaultAction::WrongBytes,
+    ));
+    let out = s5cmd(&b, &["cp", &pattern, &format!("{}/", dir.display())]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for o in &s.objects {
+        let got = std::fs::read(dir.join(format!("{}.dcm", o.crdc_instance_uuid))).unwrap();
+        assert_eq!(got.len() as u64, o.size);
+        assert_eq!(md5_hex(&got) == o.md5_hex, o.key != wrong.key, "{}", o.key);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(b.requests().iter().all(|r| r.authorization.is_none()));
+}
