@@ -56,6 +56,9 @@ pub struct BucketConfig {
     /// Every n-th object of a series (0-based index % n == 0, i.e. the first, ...) is a GCS
     /// composite object (x-goog-hash has only crc32c, ETag is not an MD5); 0 = none.
     pub composite_every: usize,
+    /// GCS mode: send `x-goog-hash` as two header lines (`crc32c=...`, `md5=...`), HTTP's
+    /// equivalent of the one comma-joined line sent by default; clients must accept both.
+    pub goog_hash_split: bool,
 }
 
 impl Default for BucketConfig {
@@ -71,6 +74,7 @@ impl Default for BucketConfig {
             sidecars: true,
             multipart_every: 0,
             composite_every: 0,
+            goog_hash_split: false,
         }
     }
 }

@@ -5,7 +5,7 @@
 use fake_nbia::{BucketConfig, Config, FakeBucket, FakeServer};
 
 fn bucket_usage() -> ! {
-    eprintln!("usage: fake-nbia bucket [--port 9000] [--host 127.0.0.1] [--gcs] [--bulk-series N] [--bulk-objects N] [--bulk-object-bytes N] [--object-bytes N] [--max-keys-cap N] [--multipart-every N] [--composite-every N] [--no-sidecars]");
+    eprintln!("usage: fake-nbia bucket [--port 9000] [--host 127.0.0.1] [--gcs] [--bulk-series N] [--bulk-objects N] [--bulk-object-bytes N] [--object-bytes N] [--max-keys-cap N] [--multipart-every N] [--composite-every N] [--goog-hash-split] [--no-sidecars]");
     std::process::exit(2)
 }
 
@@ -50,6 +50,7 @@ fn bucket_main(args: impl Iterator<Item = String>) {
             "--multipart-every" => cfg.multipart_every = num(value()),
             "--composite-every" => cfg.composite_every = num(value()),
             "--no-sidecars" => cfg.sidecars = false,
+            "--goog-hash-split" => cfg.goog_hash_split = true,
             _ => bucket_usage(),
         }
     }

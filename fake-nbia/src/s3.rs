@@ -963,6 +963,7 @@ async fn object(
     };
     let tag = etag(ctx, o);
     let len = o.content.len();
+    let split_hash = st.gen.cfg.goog_hash_split;
     let common = |status: u16| {
         let mut b = ctx
             .base(status)
@@ -971,12 +972,18 @@ async fn object(
             .header(header::ACCEPT_RANGES, "bytes");
         if ctx.gcs {
             let b64 = |x: &[u8]| base64::engine::general_purpose::STANDARD.encode(x);
-            let mut hash = format!("crc32c={}", b64(&o.crc32c.to_be_bytes()));
+            let mut hashes = vec![format!("crc32c={}", b64(&o.crc32c.to_be_bytes()))];
             if !(o.composite || o.multipart) {
-                hash.push_str(&format!(",md5={}", b64(&o.md5)));
+                hashes.push(format!("md5={}", b64(&o.md5)));
+            }
+            if split_hash {
+                for h in hashes {
+                    b = b.header("x-goog-hash", h);
+                }
+            } else {
+                b = b.header("x-goog-hash", hashes.join(","));
             }
             b = b
-                .header("x-goog-hash", hash)
                 .header("x-goog-generation", o.generation)
                 .header("x-goog-metageneration", 1)
                 .header("x-goog-stored-content-length", len)

@@ -385,6 +385,37 @@ fn gcs_mode_names_and_hashes() {
 }
 
 #[test]
+fn gcs_hashes_on_two_lines() {
+    let b = FakeBucket::start_with(BucketConfig {
+        gcs: true,
+        goog_hash_split: true,
+        ..BucketConfig::default()
+    });
+    let o = first_in(&b, "idc-open-data").objects[0].clone();
+    let r = head(&b, &format!("/idc-open-data/{}", o.key));
+    let lines: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("x-goog-hash"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let md5 = hex_to_bytes(&o.md5_hex);
+    assert_eq!(
+        lines,
+        [
+            format!("crc32c={}", b64(&o.crc32c.to_be_bytes())),
+            format!("md5={}", b64(&md5))
+        ]
+    );
+}
+
+fn hex_to_bytes(h: &str) -> Vec<u8> {
+    (0..h.len() / 2)
+        .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
 fn multipart_etags() {
     let b = FakeBucket::start_with(BucketConfig {
         multipart_every: 2,
