@@ -49,7 +49,8 @@ impl BucketFault {
             action,
         }
     }
-    /// A rule for ListObjectsV2 requests whose prefix starts with `prefix`.
+    /// A rule for ListObjectsV2 requests whose prefix starts with `prefix` (SlowDown,
+    /// InternalError, SlowFirstByte and DropBody act on listings; the others do nothing there).
     pub fn listing(prefix: &str, times: Option<u32>, action: BucketFaultAction) -> BucketFault {
         BucketFault {
             prefix: prefix.to_string(),
@@ -693,8 +694,9 @@ async fn list(
         },
         None => param(q, "start-after").map(|s| format!("k:{s}")),
     };
-    if let Some(a) = st.take_fault(true, bucket, prefix) {
-        if let Some(r) = immediate(ctx, &a, bucket, prefix).await {
+    let fault = st.take_fault(true, bucket, prefix);
+    if let Some(a) = &fault {
+        if let Some(r) = immediate(ctx, a, bucket, prefix).await {
             return r;
         }
     }
@@ -838,7 +840,15 @@ async fn list(
     }
     x.push_str(&prefixes);
     x.push_str("</ListBucketResult>");
-    ctx.xml(200, x)
+    match fault {
+        Some(BucketFaultAction::DropBody { after_bytes }) => ctx
+            .base(200)
+            .header(header::CONTENT_TYPE, "application/xml")
+            .header(header::CONTENT_LENGTH, x.len())
+            .body(cut_body(vec![Bytes::from(x)], after_bytes))
+            .expect("response"),
+        _ => ctx.xml(200, x),
+    }
 }
 
 // ------------------------------------------------------------------ GetObject / HeadObject
@@ -852,6 +862,28 @@ fn etag(ctx: &Ctx, o: &Stored) -> String {
     } else {
         format!("\"{}\"", crate::idc::hex(&o.md5))
     }
+}
+
+/// The first `after` bytes of `slices`, then an error, so hyper cuts the connection (the
+/// Content-Length already sent promised more).
+fn cut_body(slices: Vec<Bytes>, after: usize) -> Body {
+    let mut left = after;
+    let mut cut = Vec::new();
+    for s in slices {
+        if left == 0 {
+            break;
+        }
+        let n = s.len().min(left);
+        cut.push(s.slice(..n));
+        left -= n;
+    }
+    let head = futures_util::stream::iter(cut.into_iter().map(Ok::<_, std::io::Error>));
+    let tail = futures_util::stream::once(async {
+        // let hyper flush what it has before the connection is cut
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Err(std::io::Error::other("fault: dropped body"))
+    });
+    Body::from_stream(head.chain(tail))
 }
 
 /// Responses a fault gives instead of the normal one (after any delay); None = carry on.
@@ -1068,25 +1100,7 @@ async fn object(
             slices = vec![Bytes::from(whole)];
         }
         Some(BucketFaultAction::DropBody { after_bytes }) => {
-            let mut left = after_bytes;
-            let mut cut = Vec::new();
-            for s in slices {
-                if left == 0 {
-                    break;
-                }
-                let n = s.len().min(left);
-                cut.push(s.slice(..n));
-                left -= n;
-            }
-            let head = futures_util::stream::iter(cut.into_iter().map(Ok::<_, std::io::Error>));
-            let tail = futures_util::stream::once(async {
-                // let hyper flush what it has before the connection is cut
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                Err(std::io::Error::other("fault: dropped body"))
-            });
-            return b
-                .body(Body::from_stream(head.chain(tail)))
-                .expect("response");
+            return b.body(cut_body(slices, after_bytes)).expect("response");
         }
         _ => {}
     }

@@ -551,6 +551,21 @@ fn listing_faults() {
     assert_eq!(r.status, 503);
     assert_eq!(r.header("retry-after"), None);
     assert_eq!(get(&b, &list).status, 200);
+    b.inject(BucketFault::listing(
+        &s.crdc_series_uuid,
+        Some(1),
+        BucketFaultAction::DropBody { after_bytes: 100 },
+    ));
+    let r = get(&b, &list);
+    assert_eq!(r.body.len(), 100);
+    assert!(
+        r.header("content-length")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            > 100
+    );
+    assert!(!r.text().contains("</ListBucketResult>"));
     // a listing rule does not touch GetObject
     b.inject(BucketFault::listing(
         "",
