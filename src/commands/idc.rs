@@ -14,6 +14,7 @@ use crate::context::Ctx;
 use crate::dates::now_unix;
 use crate::error::usage;
 use crate::index::answer;
+use crate::index::idc;
 use crate::index::idc::{COLLECTION_COLUMNS, PATIENT_COLUMNS, SERIES_COLUMNS, STUDY_COLUMNS};
 use crate::index::idc_update::{self, Base, DEFAULT_BASE};
 use crate::index::store::{self, Index};
@@ -213,91 +214,14 @@ fn collections(ix: &Index, on_row: &mut answer::OnRow<'_>) -> anyhow::Result<()>
 /// underscores: each becomes the collection's display name. An unknown one is an error with
 /// the nearest names.
 fn resolve_collections(ix: &Index, mut q: Query) -> anyhow::Result<Query> {
-    let known = known_collections(ix)?;
+    let known = idc::known_collections(&ix.conn)?;
     for (p, values) in q.params.iter_mut() {
         if *p != Param::Collection {
             continue;
         }
         for v in values.iter_mut() {
-            *v = resolve(&known, v)?;
+            *v = idc::resolve(&known, v)?;
         }
     }
     Ok(q)
-}
-
-/// (display name, id) of every collection.
-pub fn known_collections(ix: &Index) -> anyhow::Result<Vec<(String, String)>> {
-    let mut stmt = ix
-        .conn
-        .prepare("SELECT name, collection_id FROM collections ORDER BY rowid")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
-}
-
-/// `LIDC-IDRI`, `lidc_idri`, `CT COLONOGRAPHY` → the same key.
-pub fn collection_key(s: &str) -> String {
-    s.trim()
-        .chars()
-        .map(|c| match c {
-            ' ' | '-' => '_',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
-}
-
-/// One `--collection` value → its display name.
-pub fn resolve(known: &[(String, String)], v: &str) -> anyhow::Result<String> {
-    let key = collection_key(v);
-    if let Some((name, _)) = known.iter().find(|(name, id)| {
-        *id == key || name.eq_ignore_ascii_case(v.trim()) || collection_key(name) == key
-    }) {
-        return Ok(name.clone());
-    }
-    let mut near: Vec<(f64, &str)> = known
-        .iter()
-        .map(|(name, id)| {
-            let d = strsim::jaro_winkler(&key, id)
-                .max(strsim::jaro_winkler(&key, &collection_key(name)));
-            (d, name.as_str())
-        })
-        .filter(|(d, _)| *d > 0.7)
-        .collect();
-    near.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let hint = if near.is_empty() {
-        "`tcia --source idc collections` lists them".to_string()
-    } else {
-        format!(
-            "nearest: {}",
-            near.iter()
-                .take(3)
-                .map(|(_, n)| *n)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    Err(usage(format!(
-        "--collection '{v}': IDC has no such collection ({hint})"
-    )))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn collections_resolve_by_name_or_id() {
-        let known = vec![
-            ("LIDC-IDRI".to_string(), "lidc_idri".to_string()),
-            ("CT COLONOGRAPHY".to_string(), "ct_colonography".to_string()),
-        ];
-        for v in ["LIDC-IDRI", "lidc_idri", "lidc-idri", "Lidc-Idri "] {
-            assert_eq!(resolve(&known, v).unwrap(), "LIDC-IDRI");
-        }
-        assert_eq!(
-            resolve(&known, "ct colonography").unwrap(),
-            "CT COLONOGRAPHY"
-        );
-        let e = resolve(&known, "LIDC-IDR").unwrap_err().to_string();
-        assert!(e.contains("nearest: LIDC-IDRI"), "{e}");
-    }
 }
