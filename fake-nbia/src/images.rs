@@ -106,6 +106,11 @@ fn block() -> &'static (Vec<u8>, Bytes) {
     })
 }
 
+/// The 64 KiB payload template every image repeats (the IDC objects reuse it).
+pub(crate) fn template_block() -> &'static [u8] {
+    &block().0
+}
+
 impl Store {
     pub(crate) fn new() -> Store {
         Store {

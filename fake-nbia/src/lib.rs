@@ -6,21 +6,26 @@
 //! The crate root holds the public API only: [`Config`], [`FakeServer`] (a server on its own
 //! thread and tokio runtime) and re-exports of the data set, fault, request log and time types.
 //! The private modules are layered without import cycles (see "Source layout" in README.md):
-//! `handler` → `control` / `routes` → `extra` → `search` / `zip` → `request` → `images` → `data` → `hash`.
+//! `handler` → `control` / `routes` → `extra` → `search` / `zip` → `request` → `images` → `data` → `hash`,
+//! and for the fake IDC bucket ([`FakeBucket`]) `bucket` → `s3` → `idcfile` → `idc` → `images`.
 
 mod app;
 mod auth;
+mod bucket;
 mod control;
 mod data;
 mod extra;
 mod faults;
 mod handler;
 mod hash;
+mod idc;
+mod idcfile;
 mod images;
 mod render;
 mod request;
 mod routes;
 mod rows;
+mod s3;
 mod search;
 mod time;
 mod zip;
@@ -34,6 +39,11 @@ use app::App;
 
 pub use app::RequestRecord;
 pub use auth::LEGACY_API_KEY;
+pub use bucket::{
+    collection_id, gcs_bucket, sha256_hex, BucketConfig, BucketFault, BucketFaultAction,
+    BucketRequest, ColKind, FakeBucket, IdcCollection, IdcData, IdcLicense, IdcObject,
+    IdcProvenance, IdcSeries, IdcSource, ARTIFACTS_BUCKET, AWS_BUCKETS, IDC_INDEX_COLUMNS,
+};
 pub use data::{
     CollectionInfo, Dataset, Patient, Series, Study, BULK_COLLECTION, BULK_SERIES_PER_STUDY,
     BULK_STUDIES_PER_PATIENT, RESTRICTED_COLLECTION,

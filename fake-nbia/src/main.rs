@@ -1,6 +1,69 @@
-//! Standalone fake NBIA server: `fake-nbia [--port 8080] [--host 127.0.0.1] [--bulk-series 500000] [--image-bytes N]`.
+//! Standalone fake NBIA server: `fake-nbia [--port 8080] [--host 127.0.0.1] [--bulk-series 500000] [--image-bytes N]`,
+//! or the fake IDC bucket: `fake-nbia bucket [--port P] [--host H] [--gcs] [--bulk-series 50
+//! --bulk-objects 200 --bulk-object-bytes 512000] [--object-bytes N] [--max-keys-cap N] [--no-sidecars]`.
 
-use fake_nbia::{Config, FakeServer};
+use fake_nbia::{BucketConfig, Config, FakeBucket, FakeServer};
+
+fn bucket_usage() -> ! {
+    eprintln!("usage: fake-nbia bucket [--port 9000] [--host 127.0.0.1] [--gcs] [--bulk-series N] [--bulk-objects N] [--bulk-object-bytes N] [--object-bytes N] [--max-keys-cap N] [--multipart-every N] [--composite-every N] [--no-sidecars]");
+    std::process::exit(2)
+}
+
+fn wait_for_ctrl_c() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+}
+
+fn bucket_main(args: impl Iterator<Item = String>) {
+    let mut host = "127.0.0.1".to_string();
+    let mut port: u16 = 9000;
+    let mut cfg = BucketConfig::default();
+    let mut args = args.peekable();
+    while let Some(a) = args.next() {
+        let (name, inline) = match a.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (a.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .unwrap_or_else(|| bucket_usage())
+        };
+        fn num<T: std::str::FromStr>(v: String) -> T {
+            v.parse().unwrap_or_else(|_| bucket_usage())
+        }
+        match name.as_str() {
+            "--port" => port = num(value()),
+            "--host" => host = value(),
+            "--gcs" => cfg.gcs = true,
+            "--bulk-series" => cfg.bulk_series = num(value()),
+            "--bulk-objects" => cfg.bulk_objects = num(value()),
+            "--bulk-object-bytes" => cfg.bulk_object_bytes = num(value()),
+            "--object-bytes" => cfg.object_bytes = Some(num(value())),
+            "--max-keys-cap" => cfg.max_keys_cap = num(value()),
+            "--multipart-every" => cfg.multipart_every = num(value()),
+            "--composite-every" => cfg.composite_every = num(value()),
+            "--no-sidecars" => cfg.sidecars = false,
+            _ => bucket_usage(),
+        }
+    }
+    let bucket = match FakeBucket::bind(&host, port, cfg) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("fake-bucket: cannot listen on {host}:{port}: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!("fake-bucket listening on {}", bucket.url());
+    wait_for_ctrl_c();
+    drop(bucket);
+}
 
 fn usage() -> ! {
     eprintln!("usage: fake-nbia [--port 8080] [--host 127.0.0.1] [--bulk-series 500000] [--image-bytes N]");
@@ -15,7 +78,12 @@ fn main() {
         image_bytes: None,
         ..Config::default()
     };
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("bucket") {
+        args.next();
+        bucket_main(args);
+        return;
+    }
     while let Some(a) = args.next() {
         let (name, inline) = match a.split_once('=') {
             Some((n, v)) => (n.to_string(), Some(v.to_string())),
@@ -44,12 +112,6 @@ fn main() {
         }
     };
     println!("fake-nbia listening on {}", server.url());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let _ = tokio::signal::ctrl_c().await;
-    });
+    wait_for_ctrl_c();
     drop(server);
 }

@@ -1,5 +1,6 @@
 //! fake-nbia's integration tests, linked as one binary (`autotests = false` in Cargo.toml).
 //!
+//! - `bucket`: the fake IDC bucket (S3/GCS listings, objects, faults, the parquet index);
 //! - `server`: the query API, formats, transport faults, tokens, POST endpoints, legacy API;
 //! - `download`: series downloads, ZIP faults, data changes while running, the control API;
 //! - `external`: the fake checked from outside with curl, python3 and unzip (skipped per tool,
@@ -10,6 +11,7 @@
 //!
 //! `common` holds the one HTTP client they all use and the ZIP reader.
 
+mod bucket;
 mod common;
 mod download;
 mod external;

@@ -59,7 +59,18 @@ pub fn send(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Option<Resp> {
-    let addr = s.url().trim_start_matches("http://").to_string();
+    send_to(&s.url(), method, target, headers, body)
+}
+
+/// [`send`] to any base URL (`http://127.0.0.1:PORT`), e.g. a [`fake_nbia::FakeBucket`]'s.
+pub fn send_to(
+    url: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<Resp> {
+    let addr = url.trim_start_matches("http://").to_string();
     let mut c = TcpStream::connect(&addr).expect("connect to the fake");
     c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
