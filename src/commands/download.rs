@@ -135,7 +135,8 @@ async fn plan_with<C: Catalog + Locate>(
         retries,
     } = parts;
     // What to download, in first-seen order; only this shard's part.
-    let (mut uids, infos) = gather(catalog, a, manifests, env.stdin_tty).await?;
+    let (uids, infos) = gather(catalog, a, manifests, env.stdin_tty).await?;
+    let mut uids = catalog.resolve_aliases(uids)?;
     if let Some(doi) = &a.doi {
         let mut seen: HashSet<String> = uids.iter().cloned().collect();
         let more = match catalog.of_doi(doi)? {
@@ -199,6 +200,8 @@ trait Locate {
     fn locate(&self, jobs: &[Job]) -> anyhow::Result<Option<HashMap<String, Location>>>;
     /// The series of a DOI, when the catalogue knows (None: ask NBIA).
     fn of_doi(&self, doi: &str) -> anyhow::Result<Option<Vec<String>>>;
+    /// Series named by IDC's crdc_series_uuid (s5cmd manifests) as their UIDs, in place.
+    fn resolve_aliases(&self, uids: Vec<String>) -> anyhow::Result<Vec<String>>;
 }
 
 impl Locate for NbiaCatalog<'_> {
@@ -207,6 +210,14 @@ impl Locate for NbiaCatalog<'_> {
     }
     fn of_doi(&self, _doi: &str) -> anyhow::Result<Option<Vec<String>>> {
         Ok(None)
+    }
+    fn resolve_aliases(&self, uids: Vec<String>) -> anyhow::Result<Vec<String>> {
+        if uids.iter().any(|u| u.starts_with(input::CRDC_PREFIX)) {
+            return Err(usage(
+                "an s5cmd manifest names IDC's objects: download it with --source idc",
+            ));
+        }
+        Ok(uids)
     }
 }
 
@@ -217,6 +228,28 @@ impl Locate for IdcCatalog<'_> {
     }
     fn of_doi(&self, doi: &str) -> anyhow::Result<Option<Vec<String>>> {
         self.series_of_doi(doi).map(Some)
+    }
+    fn resolve_aliases(&self, uids: Vec<String>) -> anyhow::Result<Vec<String>> {
+        let uuids: Vec<&str> = uids
+            .iter()
+            .filter_map(|u| u.strip_prefix(input::CRDC_PREFIX))
+            .collect();
+        if uuids.is_empty() {
+            return Ok(uids);
+        }
+        let found = self.uids_of_uuids(&uuids)?;
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(uids.len());
+        for u in uids {
+            let real = match u.strip_prefix(input::CRDC_PREFIX) {
+                Some(uuid) => found.get(uuid).cloned().unwrap_or(u),
+                None => u,
+            };
+            if seen.insert(real.clone()) {
+                out.push(real);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -553,12 +586,38 @@ pub async fn run(
     }
     let batch = Batch {
         todo,
-        unknown: plan.unknown.clone(),
+        unknown: failed_unknown(&plan),
         lookup_errors: plan.lookup_errors.clone(),
         skipped: skip.len(),
     };
     let report = fetch(&plan, a, &st, &mut records, batch).await?;
     engine::conclude(&st, &report.failed)
+}
+
+/// The requested series no source has, as failures of the batch (NBIA: exit 4). Under
+/// `--source idc` they are reported, not failed: series that have not moved to IDC yet are
+/// expected in a manifest made for NBIA (the plan already failed when none was found).
+pub fn failed_unknown(plan: &Plan) -> Vec<String> {
+    if plan.locations.is_none() {
+        return plan.unknown.clone();
+    }
+    for u in &plan.unknown {
+        plan.ctx.printer.warn(&not_in_idc(u));
+    }
+    if !plan.unknown.is_empty() {
+        plan.ctx.printer.warn(&format!(
+            "{} series asked for are not in IDC's index (not moved to IDC yet?): fetch them with --source nbia",
+            plan.unknown.len()
+        ));
+    }
+    Vec::new()
+}
+
+fn not_in_idc(u: &str) -> String {
+    match u.strip_prefix(input::CRDC_PREFIX) {
+        Some(uuid) => format!("crdc_series_uuid {uuid}: not in IDC's index (an older revision?)"),
+        None => format!("{u}: not in IDC's index"),
+    }
 }
 
 /// `--dry-run`: what would be fetched, where, and the totals.
@@ -576,6 +635,7 @@ fn dry_run(plan: &Plan, todo: &[Job], skipped: usize) -> anyhow::Result<()> {
     for u in &plan.unknown {
         match plan.lookup_errors.get(u) {
             Some(why) => p.warn(&format!("{u}: metadata lookup failed: {why}")),
+            None if plan.locations.is_some() => p.warn(&not_in_idc(u)),
             None => p.warn(&crate::uid::unknown_series(u)),
         }
     }

@@ -264,7 +264,7 @@ pub async fn run(
     }
     let batch = Batch {
         todo,
-        unknown: plan.unknown.clone(),
+        unknown: super::download::failed_unknown(&plan),
         lookup_errors: plan.lookup_errors.clone(),
         skipped: sorted.unchanged.len(),
     };

@@ -43,6 +43,22 @@ impl IdcCatalog<'_> {
         Ok(out)
     }
 
+    /// crdc_series_uuid → SeriesInstanceUID, for those the index has.
+    pub fn uids_of_uuids(&self, uuids: &[&str]) -> anyhow::Result<HashMap<String, String>> {
+        let mut out = HashMap::new();
+        for chunk in uuids.chunks(CHUNK) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let mut stmt = self.ix.conn.prepare(&format!(
+                "SELECT crdc_series_uuid, SeriesInstanceUID FROM series WHERE crdc_series_uuid IN ({marks})"
+            ))?;
+            let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
+            while let Some(r) = rows.next()? {
+                out.insert(r.get(0)?, r.get(1)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The series whose source_DOI is `doi` (a bare DOI or a doi.org URL), ignoring case.
     pub fn series_of_doi(&self, doi: &str) -> anyhow::Result<Vec<String>> {
         let bare = doi

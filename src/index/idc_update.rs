@@ -452,7 +452,7 @@ async fn sidecar(
         .into());
     }
     let text = resp.text().await.map_err(|e| network(&side, &e))?;
-    compare_sidecar(&text, name, sha, &side.to_string()).map(|_| true)
+    compare_sidecar(&text, name, sha, side.as_ref()).map(|_| true)
 }
 
 fn compare_sidecar(text: &str, name: &str, sha: &str, from: &str) -> anyhow::Result<()> {
