@@ -337,7 +337,7 @@ fn bad_bytes_and_dropped_bodies_are_retried_and_never_published() {
     w.bucket.clear_faults();
 
     // A listed object that is gone: exit 4.
-    let first = format!("{}", s.objects[0].key);
+    let first = s.objects[0].key.clone();
     w.bucket.inject(BucketFault::object(
         &format!("idc-open-data/{first}"),
         None,
