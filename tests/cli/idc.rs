@@ -530,3 +530,72 @@ fn sync_fetches_a_revised_series_again() {
         assert!(names.contains(&o.key.rsplit('/').next().unwrap().to_string()));
     }
 }
+
+#[test]
+fn zip_archives_and_shards_work_as_for_nbia() {
+    let w = World::new(BucketConfig::default());
+    let series = w.series_of("lidc_idri");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    // Two shards cover the selection once between them.
+    let mut fetched = 0;
+    for k in ["1/2", "2/2"] {
+        let (_, err) = w.run(
+            &[
+                "download",
+                "--collection",
+                "lidc_idri",
+                "-o",
+                out,
+                "--shard",
+                k,
+            ],
+            0,
+        );
+        let n: usize = err
+            .split("downloaded ")
+            .nth(1)
+            .and_then(|t| t.split(',').next())
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no summary: {err}"));
+        fetched += n;
+    }
+    assert_eq!(fetched, series.len());
+    assert_eq!(
+        files_under(dir.path()).len(),
+        series.iter().map(|s| s.objects.len()).sum::<usize>()
+    );
+
+    // --zip: one archive per series, the objects stored under their names; verify re-reads it.
+    let zdir = tempfile::tempdir().unwrap();
+    let zout = zdir.path().to_str().unwrap();
+    let s = &series[0];
+    let (_, err) = w.run(
+        &["download", &s.series_instance_uid, "-o", zout, "--zip"],
+        0,
+    );
+    assert!(err.contains("downloaded 1"), "{err}");
+    let mut zips = Vec::new();
+    let mut stack = vec![zdir.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.ends_with(".tcia") {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "zip") {
+                zips.push(p);
+            }
+        }
+    }
+    assert_eq!(zips.len(), 1, "{zips:?}");
+    let mut z = zip::ZipArchive::new(std::fs::File::open(&zips[0]).unwrap()).unwrap();
+    assert_eq!(z.len(), s.objects.len());
+    for o in &s.objects {
+        let name = o.key.rsplit('/').next().unwrap();
+        let mut entry = z.by_name(name).unwrap();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        assert_eq!(format!("{:x}", Md5::digest(&bytes)), o.md5_hex);
+    }
+    w.run(&["verify", zout], 0);
+}
