@@ -98,6 +98,9 @@ pub fn parse_manifest(text: &str) -> Manifest {
         let uid = uid.split(',').next().unwrap_or("").trim();
         if crate::uid::is_uid(uid) {
             m.uids.push(uid.to_string());
+        } else if let Some(uuid) = s5cmd_series(line) {
+            // An s5cmd manifest given as --manifest: IDC's series by crdc_series_uuid.
+            m.uids.push(format!("{CRDC_PREFIX}{uuid}"));
         } else if line.contains('=') && !in_list {
             if let Some((k, v)) = line.split_once('=') {
                 m.headers.push((k.trim().to_string(), v.trim().to_string()));
