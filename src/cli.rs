@@ -36,7 +36,8 @@ use crate::secret::Secret;
         tcia series --collection LIDC-IDRI | jq -r '.[].SeriesInstanceUID'\n  \
         tcia modalities --collection 'CT COLONOGRAPHY'\n  \
         tcia download --collection LIDC-IDRI --modality CT --limit 2 -o lidc   # try the first 2 series\n  \
-        tcia download --collection LIDC-IDRI --modality CT -o lidc             # then all (resumes)",
+        tcia download --collection LIDC-IDRI --modality CT -o lidc             # then all (resumes)\n  \
+        tcia --source idc download --collection LIDC-IDRI -o lidc              # the same from NCI's IDC",
     propagate_version = true,
     subcommand_required = true,
     arg_required_else_help = true
