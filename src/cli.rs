@@ -36,7 +36,8 @@ use crate::secret::Secret;
         tcia series --collection LIDC-IDRI | jq -r '.[].SeriesInstanceUID'\n  \
         tcia modalities --collection 'CT COLONOGRAPHY'\n  \
         tcia download --collection LIDC-IDRI --modality CT --limit 2 -o lidc   # try the first 2 series\n  \
-        tcia download --collection LIDC-IDRI --modality CT -o lidc             # then all (resumes)",
+        tcia download --collection LIDC-IDRI --modality CT -o lidc             # then all (resumes)\n  \
+        tcia --source idc download --collection LIDC-IDRI -o lidc              # the same from NCI's IDC",
     propagate_version = true,
     subcommand_required = true,
     arg_required_else_help = true
@@ -68,6 +69,15 @@ impl TypedValueParser for Hinted {
     }
 }
 
+/// `--source`: where series rows and files come from.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataSource {
+    /// TCIA's NBIA servers (the REST APIs)
+    Nbia,
+    /// NCI's Imaging Data Commons: its parquet index and public buckets
+    Idc,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct GlobalArgs {
     /// Server: a base URL, or `nbia` or `nlst` [default: https://services.cancerimagingarchive.net, or a manifest's server]
@@ -85,6 +95,30 @@ pub struct GlobalArgs {
     /// API flavour: v4 (current), v1, v2 (authenticated) or legacy (Bindaas, needs --api-key)
     #[arg(long, global = true, help_heading = "Global options", env = env::API, value_enum, default_value_t = Api::V4)]
     pub api: Api,
+
+    /// Where the data comes from: nbia (TCIA's NBIA servers) or idc (NCI's Imaging Data Commons: its index and public buckets)
+    #[arg(long, global = true, help_heading = "Global options", env = env::SOURCE, value_enum, default_value_t = DataSource::Nbia)]
+    pub source: DataSource,
+
+    /// IDC's index files (idc_index.parquet, collections_index.parquet): a URL base or a local directory [default: IDC's current release on storage.googleapis.com]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = env::IDC_INDEX,
+        value_name = "URL|DIR"
+    )]
+    pub idc_index: Option<String>,
+
+    /// IDC's bucket endpoint, for --source idc downloads [default: https://s3.amazonaws.com; https://storage.googleapis.com also works]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = env::IDC_ENDPOINT,
+        value_name = "URL"
+    )]
+    pub idc_endpoint: Option<String>,
 
     /// API key for --api legacy, sent as header `api_key` (never printed)
     #[arg(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::api::auth::{Credentials, Session};
 use crate::api::catalogue::{resolve_server, Api, DEFAULT_SERVER};
 use crate::api::client::{Client, HttpSettings, V2_LOGIN_HINT};
-use crate::cli::{DownloadArgs, GlobalArgs};
+use crate::cli::{DataSource, DownloadArgs, GlobalArgs};
 use crate::config::Applied;
 use crate::download::engine::Settings;
 use crate::download::input::Manifest;
@@ -40,6 +40,11 @@ pub struct Ctx {
     pub creds: Credentials,
     /// What the process found at start.
     pub env: Env,
+    /// `--source`.
+    pub source: DataSource,
+    /// `--idc-index` and `--idc-endpoint`, as given.
+    pub idc_index: Option<String>,
+    pub idc_endpoint: Option<String>,
 }
 
 /// The printer for the global options (`-q`, `-v`, `--color`).
@@ -133,6 +138,9 @@ impl Ctx {
             offline: g.offline,
             creds,
             env: env.clone(),
+            source: g.source,
+            idc_index: g.idc_index.clone(),
+            idc_endpoint: g.idc_endpoint.clone(),
         })
     }
 

@@ -1,9 +1,9 @@
 //! One match from the parsed command line to the command that runs it.
 
-use crate::cli::{AuthCommand, Command};
+use crate::cli::{AuthCommand, Command, DataSource, IndexCommand};
 use crate::commands::{
-    docs, doi, download, index, login, md5, query, search, series_metadata, single_image, sync,
-    verify,
+    docs, doi, download, idc, index, login, md5, query, search, series_metadata, single_image,
+    sync, verify,
 };
 use crate::config::{check, Invocation};
 use crate::context::{printer, Ctx};
@@ -19,7 +19,11 @@ pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
         let what = if config.found { "read" } else { "none at" };
         printer(g, &env).debug(1, &format!("config file: {what} {}", p.display()));
     }
-    if g.offline {
+    if g.source == DataSource::Idc {
+        if let Some(r) = from_idc(&cli.command, &Ctx::new(g, &env)?).await {
+            return r;
+        }
+    } else if g.offline {
         needs_no_server(&cli.command)?;
     }
     match &cli.command {
@@ -66,6 +70,31 @@ pub async fn dispatch(inv: Invocation, env: Env) -> anyhow::Result<()> {
             query::run(&ctx, q).await
         }
     }
+}
+
+/// `--source idc`: the commands IDC answers from its index, and an error for those only NBIA
+/// has; None for the commands that run the same way for both sources (downloads, local ones).
+async fn from_idc(command: &Command, ctx: &Ctx) -> Option<anyhow::Result<()>> {
+    Some(match command {
+        Command::Completions(_) | Command::Man(_) | Command::Config(_) => return None,
+        Command::Verify(a) if !a.remote => return None,
+        Command::Download(_) | Command::Sync(_) if ctx.offline => Err(crate::error::usage(
+            "downloads from IDC need the network: leave out --offline (or unset TCIA_OFFLINE)",
+        )),
+        Command::Download(_) | Command::Sync(_) => return None,
+        Command::Index(IndexCommand::Status) => return None,
+        Command::Index(IndexCommand::Update(a)) if a.metadata => Err(crate::error::usage(
+            "--metadata adds NBIA's getSeriesMetadata fields: IDC's index has its own (leave out --metadata with --source idc)",
+        )),
+        Command::Index(IndexCommand::Update(a)) => idc::index_update(ctx, a.full).await,
+        Command::Query(a) => idc::query_sql(ctx, &a.sql).await,
+        other if idc::answers(other) => match query::for_command(other) {
+            Ok(Some(q)) => idc::list(ctx, q).await,
+            Ok(None) => Err(idc::nbia_only(other)),
+            Err(e) => Err(e),
+        },
+        other => Err(idc::nbia_only(other)),
+    })
 }
 
 /// With `--offline`, only the list commands (answered from the index) and the local commands

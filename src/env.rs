@@ -59,6 +59,12 @@ pub const TEST_STDERR_TTY: &str = "TCIA_TEST_STDERR_TTY";
 pub const CACHE_DIR: &str = "TCIA_CACHE_DIR";
 /// Answer list commands from the local index (`--offline`).
 pub const OFFLINE: &str = "TCIA_OFFLINE";
+/// Where data comes from: `nbia` (default) or `idc` (`--source`).
+pub const SOURCE: &str = "TCIA_SOURCE";
+/// IDC's index files: a URL base or a local directory (`--idc-index`).
+pub const IDC_INDEX: &str = "TCIA_IDC_INDEX";
+/// IDC's bucket endpoint (`--idc-endpoint`).
+pub const IDC_ENDPOINT: &str = "TCIA_IDC_ENDPOINT";
 /// Output directory of `download` / `sync` (`-o`).
 pub const OUTPUT: &str = "TCIA_OUTPUT";
 /// Series in flight for `download` / `sync` (`--jobs`).

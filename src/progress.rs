@@ -606,6 +606,19 @@ impl Counter {
         }
     }
 
+    /// `bytes` of `file` transferred so far.
+    pub fn bytes(&self, file: &str, bytes: u64) {
+        let got = crate::text::human_bytes(bytes);
+        match &self.bar {
+            Some(pb) => pb.set_message(format!("{file}: {got}")),
+            None => self.printer.info(&format!(
+                "{}: {file}: {got} ({})",
+                self.what,
+                crate::text::human_duration(self.started.elapsed())
+            )),
+        }
+    }
+
     pub fn finish(&self) {
         if let Some(pb) = &self.bar {
             pb.finish_and_clear();

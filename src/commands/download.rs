@@ -10,18 +10,20 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::api::catalogue::Api;
-use crate::cli::{DownloadArgs, GlobalArgs};
+use crate::cli::{DataSource, DownloadArgs, GlobalArgs};
 use crate::config::Applied;
 use crate::context::{engine_settings, with_manifests, Ctx};
+use crate::download::bucket::{BucketObjects, Location, AWS_ENDPOINT};
 use crate::download::check::check_record;
 use crate::download::engine::{self, totals, Batch, Job, Report};
+use crate::download::idc_catalog::IdcCatalog;
 use crate::download::input::{self, Manifest};
 use crate::download::layout::{self, rel_string, Layout};
 use crate::download::meta::SeriesInfo;
 use crate::download::nbia_catalog::NbiaCatalog;
 use crate::download::nbia_zip::NbiaZip;
 use crate::download::shard::{count_conflict, Shard};
-use crate::download::source::Catalog;
+use crate::download::source::{Catalog, SeriesFetcher};
 use crate::download::state::{Record, State};
 use crate::env::Env;
 use crate::error::usage;
@@ -45,6 +47,8 @@ pub struct Plan {
     pub root: PathBuf,
     /// `--format` given: the plan (`--dry-run`) or one result per series on stdout.
     pub report: Option<Format>,
+    /// `--source idc`: where each series' objects are.
+    pub locations: Option<HashMap<String, Location>>,
 }
 
 /// `--shard K/N|auto` (with `--shards N`), or none.
@@ -85,15 +89,60 @@ pub async fn plan(
     }
     can_download(&ctx)?;
     warn_about_manifests(&ctx.printer, &manifests);
+    if ctx.source == DataSource::Idc {
+        let ix = super::idc::open_index(&ctx).await?;
+        let catalog = IdcCatalog { ix: &ix };
+        let parts = Parts {
+            layout,
+            shard,
+            retries,
+        };
+        return plan_with(ctx, &catalog, global, a, &manifests, env, parts).await;
+    }
+    let client = ctx.client.clone();
     let catalog = NbiaCatalog {
-        client: &ctx.client,
+        client: &client,
         api: ctx.api,
     };
+    let parts = Parts {
+        layout,
+        shard,
+        retries,
+    };
+    plan_with(ctx, &catalog, global, a, &manifests, env, parts).await
+}
+
+/// What `plan` decided before asking the catalogue.
+struct Parts {
+    layout: Layout,
+    shard: Option<Shard>,
+    retries: u32,
+}
+
+/// The catalogue's part of a plan (NBIA's server, or IDC's index).
+async fn plan_with<C: Catalog + Locate>(
+    ctx: Ctx,
+    catalog: &C,
+    global: &GlobalArgs,
+    a: &DownloadArgs,
+    manifests: &[Manifest],
+    env: &Env,
+    parts: Parts,
+) -> anyhow::Result<Plan> {
+    let Parts {
+        layout,
+        shard,
+        retries,
+    } = parts;
     // What to download, in first-seen order; only this shard's part.
-    let (mut uids, infos) = gather(&catalog, a, &manifests, env.stdin_tty).await?;
+    let (uids, infos) = gather(catalog, a, manifests, env.stdin_tty).await?;
+    let mut uids = catalog.resolve_aliases(uids)?;
     if let Some(doi) = &a.doi {
         let mut seen: HashSet<String> = uids.iter().cloned().collect();
-        let more = super::doi::series_of(&ctx, doi).await?;
+        let more = match catalog.of_doi(doi)? {
+            Some(uids) => uids,
+            None => super::doi::series_of(&ctx, doi).await?,
+        };
         uids.extend(more.into_iter().filter(|u| seen.insert(u.clone())));
     }
     let suspect_empty = uids.is_empty() && ignored_login(&ctx, a);
@@ -110,10 +159,26 @@ pub async fn plan(
     // Metadata for all of them at once.
     let (looked_up, lookup_errors) = catalog.lookup(&uids).await?;
     let (mut jobs, unknown) = jobs_for(&layout, a.zip, &uids, looked_up, infos);
-    fill_counts(&catalog, &mut jobs, &ctx.printer).await;
-    // a named collection, modality or body part that does not exist: a warning, or exit 2
-    let empty = jobs.is_empty() && unknown.is_empty();
-    super::selection::check_selection(&ctx, &a.filters.params(), empty).await?;
+    fill_counts(catalog, &mut jobs, &ctx.printer).await;
+    let locations = catalog.locate(&jobs)?;
+    if locations.is_some() {
+        if jobs.is_empty() && !unknown.is_empty() {
+            return Err(crate::error::Error::Failed {
+                message: format!(
+                    "none of the {} series asked for is in IDC's index ({}{}); they may not have moved to IDC yet: try --source nbia",
+                    unknown.len(),
+                    unknown.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+                    if unknown.len() > 3 { ", ..." } else { "" }
+                ),
+                code: crate::error::exit::HTTP_CLIENT,
+            }
+            .into());
+        }
+    } else {
+        // a named collection, modality or body part that does not exist: a warning, or exit 2
+        let empty = jobs.is_empty() && unknown.is_empty();
+        super::selection::check_selection(&ctx, &a.filters.params(), empty).await?;
+    }
     check_paths(&jobs, a)?;
     Ok(Plan {
         ctx,
@@ -125,7 +190,67 @@ pub async fn plan(
         shard,
         root: a.output.clone(),
         report: global.format,
+        locations,
     })
+}
+
+/// What only some catalogues have: bucket locations, series of a DOI.
+trait Locate {
+    /// Where each job's files are (IDC); None for a source that needs none.
+    fn locate(&self, jobs: &[Job]) -> anyhow::Result<Option<HashMap<String, Location>>>;
+    /// The series of a DOI, when the catalogue knows (None: ask NBIA).
+    fn of_doi(&self, doi: &str) -> anyhow::Result<Option<Vec<String>>>;
+    /// Series named by IDC's crdc_series_uuid (s5cmd manifests) as their UIDs, in place.
+    fn resolve_aliases(&self, uids: Vec<String>) -> anyhow::Result<Vec<String>>;
+}
+
+impl Locate for NbiaCatalog<'_> {
+    fn locate(&self, _jobs: &[Job]) -> anyhow::Result<Option<HashMap<String, Location>>> {
+        Ok(None)
+    }
+    fn of_doi(&self, _doi: &str) -> anyhow::Result<Option<Vec<String>>> {
+        Ok(None)
+    }
+    fn resolve_aliases(&self, uids: Vec<String>) -> anyhow::Result<Vec<String>> {
+        if uids.iter().any(|u| u.starts_with(input::CRDC_PREFIX)) {
+            return Err(usage(
+                "an s5cmd manifest names IDC's objects: download it with --source idc",
+            ));
+        }
+        Ok(uids)
+    }
+}
+
+impl Locate for IdcCatalog<'_> {
+    fn locate(&self, jobs: &[Job]) -> anyhow::Result<Option<HashMap<String, Location>>> {
+        let uids: Vec<&str> = jobs.iter().map(|j| j.info.uid.as_str()).collect();
+        self.locations(&uids).map(Some)
+    }
+    fn of_doi(&self, doi: &str) -> anyhow::Result<Option<Vec<String>>> {
+        self.series_of_doi(doi).map(Some)
+    }
+    fn resolve_aliases(&self, uids: Vec<String>) -> anyhow::Result<Vec<String>> {
+        let uuids: Vec<&str> = uids
+            .iter()
+            .filter_map(|u| u.strip_prefix(input::CRDC_PREFIX))
+            .collect();
+        if uuids.is_empty() {
+            return Ok(uids);
+        }
+        let found = self.uids_of_uuids(&uuids)?;
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(uids.len());
+        for u in uids {
+            let real = match u.strip_prefix(input::CRDC_PREFIX) {
+                Some(uuid) => found.get(uuid).cloned().unwrap_or(u),
+                None => u,
+            };
+            if seen.insert(real.clone()) {
+                out.push(real);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Whether an empty v2 selection (filters or a cart) was asked with a login: v2 answers a token
@@ -294,6 +419,22 @@ pub async fn fetch(
     batch: Batch,
 ) -> anyhow::Result<Report> {
     let ctx = &plan.ctx;
+    if let Some(locations) = &plan.locations {
+        let endpoint = ctx.idc_endpoint.as_deref().unwrap_or(AWS_ENDPOINT);
+        let endpoint = reqwest::Url::parse(endpoint)
+            .map_err(|e| usage(format!("invalid --idc-endpoint '{endpoint}': {e}")))?;
+        crate::index::idc_update::check_scheme(&endpoint, ctx.allow_http, "--idc-endpoint")?;
+        let fetcher = BucketObjects::new(
+            ctx.client.http().clone(),
+            &endpoint,
+            locations.clone(),
+            !a.no_md5,
+            a.zip,
+            (a.jobs as usize * 4).clamp(8, 64),
+            ctx.env.no_retry_delay,
+        );
+        return fetch_with(&fetcher, plan, a, st, records, batch).await;
+    }
     let fetcher = NbiaZip {
         client: &ctx.client,
         api: ctx.api,
@@ -301,6 +442,19 @@ pub async fn fetch(
         zip: a.zip,
         jobs: a.jobs as usize,
     };
+    fetch_with(&fetcher, plan, a, st, records, batch).await
+}
+
+/// As `fetch`, with the source's fetcher.
+async fn fetch_with<F: SeriesFetcher>(
+    fetcher: &F,
+    plan: &Plan,
+    a: &DownloadArgs,
+    st: &State,
+    records: &mut BTreeMap<String, Record>,
+    batch: Batch,
+) -> anyhow::Result<Report> {
+    let ctx = &plan.ctx;
     let settings = engine_settings(a, plan.retries, &ctx.env);
     if batch.skipped > 0 {
         ctx.printer.info(&format!(
@@ -321,12 +475,11 @@ pub async fn fetch(
     };
     let reporter = crate::progress::reporter(&ctx.printer, &ctx.env, view);
     let Some(format) = plan.report else {
-        return engine::run_jobs(&fetcher, &settings, st, records, batch, reporter).await;
+        return engine::run_jobs(fetcher, &settings, st, records, batch, reporter).await;
     };
     let todo: HashSet<String> = batch.todo.iter().map(|j| j.info.uid.clone()).collect();
     let recorder = Arc::new(Recorder::new(reporter, &st.root));
-    let report =
-        engine::run_jobs(&fetcher, &settings, st, records, batch, recorder.clone()).await?;
+    let report = engine::run_jobs(fetcher, &settings, st, records, batch, recorder.clone()).await?;
     let mut rows = recorder.rows();
     for j in plan.jobs.iter().filter(|j| !todo.contains(&j.info.uid)) {
         let rec = records.get(&j.info.uid);
@@ -433,12 +586,38 @@ pub async fn run(
     }
     let batch = Batch {
         todo,
-        unknown: plan.unknown.clone(),
+        unknown: failed_unknown(&plan),
         lookup_errors: plan.lookup_errors.clone(),
         skipped: skip.len(),
     };
     let report = fetch(&plan, a, &st, &mut records, batch).await?;
     engine::conclude(&st, &report.failed)
+}
+
+/// The requested series no source has, as failures of the batch (NBIA: exit 4). Under
+/// `--source idc` they are reported, not failed: series that have not moved to IDC yet are
+/// expected in a manifest made for NBIA (the plan already failed when none was found).
+pub fn failed_unknown(plan: &Plan) -> Vec<String> {
+    if plan.locations.is_none() {
+        return plan.unknown.clone();
+    }
+    for u in &plan.unknown {
+        plan.ctx.printer.warn(&not_in_idc(u));
+    }
+    if !plan.unknown.is_empty() {
+        plan.ctx.printer.warn(&format!(
+            "{} series asked for are not in IDC's index (not moved to IDC yet?): fetch them with --source nbia",
+            plan.unknown.len()
+        ));
+    }
+    Vec::new()
+}
+
+fn not_in_idc(u: &str) -> String {
+    match u.strip_prefix(input::CRDC_PREFIX) {
+        Some(uuid) => format!("crdc_series_uuid {uuid}: not in IDC's index (an older revision?)"),
+        None => format!("{u}: not in IDC's index"),
+    }
 }
 
 /// `--dry-run`: what would be fetched, where, and the totals.
@@ -456,6 +635,7 @@ fn dry_run(plan: &Plan, todo: &[Job], skipped: usize) -> anyhow::Result<()> {
     for u in &plan.unknown {
         match plan.lookup_errors.get(u) {
             Some(why) => p.warn(&format!("{u}: metadata lookup failed: {why}")),
+            None if plan.locations.is_some() => p.warn(&not_in_idc(u)),
             None => p.warn(&crate::uid::unknown_series(u)),
         }
     }

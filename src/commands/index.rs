@@ -165,7 +165,12 @@ fn status(ctx: &Ctx) -> anyhow::Result<()> {
 /// `tcia query SQL`: the rows of one read-only statement, in the chosen format.
 pub fn query(ctx: &Ctx, statement: &str) -> anyhow::Result<()> {
     let ix = open_for_answers(ctx)?;
-    let mut q = sql::prepare(&ix, statement)?;
+    query_on(ctx, &ix, statement)
+}
+
+/// One read-only statement on an open index.
+pub fn query_on(ctx: &Ctx, ix: &Index, statement: &str) -> anyhow::Result<()> {
+    let mut q = sql::prepare(ix, statement)?;
     let columns = Columns {
         known: q.columns(),
         fields: ctx.fields.clone(),

@@ -4,6 +4,7 @@
 pub mod docs;
 pub mod doi;
 pub mod download;
+pub mod idc;
 pub mod index;
 pub mod login;
 pub mod md5;

@@ -224,7 +224,7 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
         return raw_passthrough(ctx, req, raw).await;
     }
     ctx.warn_v2_without_login();
-    let mut out = Rendered::new(ctx, &q, route, reqs.len() > 1)?;
+    let mut out = Rendered::new(ctx, &q, route.columns, reqs.len() > 1)?;
     let per_series = is_per_series(q.endpoint);
     for req in reqs {
         let (rows_before, empty_before) = (out.rows, out.empty_rows);
@@ -243,7 +243,7 @@ pub async fn run(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
             }
         }
     }
-    if out.finish(ctx, route, per_series)? == 0 {
+    if out.finish(ctx, route.columns, per_series)? == 0 {
         super::selection::warn_unknown(ctx, &q.params).await;
     }
     Ok(())
@@ -263,8 +263,13 @@ struct Rendered {
 }
 
 impl Rendered {
-    fn new(ctx: &Ctx, q: &Query, route: &Route, several: bool) -> anyhow::Result<Rendered> {
-        let columns = columns(ctx, q.endpoint, route)?;
+    fn new(
+        ctx: &Ctx,
+        q: &Query,
+        known: &'static [&'static str],
+        several: bool,
+    ) -> anyhow::Result<Rendered> {
+        let columns = known_columns(ctx, q.endpoint, known)?;
         Ok(Rendered {
             sink: output::sink(ctx.format, columns, ctx.stdout(), ctx.width),
             transform: q.transform,
@@ -302,12 +307,12 @@ impl Rendered {
     }
 
     /// Flush, say what stderr should know, and return the rows written.
-    fn finish(mut self, ctx: &Ctx, route: &Route, per_series: bool) -> anyhow::Result<u64> {
+    fn finish(mut self, ctx: &Ctx, known: &[&str], per_series: bool) -> anyhow::Result<u64> {
         self.sink.finish().context("writing output")?;
         let dropped = self.sink.dropped_keys();
         table_footer(ctx, self.sink.left_out());
         if !per_series {
-            notes_on_empty(ctx, route, self.rows, self.empty_rows);
+            notes_on_empty(ctx, known, self.rows, self.empty_rows);
         }
         notes(ctx, self.rows, &dropped);
         Ok(self.rows)
@@ -322,19 +327,36 @@ fn offline(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
             "--raw passes the server's bytes: leave out --offline",
         ));
     }
-    let (route, reqs) = requests(ctx.api, q.endpoint, &q.params)?;
+    let (route, _) = requests(ctx.api, q.endpoint, &q.params)?;
     let ix = super::index::open_for_answers(ctx)?;
-    let mut out = Rendered::new(ctx, &q, route, reqs.len() > 1)?;
-    for combo in crate::index::answer::combinations(&q.params) {
-        let result = crate::index::answer::answer(&ix, q.endpoint, &combo, &mut |row| {
-            out.push(RowRef::from_map(row))
-        });
+    let endpoint = q.endpoint;
+    from_index(ctx, q, route.columns, &mut |combo, on_row| {
+        crate::index::answer::answer(&ix, endpoint, combo, on_row)
+    })
+}
+
+/// Answers one combination of filter values, row by row.
+pub type Answer<'a> =
+    dyn FnMut(&[(Param, String)], &mut crate::index::answer::OnRow<'_>) -> anyhow::Result<()> + 'a;
+
+/// Render the answers of a local index to `q`, one combination of filter values at a time,
+/// with `known` as the columns (checked against `--fields`).
+pub fn from_index(
+    ctx: &Ctx,
+    q: Query,
+    known: &'static [&'static str],
+    answer: &mut Answer<'_>,
+) -> anyhow::Result<()> {
+    let combos = crate::index::answer::combinations(&q.params);
+    let mut out = Rendered::new(ctx, &q, known, combos.len() > 1)?;
+    for combo in combos {
+        let result = answer(&combo, &mut |row| out.push(RowRef::from_map(row)));
         match result {
             Err(e) if e.chain().any(|c| c.is::<Enough>()) => break,
             other => other?,
         }
     }
-    out.finish(ctx, route, false).map(|_| ())
+    out.finish(ctx, known, false).map(|_| ())
 }
 
 /// `--limit` reached: stop reading (not an error).
@@ -350,8 +372,8 @@ fn is_per_series(e: &Endpoint) -> bool {
 }
 
 /// Rows that are all empty: the server probably knows no such item.
-fn notes_on_empty(ctx: &Ctx, route: &Route, rows: u64, empty_rows: u64) {
-    if rows > 0 && empty_rows == rows && route.columns.len() > 1 {
+fn notes_on_empty(ctx: &Ctx, known: &[&str], rows: u64, empty_rows: u64) {
+    if rows > 0 && empty_rows == rows && known.len() > 1 {
         ctx.printer.warn(
             "the server answered with empty rows only: it probably knows no such series or item",
         );
@@ -391,7 +413,12 @@ fn notes(ctx: &Ctx, rows: u64, dropped: &[String]) {
 
 /// The renderer's columns: the route's known columns, or `--fields` checked against them.
 pub fn columns(ctx: &Ctx, endpoint: &Endpoint, route: &Route) -> anyhow::Result<Columns> {
-    let known: Vec<String> = route.columns.iter().map(|s| s.to_string()).collect();
+    known_columns(ctx, endpoint, route.columns)
+}
+
+/// As `columns`, for a list of known columns.
+pub fn known_columns(ctx: &Ctx, endpoint: &Endpoint, known: &[&str]) -> anyhow::Result<Columns> {
+    let known: Vec<String> = known.iter().map(|s| s.to_string()).collect();
     if let Some(fields) = &ctx.fields {
         if !known.is_empty() {
             for f in fields {
@@ -401,10 +428,13 @@ pub fn columns(ctx: &Ctx, endpoint: &Endpoint, route: &Route) -> anyhow::Result<
                         .find(|k| k.eq_ignore_ascii_case(f))
                         .map(|k| format!(" (did you mean {k}?)"))
                         .unwrap_or_default();
+                    let with = match ctx.source {
+                        crate::cli::DataSource::Idc => "--source idc".to_string(),
+                        crate::cli::DataSource::Nbia => format!("--api {}", ctx.api.as_str()),
+                    };
                     return Err(usage(format!(
-                        "--fields: unknown column '{f}'{hint} for {} with --api {}; valid: {}",
+                        "--fields: unknown column '{f}'{hint} for {} with {with}; valid: {}",
                         endpoint.name,
-                        ctx.api.as_str(),
                         known.join(",")
                     )));
                 }

@@ -36,6 +36,12 @@ pub struct SeenSeries {
     pub file_size: Option<u64>,
     /// Release date, ISO `YYYY-MM-DD`.
     pub released: Option<String>,
+    /// IDC: the series' crdc_series_uuid and series_revised_idc_version (a revision gets a
+    /// new uuid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crdc_series_uuid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idc_version: Option<String>,
 }
 
 /// DIR/.tcia/sync.json (per shard: sync-shard-K-of-N.json).
@@ -55,10 +61,39 @@ pub struct SyncState {
 }
 
 fn seen(info: &SeriesInfo) -> SeenSeries {
+    let text = |k: &str| Some(info.get(k)).filter(|v| !v.is_empty());
     SeenSeries {
         image_count: info.image_count(),
         file_size: info.file_size(),
         released: iso_date(&info.get("DateReleased")),
+        crdc_series_uuid: text("crdc_series_uuid"),
+        idc_version: text("series_revised_idc_version"),
+    }
+}
+
+/// IDC: a series is changed when its crdc_series_uuid or revision is (its sizes are
+/// approximate, so they are not compared).
+fn classify_idc(
+    now: &SeenSeries,
+    was: Option<&SeenSeries>,
+    rec: Option<&Record>,
+    complete: bool,
+) -> Change {
+    let uuid = now.crdc_series_uuid.as_deref();
+    let before = match was {
+        Some(w) => w.crdc_series_uuid.clone(),
+        None => rec.and_then(|r| r.fields.get("crdc_series_uuid").cloned()),
+    };
+    match (before, rec) {
+        (None, None) => Change::New,
+        (Some(b), _) if Some(b.as_str()) != uuid => Change::Changed(format!(
+            "IDC revision: crdc_series_uuid {b} -> {}, version {}",
+            uuid.unwrap_or("?"),
+            now.idc_version.as_deref().unwrap_or("?")
+        )),
+        (_, Some(_)) if complete => Change::Unchanged,
+        (None, Some(_)) => Change::New,
+        (Some(_), _) => Change::Missing,
     }
 }
 
@@ -94,6 +129,9 @@ enum Change {
 fn classify(job: &Job, was: Option<&SeenSeries>, rec: Option<&Record>, complete: bool) -> Change {
     let now = seen(&job.info);
     let on_disk = rec.filter(|r| r.path == rel_string(&job.rel));
+    if now.crdc_series_uuid.is_some() {
+        return classify_idc(&now, was, on_disk, complete);
+    }
     match (was, on_disk) {
         (None, Some(r)) if complete => {
             // Downloaded before this directory was synced (e.g. by `tcia download`): adopt it if
@@ -177,6 +215,16 @@ pub async fn run(
             "sync mirrors the whole selection: --limit is for trying out with download",
         ));
     }
+    if global.source == crate::cli::DataSource::Idc {
+        if a.verify_remote {
+            return Err(crate::error::usage(
+                "--verify-remote asks NBIA for MD5s: with --source idc every object is checked against the bucket's digests as it arrives",
+            ));
+        }
+        // A nightly sync sees IDC's newest release: the index first (skipped when unchanged).
+        let ctx = crate::context::Ctx::new(global, env)?;
+        super::idc::index_update(&ctx, false).await?;
+    }
     let mut plan = plan(global, config, env, d).await?;
     if plan.suspect_empty {
         // Advancing the state on an answer that may be a refusal would forget what to fetch.
@@ -216,7 +264,7 @@ pub async fn run(
     }
     let batch = Batch {
         todo,
-        unknown: plan.unknown.clone(),
+        unknown: super::download::failed_unknown(&plan),
         lookup_errors: plan.lookup_errors.clone(),
         skipped: sorted.unchanged.len(),
     };
@@ -236,6 +284,10 @@ async fn apply_updates(plan: &mut Plan, a: &SyncArgs, prev: &SyncState) -> anyho
     let Some(since) = since else {
         return Ok(());
     };
+    if plan.locations.is_some() {
+        // IDC: the index just refreshed is the current state.
+        return Ok(());
+    }
     let catalog = NbiaCatalog {
         client: &plan.ctx.client,
         api: plan.ctx.api,

@@ -168,6 +168,7 @@ pub async fn run_jobs<F: SeriesFetcher>(
     }
     let mut done = Vec::new();
     let mut done_bytes = 0u64;
+    let mut size_only = 0usize;
     let mut last_csv = Instant::now();
     let mut results = stream::iter(batch.todo)
         .map(|job| process(fetcher, settings, st, job, reporter.clone()))
@@ -176,6 +177,7 @@ pub async fn run_jobs<F: SeriesFetcher>(
         match outcome {
             Outcome::Done(rec) => {
                 done_bytes += rec.bytes;
+                size_only += rec.size_only.len();
                 reporter.series_done(&rec.uid, rec.files.len(), rec.bytes, &rec.path);
                 done.push(rec.uid.clone());
                 records.insert(rec.uid.clone(), *rec);
@@ -196,7 +198,13 @@ pub async fn run_jobs<F: SeriesFetcher>(
     st.write_failed(&failed_uids)?;
     let unproven = done.iter().filter(|u| uncounted.contains(*u)).count();
     let counts = (done.len(), batch.skipped, failed.len(), unproven);
-    reporter.summary(&summary_line(counts, done_bytes, started.elapsed()));
+    let mut line = summary_line(counts, done_bytes, started.elapsed());
+    if size_only > 0 {
+        line.push_str(&format!(
+            "; {size_only} files had no digest from the store: checked by size only"
+        ));
+    }
+    reporter.summary(&line);
     Ok(Report { done, failed })
 }
 

@@ -98,6 +98,9 @@ pub fn parse_manifest(text: &str) -> Manifest {
         let uid = uid.split(',').next().unwrap_or("").trim();
         if crate::uid::is_uid(uid) {
             m.uids.push(uid.to_string());
+        } else if let Some(uuid) = s5cmd_series(line) {
+            // An s5cmd manifest given as --manifest: IDC's series by crdc_series_uuid.
+            m.uids.push(format!("{CRDC_PREFIX}{uuid}"));
         } else if line.contains('=') && !in_list {
             if let Some((k, v)) = line.split_once('=') {
                 m.headers.push((k.trim().to_string(), v.trim().to_string()));
@@ -309,6 +312,10 @@ impl Collected<'_> {
             if l.is_empty() || l.starts_with('#') {
                 continue;
             }
+            if let Some(uuid) = s5cmd_series(l) {
+                self.uids.push(format!("{CRDC_PREFIX}{uuid}"));
+                continue;
+            }
             if !crate::uid::is_uid(l) {
                 return Err(usage(format!(
                     "{}: line {}: '{}' is not a series UID (expected one UID per line, or CSV/TSV/JSON with a SeriesInstanceUID column)",
@@ -321,6 +328,28 @@ impl Collected<'_> {
         }
         Ok(())
     }
+}
+
+/// How a series named by IDC's crdc_series_uuid (an s5cmd manifest line) travels with the
+/// UIDs until the IDC index turns it into its SeriesInstanceUID.
+pub const CRDC_PREFIX: &str = "crdc:";
+
+/// The crdc_series_uuid of an s5cmd manifest line (`cp s3://<bucket>/<uuid>/* <dir>`, also
+/// `sync`, quoted or not), as idc-index writes them.
+pub fn s5cmd_series(line: &str) -> Option<String> {
+    let mut words = line.split_whitespace();
+    let verb = words.next()?;
+    if !matches!(verb, "cp" | "sync") {
+        return None;
+    }
+    let src = words
+        .map(|w| w.trim_matches(|c| c == '"' || c == '\''))
+        .find(|w| w.starts_with("s3://"))?;
+    let mut parts = src.trim_start_matches("s3://").split('/');
+    let _bucket = parts.next().filter(|b| !b.is_empty())?;
+    let uuid = parts.next()?;
+    let ok = uuid.len() == 36 && uuid.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    ok.then(|| uuid.to_ascii_lowercase())
 }
 
 /// Read `-i PATH` (`-` is stdin, read off the runtime so that Ctrl-C still works; on a
@@ -351,6 +380,28 @@ pub fn utf8(bytes: Vec<u8>, what: &str) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn s5cmd_manifests() {
+        let u = "085e85b3-3780-47f6-8538-585bcca95336";
+        assert_eq!(
+            s5cmd_series(&format!("cp s3://idc-open-data/{u}/* .")).as_deref(),
+            Some(u)
+        );
+        assert_eq!(
+            s5cmd_series(&format!("cp 's3://idc-open-data/{u}/*' \"dir/x\"")).as_deref(),
+            Some(u)
+        );
+        assert_eq!(
+            s5cmd_series(&format!("sync s3://idc-open-data-two/{u}/* out/")).as_deref(),
+            Some(u)
+        );
+        assert!(s5cmd_series("cp s3://b/not-a-uuid/* .").is_none());
+        assert!(s5cmd_series("1.2.3").is_none());
+        let (uids, _) =
+            parse_input(&format!("# manifest\ncp s3://idc-open-data/{u}/* .\n"), "x").unwrap();
+        assert_eq!(uids, vec![format!("crdc:{u}")]);
+    }
 
     #[test]
     fn manifests_real_and_messy() {

@@ -35,6 +35,8 @@ pub const TEMPLATE_FIELDS: &[&str] = &[
     "ThirdPartyAnalysis",
     "SOPClassUID",
     "Site",
+    "collection_id",
+    "crdc_series_uuid",
 ];
 
 /// One series as the downloader needs it.
@@ -76,6 +78,9 @@ fn canonical(key: &str) -> Option<&'static str> {
         "ThirdPartyAnalysis" | "3rd Party Analysis" => "ThirdPartyAnalysis",
         "SOP Class UID" | "SOPClassUID" => "SOPClassUID",
         "Site" => "Site",
+        "collection_id" => "collection_id",
+        "crdc_series_uuid" => "crdc_series_uuid",
+        "series_revised_idc_version" => "series_revised_idc_version",
         _ => return None,
     })
 }

@@ -5,6 +5,7 @@
 //! - [`source`]: the seams, `Catalog` (series rows for a selection) and `SeriesFetcher` (one
 //!   series' files into staging), and the verification every source shares;
 //! - [`nbia_catalog`], [`nbia_zip`]: the NBIA server behind those seams;
+//! - [`idc_catalog`], [`bucket`]: IDC behind them (its index, its public buckets);
 //! - [`engine`]: jobs in flight, retries, publish, bookkeeping, the exit status;
 //! - [`input`]: UIDs from arguments, files and manifests; [`meta`]: one normalised record per
 //!   series; [`layout`]: final paths; [`names`]: safe names; [`shard`]: `--shard K/N`;
@@ -12,8 +13,10 @@
 //!   [`check`]: re-hashing a published series; [`zipstream`]: the streaming ZIP reader;
 //!   [`report`]: the `Reporter` trait.
 
+pub mod bucket;
 pub mod check;
 pub mod engine;
+pub mod idc_catalog;
 pub mod input;
 pub mod layout;
 pub mod meta;

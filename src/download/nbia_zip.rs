@@ -139,6 +139,7 @@ impl NbiaZip<'_> {
             promised,
             promised_in: "md5hashes.csv",
             license: x.license,
+            ..Staged::default()
         })
     }
 }

@@ -106,6 +106,7 @@ fn new_record(info: &SeriesInfo, rel: &str, fetched: &Fetched) -> Record {
         fields: info.fields.clone().into_iter().collect(),
         zip_size: None,
         zip_md5: None,
+        size_only: fetched.size_only.clone(),
     }
 }
 

@@ -72,6 +72,14 @@ pub struct Staged {
     pub promised_in: &'static str,
     /// The collection's licence text, when the source sent one.
     pub license: Option<String>,
+    /// The byte total the source's listing gives, when it has one: checked instead of the
+    /// catalogue's (IDC's sizes are approximate).
+    pub listed_bytes: Option<u64>,
+    /// Files the fetcher checked itself (CRC32C) or that the source gave no digest for: not
+    /// in `promised`, and not unexpected.
+    pub unpromised_ok: Vec<String>,
+    /// Files whose size alone could be checked (the source gave no digest).
+    pub size_only: Vec<String>,
 }
 
 /// A verified series in staging.
@@ -82,6 +90,8 @@ pub struct Fetched {
     pub bytes: u64,
     pub license: Option<String>,
     pub md5_verified: bool,
+    /// Files checked by size only (the source gave no digest).
+    pub size_only: Vec<String>,
 }
 
 /// How a series attempt failed, which decides retries and the exit code.
@@ -138,7 +148,7 @@ pub fn verify_staged(
                 x.promised_in
             )));
         };
-        check_digests(&x.files, expected, x.promised_in)?;
+        check_digests(&x.files, expected, &x.unpromised_ok, x.promised_in)?;
     }
     if let Some(n) = target.image_count {
         if x.files.len() as u64 != n {
@@ -148,7 +158,7 @@ pub fn verify_staged(
             )));
         }
     }
-    if let Some(size) = target.file_size {
+    if let Some(size) = x.listed_bytes.or(target.file_size) {
         if bytes != size {
             return Err(integrity(format!(
                 "{bytes} bytes received, but the series has {size}"
@@ -161,16 +171,20 @@ pub fn verify_staged(
         bytes,
         license: x.license,
         md5_verified: md5,
+        size_only: x.size_only,
     })
 }
 
 fn check_digests(
     files: &[FileRec],
     expected: &HashMap<String, String>,
+    unpromised_ok: &[String],
     list: &str,
 ) -> Result<(), Failure> {
+    let ok: std::collections::HashSet<&str> = unpromised_ok.iter().map(String::as_str).collect();
     for f in files {
         match expected.get(f.name.as_str()) {
+            None if ok.contains(f.name.as_str()) => {}
             None => {
                 return Err(Failure::new(
                     FailClass::Integrity,
@@ -227,6 +241,7 @@ mod tests {
             ),
             promised_in: "md5hashes.csv",
             license: None,
+            ..Staged::default()
         }
     }
 

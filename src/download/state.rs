@@ -43,6 +43,9 @@ pub struct Record {
     pub zip_size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zip_md5: Option<String>,
+    /// Files the source gave no digest for: only their size was checked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub size_only: Vec<String>,
 }
 
 /// The state directory of one download directory, as seen by one run (or one shard: each shard

@@ -8,10 +8,14 @@
 //! - [`build`]: writing rows into tables, working files renamed into place;
 //! - [`update`]: the full build and the incremental update from the server;
 //! - [`answer`]: the list endpoints answered from the tables;
-//! - [`sql`]: one read-only statement's rows.
+//! - [`sql`]: one read-only statement's rows;
+//! - [`idc`]: IDC's parquet index files imported into the same kind of database;
+//! - [`idc_update`]: fetching them (ETag, sha256 sidecar) and replacing the IDC index.
 
 pub mod answer;
 pub mod build;
+pub mod idc;
+pub mod idc_update;
 pub mod sql;
 pub mod store;
 pub mod update;

@@ -10,6 +10,7 @@ mod ecosystem;
 mod errors;
 mod fidelity;
 mod formats;
+mod idc;
 mod index;
 mod queries;
 mod reliability;
