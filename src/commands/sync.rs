@@ -4,7 +4,7 @@
 //! changed series is re-downloaded into staging and swapped in only once it verifies. Series that
 //! left the selection are reported, and removed only with `--delete`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -93,7 +93,7 @@ enum Change {
 
 fn classify(job: &Job, was: Option<&SeenSeries>, rec: Option<&Record>, complete: bool) -> Change {
     let now = seen(&job.info);
-    let on_disk = rec.filter(|r| r.path == rel_string(&job.rel));
+    let on_disk = rec.filter(|r| r.path == rel_string(&job.rel()));
     match (was, on_disk) {
         (None, Some(r)) if complete => {
             // Downloaded before this directory was synced (e.g. by `tcia download`): adopt it if
@@ -220,7 +220,13 @@ pub async fn run(
         lookup_errors: plan.lookup_errors.clone(),
         skipped: sorted.unchanged.len(),
     };
-    let report = fetch(&plan, d, &st, &mut records, batch).await?;
+    let unchanged: HashSet<&str> = sorted.unchanged.iter().map(String::as_str).collect();
+    let skipped: Vec<&Job> = plan
+        .jobs
+        .iter()
+        .filter(|j| unchanged.contains(j.info.uid.as_str()))
+        .collect();
+    let report = fetch(&plan, d, &st, &mut records, batch, &skipped).await?;
     save_sync_state(&plan, &st, prev, &mut records, &sorted, &report, a)?;
     engine::conclude(&st, &report.failed)
 }
@@ -256,8 +262,8 @@ async fn apply_updates(plan: &mut Plan, a: &SyncArgs, prev: &SyncState) -> anyho
     for job in &mut plan.jobs {
         if let Some(u) = updated.get(&job.info.uid) {
             for k in ["ImageCount", "DateReleased", "FileSize"] {
-                if let Some(v) = u.fields.get(k) {
-                    job.info.fields.insert(k.to_string(), v.clone());
+                if let Some(v) = u.field(k) {
+                    job.info.set(k, &v);
                 }
             }
         }
@@ -421,10 +427,15 @@ fn save_sync_state(
             next.series.remove(u);
         }
     }
-    let done: std::collections::HashSet<&str> = report.done.iter().map(String::as_str).collect();
+    let done: HashSet<&str> = report
+        .done
+        .iter()
+        .chain(&sorted.unchanged)
+        .map(String::as_str)
+        .collect();
     for job in &plan.jobs {
         let uid = job.info.uid.as_str();
-        if done.contains(uid) || sorted.unchanged.iter().any(|u| u == uid) {
+        if done.contains(uid) {
             next.series.insert(uid.to_string(), seen(&job.info));
         }
     }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use futures_util::stream::{self, StreamExt};
 
+use super::layout::RelPath;
 use super::meta::SeriesInfo;
 use super::publish::{ensure_no_symlink, publish, recover, remove_any};
 use super::report::Reporter;
@@ -26,7 +27,24 @@ use crate::text::{human_bytes, human_duration};
 pub struct Job {
     pub info: SeriesInfo,
     /// Final path relative to the output directory (a directory, or a `.zip` file).
-    pub rel: PathBuf,
+    rel: RelPath,
+}
+
+impl Job {
+    pub fn new(info: SeriesInfo, rel: &Path) -> Job {
+        let rel = RelPath::new(rel, &info.uid);
+        Job { info, rel }
+    }
+
+    /// Final path relative to the output directory (a directory, or a `.zip` file).
+    pub fn rel(&self) -> PathBuf {
+        self.rel.path(&self.info.uid)
+    }
+
+    /// Point the job at another path.
+    pub fn set_rel(&mut self, rel: &Path) {
+        self.rel = RelPath::new(rel, &self.info.uid);
+    }
 }
 
 /// How the engine runs, decided by the caller.
@@ -273,7 +291,7 @@ async fn process<F: SeriesFetcher>(
                 let published = publish(
                     st,
                     &job.info,
-                    &job.rel,
+                    &job.rel(),
                     fetched,
                     settings.abort_publish_after,
                 );

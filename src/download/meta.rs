@@ -1,8 +1,10 @@
 //! Series metadata for downloads: one normalised record per series (Collection, PatientID,
 //! study fields, ImageCount, FileSize), whichever endpoint, API version or source it came from.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
+use super::intern::{self, Sym};
 use crate::output::{cell, Row};
 
 /// Field names usable in `--layout` templates (getSeries names).
@@ -37,12 +39,81 @@ pub const TEMPLATE_FIELDS: &[&str] = &[
     "Site",
 ];
 
-/// One series as the downloader needs it.
-#[derive(Clone, Debug, Default)]
+/// One series as the downloader needs it: the UID, and its fields (normalised getSeries-style
+/// names → text) held compactly, since a plan may hold 300,000 of them. Texts are stored once
+/// per process ([`intern`]); the fields a series shares with others of its collection, study,
+/// patient or scanner are stored as groups of four, once per distinct group. A field is either
+/// absent or a text (possibly empty).
+#[derive(Clone, Default)]
 pub struct SeriesInfo {
     pub uid: String,
-    /// Normalised getSeries-style field names → text.
-    pub fields: HashMap<String, String>,
+    /// SeriesInstanceUID, ImageCount, FileSize, DateReleased (usually one of a kind).
+    direct: [Sym; DIRECT],
+    /// The other 24 fields, four to a [`intern::quad`], in [`SLOTS`] order.
+    groups: [u32; GROUPS],
+    /// Fields under other names (from [`SeriesInfo::from_fields`]): name → text.
+    extra: Option<Box<Vec<(Sym, Sym)>>>,
+}
+
+const DIRECT: usize = 4;
+const GROUPS: usize = 6;
+const SLOT_COUNT: usize = DIRECT + 4 * GROUPS;
+
+/// Where each known field is kept: the first [`DIRECT`] on their own, then groups of four
+/// fields that tend to change together.
+const SLOTS: [&str; SLOT_COUNT] = [
+    "SeriesInstanceUID",
+    "ImageCount",
+    "FileSize",
+    "DateReleased",
+    // the collection
+    "Collection",
+    "LicenseName",
+    "LicenseURI",
+    "DataDescriptionURI",
+    // the scanner
+    "Modality",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "SoftwareVersions",
+    // the kind of series
+    "BodyPartExamined",
+    "ProtocolName",
+    "SeriesDescription",
+    "SeriesNumber",
+    // the patient
+    "PatientID",
+    "PatientName",
+    "PatientSex",
+    "PatientAge",
+    // the study
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyDescription",
+    "StudyID",
+    // the rest
+    "SeriesDate",
+    "ThirdPartyAnalysis",
+    "SOPClassUID",
+    "Site",
+];
+
+/// A slot holding the series' own UID (SeriesInstanceUID, nearly always).
+const SAME_UID: Sym = Sym::MAX;
+/// A slot holding a number below 10^9 written plainly (`123`): the number, not a stored text.
+const NUMBER: Sym = intern::SYM_LIMIT;
+
+fn slot_of(name: &str) -> Option<usize> {
+    SLOTS.iter().position(|s| *s == name)
+}
+
+/// A plainly written number below 10^9 (no sign, no leading zero): what it encodes to.
+fn plain_number(v: &str) -> Option<Sym> {
+    let plain = !v.is_empty()
+        && v.len() <= 9
+        && v.bytes().all(|b| b.is_ascii_digit())
+        && (v == "0" || !v.starts_with('0'));
+    plain.then(|| NUMBER | v.parse::<Sym>().expect("nine digits"))
 }
 
 /// Map the many spellings of one field (v1 spaced keys, v4 CSV, getSeries JSON) to one name.
@@ -81,31 +152,66 @@ fn canonical(key: &str) -> Option<&'static str> {
 }
 
 impl SeriesInfo {
-    pub fn new(uid: &str) -> SeriesInfo {
+    pub fn new(uid: impl Into<String>) -> SeriesInfo {
         SeriesInfo {
-            uid: uid.to_string(),
-            fields: HashMap::new(),
+            uid: uid.into(),
+            ..SeriesInfo::default()
         }
+    }
+
+    /// Build from fields by name (what a source other than NBIA rows uses): getSeries names
+    /// or any spelling [`SeriesInfo::from_row`] knows go in their place; other names are kept
+    /// as they are. A later field of the same name replaces an earlier one.
+    pub fn from_fields<K: AsRef<str>, V: AsRef<str>>(
+        uid: &str,
+        fields: impl IntoIterator<Item = (K, V)>,
+    ) -> SeriesInfo {
+        let mut s = SeriesInfo::new(uid);
+        let mut raw = s.unpack();
+        let mut extra = Vec::new();
+        for (k, v) in fields {
+            let (k, v) = (k.as_ref(), v.as_ref());
+            match slot_of(k).or_else(|| canonical(k).and_then(slot_of)) {
+                Some(i) => raw[i] = encode(i, v, uid),
+                None => set_extra(&mut extra, k, v),
+            }
+        }
+        s.pack(&raw);
+        s.extra = (!extra.is_empty()).then(|| Box::new(extra));
+        s
     }
 
     /// Build from any metadata row; None without a series UID.
     pub fn from_row(row: &Row) -> Option<SeriesInfo> {
-        let mut fields = HashMap::new();
+        let mut texts: [Option<Cow<'_, str>>; SLOT_COUNT] = Default::default();
         for (k, v) in row {
-            if let Some(c) = canonical(k) {
-                let text = cell(Some(v)).into_owned();
-                if !text.is_empty() {
-                    fields.entry(c.to_string()).or_insert(text);
+            if let Some(i) = canonical(k).and_then(slot_of) {
+                if texts[i].is_none() {
+                    let text = cell(Some(v));
+                    if !text.is_empty() {
+                        texts[i] = Some(text);
+                    }
                 }
             }
         }
-        let uid = fields.get("SeriesInstanceUID")?.trim().to_string();
+        let uid = texts[0].as_deref()?.trim().to_string();
         // The UID names files and directories: anything but digits and dots is refused here,
         // whichever input or server it came from.
         if !crate::uid::is_uid(&uid) {
             return None;
         }
-        Some(SeriesInfo { uid, fields })
+        let mut raw = [0; SLOT_COUNT];
+        for (i, t) in texts.iter().enumerate() {
+            if let Some(t) = t {
+                raw[i] = encode(i, t, &uid);
+            }
+        }
+        let mut s = SeriesInfo {
+            uid,
+            ..SeriesInfo::default()
+        };
+        s.pack(&raw);
+        Some(s)
     }
 
     /// The UID a row claims, valid or not (for error messages).
@@ -117,20 +223,85 @@ impl SeriesInfo {
 
     /// Merge fields known from another source (kept where this one has none).
     pub fn merge(&mut self, other: &SeriesInfo) {
-        for (k, v) in &other.fields {
-            self.fields.entry(k.clone()).or_insert_with(|| v.clone());
+        let mut raw = self.unpack();
+        let theirs = other.unpack();
+        let mut changed = false;
+        for i in 0..SLOT_COUNT {
+            if raw[i] == 0 && theirs[i] != 0 {
+                raw[i] = match theirs[i] {
+                    SAME_UID if other.uid != self.uid => intern::intern(&other.uid),
+                    x => x,
+                };
+                changed = true;
+            }
         }
+        if changed {
+            self.pack(&raw);
+        }
+        for &(k, v) in other.extra.iter().flat_map(|e| e.iter()) {
+            let extra = self.extra.get_or_insert_with(Default::default);
+            if !extra.iter().any(|(n, _)| *n == k) {
+                extra.push((k, v));
+            }
+        }
+    }
+
+    /// Set one field (replacing what it held).
+    pub fn set(&mut self, field: &str, value: &str) {
+        match slot_of(field) {
+            Some(i) => {
+                let mut raw = self.unpack();
+                raw[i] = encode(i, value, &self.uid);
+                self.pack(&raw);
+            }
+            None => set_extra(
+                self.extra.get_or_insert_with(Default::default),
+                field,
+                value,
+            ),
+        }
+    }
+
+    /// One field's text; None when the series does not have it.
+    pub fn field(&self, field: &str) -> Option<Cow<'_, str>> {
+        match slot_of(field) {
+            Some(i) => self.decode(self.raw(i)),
+            None => {
+                let extra = self.extra.as_deref()?;
+                let (_, v) = extra.iter().find(|(k, _)| intern::text(*k) == field)?;
+                Some(Cow::Borrowed(intern::text(*v)))
+            }
+        }
+    }
+
+    /// Every field the series has, name → text (what a download's record keeps).
+    pub fn fields(&self) -> BTreeMap<String, String> {
+        let raw = self.unpack();
+        let mut out: BTreeMap<String, String> = SLOTS
+            .iter()
+            .zip(raw)
+            .filter_map(|(name, x)| Some((name.to_string(), self.decode(x)?.into_owned())))
+            .collect();
+        for &(k, v) in self.extra.iter().flat_map(|e| e.iter()) {
+            out.insert(intern::text(k).to_string(), intern::text(v).to_string());
+        }
+        out
     }
 
     pub fn get(&self, field: &str) -> String {
         if field == "SeriesInstanceUID" {
             return self.uid.clone();
         }
-        self.fields.get(field).cloned().unwrap_or_default()
+        self.field(field).map(Cow::into_owned).unwrap_or_default()
     }
 
     fn number(&self, field: &str) -> Option<u64> {
-        let t = self.fields.get(field)?;
+        let i = slot_of(field)?;
+        let x = self.raw(i);
+        if x != SAME_UID && x & NUMBER != 0 {
+            return Some(u64::from(x & !NUMBER));
+        }
+        let t = self.decode(x)?;
         t.trim().parse::<u64>().ok().or_else(|| {
             t.trim()
                 .parse::<f64>()
@@ -138,6 +309,45 @@ impl SeriesInfo {
                 .filter(|f| *f >= 0.0)
                 .map(|f| f as u64)
         })
+    }
+
+    fn raw(&self, i: usize) -> Sym {
+        if i < DIRECT {
+            self.direct[i]
+        } else {
+            let g = (i - DIRECT) / 4;
+            intern::unquad(self.groups[g])[(i - DIRECT) % 4]
+        }
+    }
+
+    fn unpack(&self) -> [Sym; SLOT_COUNT] {
+        let mut raw = [0; SLOT_COUNT];
+        raw[..DIRECT].copy_from_slice(&self.direct);
+        for (g, id) in self.groups.iter().enumerate() {
+            if *id != 0 {
+                let at = DIRECT + 4 * g;
+                raw[at..at + 4].copy_from_slice(&intern::unquad(*id));
+            }
+        }
+        raw
+    }
+
+    fn pack(&mut self, raw: &[Sym; SLOT_COUNT]) {
+        self.direct.copy_from_slice(&raw[..DIRECT]);
+        for (g, id) in self.groups.iter_mut().enumerate() {
+            let at = DIRECT + 4 * g;
+            let q: intern::Quad = raw[at..at + 4].try_into().expect("four");
+            *id = intern::quad(q);
+        }
+    }
+
+    fn decode(&self, x: Sym) -> Option<Cow<'_, str>> {
+        match x {
+            0 => None,
+            SAME_UID => Some(Cow::Borrowed(&self.uid)),
+            x if x & NUMBER != 0 => Some(Cow::Owned((x & !NUMBER).to_string())),
+            x => Some(Cow::Borrowed(intern::text(x))),
+        }
     }
 
     pub fn image_count(&self) -> Option<u64> {
@@ -170,5 +380,30 @@ impl SeriesInfo {
         } else {
             format!("{n}.000000")
         }
+    }
+}
+
+/// How slot `i` keeps `v`.
+fn encode(i: usize, v: &str, uid: &str) -> Sym {
+    if i == 0 && v == uid {
+        return SAME_UID;
+    }
+    plain_number(v).unwrap_or_else(|| intern::intern(v))
+}
+
+fn set_extra(extra: &mut Vec<(Sym, Sym)>, k: &str, v: &str) {
+    let (k, v) = (intern::intern(k), intern::intern(v));
+    match extra.iter_mut().find(|(n, _)| *n == k) {
+        Some(e) => e.1 = v,
+        None => extra.push((k, v)),
+    }
+}
+
+impl std::fmt::Debug for SeriesInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeriesInfo")
+            .field("uid", &self.uid)
+            .field("fields", &self.fields())
+            .finish()
     }
 }

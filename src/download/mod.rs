@@ -7,7 +7,7 @@
 //! - [`nbia_catalog`], [`nbia_zip`]: the NBIA server behind those seams;
 //! - [`engine`]: jobs in flight, retries, publish, bookkeeping, the exit status;
 //! - [`input`]: UIDs from arguments, files and manifests; [`meta`]: one normalised record per
-//!   series; [`layout`]: final paths; [`names`]: safe names; [`shard`]: `--shard K/N`;
+//!   series, kept compact with [`intern`] (texts and groups of fields stored once); [`layout`]: final paths; [`names`]: safe names; [`shard`]: `--shard K/N`;
 //! - [`state`]: what a download directory remembers; [`publish`]: the atomic move into place;
 //!   [`check`]: re-hashing a published series; [`zipstream`]: the streaming ZIP reader;
 //!   [`report`]: the `Reporter` trait.
@@ -15,6 +15,7 @@
 pub mod check;
 pub mod engine;
 pub mod input;
+pub mod intern;
 pub mod layout;
 pub mod meta;
 pub mod names;
