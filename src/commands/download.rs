@@ -465,7 +465,13 @@ pub async fn run(
 /// `--dry-run`: what would be fetched, where, and the totals.
 fn dry_run(plan: &Plan, done: &[bool]) -> anyhow::Result<()> {
     let p = &plan.ctx.printer;
-    let todo = || plan.jobs.iter().zip(done).filter(|(_, d)| !**d).map(|(j, _)| j);
+    let todo = || {
+        plan.jobs
+            .iter()
+            .zip(done)
+            .filter(|(_, d)| !**d)
+            .map(|(j, _)| j)
+    };
     let skipped = done.iter().filter(|d| **d).count();
     let (images, bytes) = todo().fold((0, 0), |(i, b), j| {
         (
@@ -531,6 +537,19 @@ impl Selection {
         }
     }
 
+    /// Many series with their metadata, in order: the list given is released as it is used,
+    /// so that the two are never both whole.
+    pub fn add_all(&mut self, mut infos: Vec<SeriesInfo>) {
+        self.jobs.reserve_exact(infos.len());
+        infos.reverse();
+        while let Some(info) = infos.pop() {
+            self.add_info(info);
+            if infos.len() % 32_768 == 0 {
+                infos.shrink_to_fit();
+            }
+        }
+    }
+
     fn push(&mut self, info: SeriesInfo) {
         let pos = u32::try_from(self.jobs.len()).expect("fewer than 2^32 series");
         self.at.insert(&info.uid, pos);
@@ -588,9 +607,8 @@ async fn gather(
         }
     }
     if !a.filters.is_empty() {
-        for info in catalog.select(a.filters.params()).await? {
-            sel.add_info(info);
-        }
+        let selected = catalog.select(a.filters.params()).await?;
+        sel.add_all(selected);
     }
     Ok(sel)
 }

@@ -407,3 +407,138 @@ impl std::fmt::Debug for SeriesInfo {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(pairs: &[(&str, &str)]) -> Row {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect()
+    }
+
+    const UID: &str = "1.3.6.1.4.1.14519.5.2.1.9999.4001.1234";
+
+    #[test]
+    fn a_row_keeps_every_field_as_text() {
+        let r = row(&[
+            ("SeriesInstanceUID", UID),
+            ("Collection Name", "LIDC-IDRI"),
+            ("Collection", "ignored: the first spelling wins"),
+            ("ImageCount", "133"),
+            ("FileSize", "69916410"),
+            ("File Size", "0"),
+            ("SeriesNumber", "007"),
+            ("PatientID", "12345"),
+            ("StudyDescription", ""),
+            ("Unknown Column", "x"),
+            ("DateReleased", "2016-06-01 11:45:52.0"),
+        ]);
+        let s = SeriesInfo::from_row(&r).unwrap();
+        assert_eq!(s.uid, UID);
+        let want: BTreeMap<String, String> = [
+            ("SeriesInstanceUID", UID),
+            ("Collection", "LIDC-IDRI"),
+            ("ImageCount", "133"),
+            ("FileSize", "69916410"),
+            ("SeriesNumber", "007"),
+            ("PatientID", "12345"),
+            ("DateReleased", "2016-06-01 11:45:52.0"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(s.fields(), want);
+        assert_eq!(s.image_count(), Some(133));
+        assert_eq!(s.file_size(), Some(69916410));
+        assert_eq!(s.get("SeriesNumber"), "007", "not read as a number");
+        assert_eq!(s.field("StudyDescription"), None, "empty cells are absent");
+        assert!(SeriesInfo::from_row(&row(&[("SeriesInstanceUID", "1.2/x")])).is_none());
+        assert!(SeriesInfo::from_row(&row(&[("Collection", "C")])).is_none());
+    }
+
+    #[test]
+    fn numbers_big_odd_or_not_numbers_stay_as_written() {
+        let mut s = SeriesInfo::new(UID);
+        for (v, n) in [
+            ("12345678901", Some(12345678901)),
+            ("1e3", Some(1000)),
+            (" 42 ", Some(42)),
+            ("0", Some(0)),
+            ("-1", None),
+            ("n/a", None),
+        ] {
+            s.set("FileSize", v);
+            assert_eq!(s.get("FileSize"), v);
+            assert_eq!(s.file_size(), n, "{v}");
+        }
+        assert_eq!(s.image_count(), None);
+    }
+
+    #[test]
+    fn set_merge_and_other_names() {
+        let mut a = SeriesInfo::from_fields(
+            UID,
+            [
+                ("Collection", "A"),
+                ("Subject ID", "P1"),
+                ("gcs_url", "gs://b/x"),
+            ],
+        );
+        assert_eq!(a.get("PatientID"), "P1", "aliases are understood");
+        assert_eq!(a.get("gcs_url"), "gs://b/x", "other names are kept");
+        let b = SeriesInfo::from_fields(
+            UID,
+            [
+                ("Collection", "B"),
+                ("Modality", "CT"),
+                ("SeriesInstanceUID", UID),
+                ("gcs_url", "other"),
+                ("aws_url", "s3://b/x"),
+            ],
+        );
+        a.merge(&b);
+        let f = a.fields();
+        assert_eq!(f["Collection"], "A", "what a series has is kept");
+        assert_eq!(f["Modality"], "CT", "gaps are filled");
+        assert_eq!(f["SeriesInstanceUID"], UID);
+        assert_eq!(f["gcs_url"], "gs://b/x");
+        assert_eq!(f["aws_url"], "s3://b/x");
+        // A UID field copied from another series keeps that series' text.
+        let mut c = SeriesInfo::new("1.2.3");
+        c.merge(&b);
+        assert_eq!(c.fields()["SeriesInstanceUID"], UID);
+        assert_eq!(c.get("SeriesInstanceUID"), "1.2.3");
+        a.set("Collection", "");
+        assert_eq!(
+            a.field("Collection").as_deref(),
+            Some(""),
+            "empty, not absent"
+        );
+        a.set("gcs_url", "new");
+        assert_eq!(a.get("gcs_url"), "new");
+    }
+
+    #[test]
+    fn series_of_one_study_share_their_groups() {
+        let one = |i: u32| {
+            SeriesInfo::from_fields(
+                format!("1.2.{i}").as_str(),
+                [
+                    ("SeriesInstanceUID", format!("1.2.{i}")),
+                    ("Collection", "C".into()),
+                    ("StudyInstanceUID", "1.9".into()),
+                    ("FileSize", (1000 + i).to_string()),
+                ],
+            )
+        };
+        let (a, b) = (one(1), one(2));
+        assert_eq!(a.groups, b.groups);
+        assert_eq!(a.direct[0], SAME_UID);
+        assert_ne!(a.direct, b.direct);
+        assert_eq!(b.get("FileSize"), "1002");
+        assert!(std::mem::size_of::<SeriesInfo>() <= 72);
+    }
+}
