@@ -202,9 +202,9 @@ fn can_download(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// UIDs per metadata lookup: a few of the source's batches at a time, so that a plan of
+/// UIDs per metadata lookup: one of the source's batches at a time, so that a plan of
 /// 300,000 series never holds a second copy of them all (the requests are the same).
-const LOOKUP_CHUNK: usize = 2 * crate::api::metadata::BATCH;
+const LOOKUP_CHUNK: usize = crate::api::metadata::BATCH;
 
 /// Look up the jobs' metadata; what the lookup found replaces what came along (which fills
 /// its gaps). Returns the failed lookups (UID → reason) and which jobs were found.
@@ -537,19 +537,6 @@ impl Selection {
         }
     }
 
-    /// Many series with their metadata, in order: the list given is released as it is used,
-    /// so that the two are never both whole.
-    pub fn add_all(&mut self, mut infos: Vec<SeriesInfo>) {
-        self.jobs.reserve_exact(infos.len());
-        infos.reverse();
-        while let Some(info) = infos.pop() {
-            self.add_info(info);
-            if infos.len() % 32_768 == 0 {
-                infos.shrink_to_fit();
-            }
-        }
-    }
-
     fn push(&mut self, info: SeriesInfo) {
         let pos = u32::try_from(self.jobs.len()).expect("fewer than 2^32 series");
         self.at.insert(&info.uid, pos);
@@ -607,8 +594,9 @@ async fn gather(
         }
     }
     if !a.filters.is_empty() {
-        let selected = catalog.select(a.filters.params()).await?;
-        sel.add_all(selected);
+        catalog
+            .select_each(a.filters.params(), &mut |info| sel.add_info(info))
+            .await?;
     }
     Ok(sel)
 }

@@ -379,8 +379,7 @@ mod tests {
         s.set("Collection", "metadata.csv");
         assert!(Layout::Classic.path_for(&s).starts_with("_metadata.csv"));
         s.set("Collection", "C");
-        s.fields
-            .insert("PatientID".into(), ".hidden\u{1b}[2J".into());
+        s.set("PatientID", ".hidden\u{1b}[2J");
         let p = Layout::Classic.path_for(&s);
         let second = p
             .components()

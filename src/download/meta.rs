@@ -51,7 +51,9 @@ pub struct SeriesInfo {
     direct: [Sym; DIRECT],
     /// The other 24 fields, four to a [`intern::quad`], in [`SLOTS`] order.
     groups: [u32; GROUPS],
-    /// Fields under other names (from [`SeriesInfo::from_fields`]): name → text.
+    /// Fields under other names (from [`SeriesInfo::from_fields`]): name → text. Boxed: one
+    /// pointer in the struct for what most series never have.
+    #[allow(clippy::box_collection)]
     extra: Option<Box<Vec<(Sym, Sym)>>>,
 }
 
