@@ -372,28 +372,24 @@ fn row(v: serde_json::Value) -> Row {
 /// The columns of the `--dry-run --format` plan.
 const PLAN_COLUMNS: [&str; 6] = ["uid", "collection", "images", "bytes", "path", "action"];
 
-/// The plan as rows: every series with what a run would do (fetch, skip, or unknown).
-fn plan_rows(plan: &Plan, done: &[bool]) -> Vec<Row> {
-    let mut rows: Vec<Row> = plan
-        .jobs
-        .iter()
-        .zip(done)
-        .map(|(j, done)| {
-            let action = if *done { "skip" } else { "fetch" };
-            row(serde_json::json!({
-                "uid": j.info.uid, "collection": j.info.get("Collection"),
-                "images": j.info.image_count(), "bytes": j.info.file_size(),
-                "path": plan.root.join(j.rel()).display().to_string(), "action": action,
-            }))
-        })
-        .collect();
-    for u in &plan.unknown {
-        rows.push(row(serde_json::json!({
+/// The plan as rows, made as they are written: every series with what a run would do
+/// (fetch, skip, or unknown).
+fn plan_rows<'a>(plan: &'a Plan, done: &'a [bool]) -> impl Iterator<Item = Row> + 'a {
+    let jobs = plan.jobs.iter().zip(done).map(|(j, done)| {
+        let action = if *done { "skip" } else { "fetch" };
+        row(serde_json::json!({
+            "uid": j.info.uid, "collection": j.info.get("Collection"),
+            "images": j.info.image_count(), "bytes": j.info.file_size(),
+            "path": plan.root.join(j.rel()).display().to_string(), "action": action,
+        }))
+    });
+    let unknown = plan.unknown.iter().map(|u| {
+        row(serde_json::json!({
             "uid": u, "collection": null, "images": null, "bytes": null, "path": null,
             "action": "unknown",
-        })));
-    }
-    rows
+        }))
+    });
+    jobs.chain(unknown)
 }
 
 /// `would download UID (N images, SIZE) -> PATH`: one line of a dry run.
