@@ -331,11 +331,6 @@ pub async fn fetch(
     }
     let view = View {
         dir: st.root.display().to_string(),
-        labels: batch
-            .todo
-            .iter()
-            .map(|j| (j.info.uid.clone(), label(&j.info)))
-            .collect(),
         skipped: batch.skipped,
         skipped_bytes: skipped.iter().filter_map(|j| j.info.file_size()).sum(),
         heartbeat: Some(a.heartbeat).filter(|d| !d.is_zero()),
@@ -403,16 +398,6 @@ pub fn would_line(j: &Job) -> String {
     )
 }
 
-/// `Collection/PatientID/Modality`, as far as the catalogue knows them.
-fn label(info: &SeriesInfo) -> String {
-    ["Collection", "PatientID", "Modality"]
-        .iter()
-        .map(|f| info.get(f))
-        .filter(|v| !v.is_empty())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 pub async fn run(
     global: &GlobalArgs,
     config: &Applied,
@@ -469,12 +454,7 @@ fn dry_run(plan: &Plan, done: &[bool]) -> anyhow::Result<()> {
             .map(|(j, _)| j)
     };
     let skipped = done.iter().filter(|d| **d).count();
-    let (images, bytes) = todo().fold((0, 0), |(i, b), j| {
-        (
-            i + j.info.image_count().unwrap_or(0),
-            b + j.info.file_size().unwrap_or(0),
-        )
-    });
+    let (images, bytes) = totals(todo());
     if let Some(format) = plan.report {
         output::write_report(format, &PLAN_COLUMNS, plan_rows(plan, done), plan.ctx.width)
             .context("writing the plan")?;

@@ -147,20 +147,20 @@ fn opt(n: Option<u64>) -> String {
 
 /// The selection sorted against the last sync.
 struct Sorted {
-    new: Vec<Job>,
-    changed: Vec<Job>,
+    /// Positions in the plan's jobs (the jobs are not copied).
+    new: Vec<usize>,
+    changed: Vec<usize>,
     unchanged: Vec<String>,
     /// Synced before, not selected now (this shard's only).
     gone: Vec<String>,
 }
 
 impl Sorted {
-    fn todo(&self) -> Vec<Job> {
+    fn todo<'a>(&'a self, plan: &'a Plan) -> impl Iterator<Item = &'a Job> + 'a {
         self.new
             .iter()
             .chain(self.changed.iter())
-            .cloned()
-            .collect()
+            .map(|i| &plan.jobs[*i])
     }
 }
 
@@ -210,7 +210,7 @@ pub async fn run(
         .into());
     }
     let _lock = engine::take_directory(&st)?;
-    let todo = sorted.todo();
+    let todo: Vec<Job> = sorted.todo(&plan).cloned().collect();
     if !d.no_space_check {
         engine::check_space(&st.root, totals(&todo).1)?;
     }
@@ -281,7 +281,7 @@ fn classify_selection(
     printer: &Printer,
 ) -> Sorted {
     let (mut new, mut changed, mut unchanged) = (Vec::new(), Vec::new(), Vec::new());
-    for job in plan.jobs.iter().cloned() {
+    for (i, job) in plan.jobs.iter().enumerate() {
         let rec = records.get(&job.info.uid);
         let complete = rec.is_some_and(|r| st.looks_complete(r));
         // --verify: a copy whose files no longer hash as recorded is fetched again.
@@ -294,14 +294,14 @@ fn classify_selection(
                 "{} failed re-verification ({why}); fetching it again",
                 job.info.uid
             ));
-            changed.push(job);
+            changed.push(i);
             continue;
         }
-        match classify(&job, prev.series.get(&job.info.uid), rec, complete) {
-            Change::New | Change::Missing => new.push(job),
+        match classify(job, prev.series.get(&job.info.uid), rec, complete) {
+            Change::New | Change::Missing => new.push(i),
             Change::Changed(why) => {
                 printer.info(&format!("changed on the server: {} ({why})", job.info.uid));
-                changed.push(job);
+                changed.push(i);
             }
             Change::Unchanged => unchanged.push(job.info.uid.clone()),
         }
@@ -354,8 +354,8 @@ async fn remote_check(
         plan.ctx
             .printer
             .info(&format!("changed on the server: {uid} (its MD5 differs)"));
-        if let Some(job) = plan.jobs.iter().find(|j| &j.info.uid == uid) {
-            sorted.changed.push(job.clone());
+        if let Some(i) = plan.jobs.iter().position(|j| &j.info.uid == uid) {
+            sorted.changed.push(i);
         }
     }
     sorted.unchanged.retain(|u| !audit.changed.contains(u));
@@ -372,28 +372,28 @@ fn report_plan(plan: &Plan, s: &Sorted, a: &SyncArgs, printer: &Printer) -> bool
         };
         printer.info(&format!("left the selection: {u} ({what})"));
     }
-    let todo = s.todo();
-    let (images, bytes) = totals(&todo);
+    let (images, bytes) = totals(s.todo(plan));
+    let todo = s.new.len() + s.changed.len();
     let summary = format!(
         "{} new, {} changed, {} unchanged, {} left the selection{}",
         s.new.len(),
         s.changed.len(),
         s.unchanged.len(),
         s.gone.len(),
-        if todo.is_empty() {
+        if todo == 0 {
             String::new()
         } else {
             format!(" ({images} images, {} to fetch)", human_bytes(bytes))
         }
     );
     if a.download.dry_run {
-        for j in &todo {
+        for j in s.todo(plan) {
             printer.info(&super::download::would_line(j));
         }
         printer.info(&format!("dry run: sync would find {summary}"));
         return false;
     }
-    if todo.is_empty() && s.gone.is_empty() && plan.unknown.is_empty() {
+    if todo == 0 && s.gone.is_empty() && plan.unknown.is_empty() {
         printer.info(&format!(
             "sync: nothing to do, {} series up to date",
             s.unchanged.len()

@@ -84,11 +84,13 @@ enum Outcome {
 }
 
 /// Images and bytes of some jobs, as far as the catalogue knows them.
-pub fn totals(jobs: &[Job]) -> (u64, u64) {
-    (
-        jobs.iter().filter_map(|j| j.info.image_count()).sum(),
-        jobs.iter().filter_map(|j| j.info.file_size()).sum(),
-    )
+pub fn totals<'a>(jobs: impl IntoIterator<Item = &'a Job>) -> (u64, u64) {
+    jobs.into_iter().fold((0, 0), |(i, b), j| {
+        (
+            i + j.info.image_count().unwrap_or(0),
+            b + j.info.file_size().unwrap_or(0),
+        )
+    })
 }
 
 /// Take the directory: create it, refuse links, lock (per shard), finish or undo publishes a
@@ -274,7 +276,7 @@ async fn process<F: SeriesFetcher>(
         image_count: job.info.image_count(),
         file_size: job.info.file_size(),
     };
-    reporter.series_start(&uid, target.file_size);
+    reporter.series_start(&uid, &job.info.label(), target.file_size);
     let staged = st.staged_path(&uid, settings.zip);
     let mut attempt = 0;
     let mut last: Option<String> = None;

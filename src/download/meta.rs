@@ -360,6 +360,16 @@ impl SeriesInfo {
         self.number("FileSize")
     }
 
+    /// `Collection/PatientID/Modality`, as far as the catalogue knows them (for people).
+    pub fn label(&self) -> String {
+        ["Collection", "PatientID", "Modality"]
+            .iter()
+            .map(|f| self.get(f))
+            .filter(|v| !v.is_empty())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
     /// Study date as MM-DD-YYYY (what the official downloader puts in folder names), from
     /// `2000-01-01 00:00:00.0`, `2000-01-01`, or `01-01-2000`.
     pub fn study_date_mdy(&self) -> String {
