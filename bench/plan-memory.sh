@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Issue 9: peak RSS and time of `tcia download --dry-run` over a large selection (300,000
-# series by default), this build and a baseline build side by side in one run, against the
-# standalone fake server on loopback. The two dry runs' stderr must be identical.
+# Issue 9: peak RSS and time of `tcia download --dry-run` (flat and classic layouts, and the
+# `--format ndjson` plan) and `tcia sync --dry-run` over a large selection (300,000 series by
+# default), this build and a baseline build side by side in one run, against the standalone
+# fake server on loopback. Each dry run's output must be identical to the baseline's.
 #   BASELINE=/path/to/main/tcia bash bench/plan-memory.sh   # SERIES=300000 RUNS=3 by default
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,23 +24,34 @@ echo "# $(nproc) cores, $(uname -sr), $(date -u +%Y-%m-%d)"
 results="$WORK/results"
 : > "$results"
 ARGS=(download --collection Bulk-Synthetic --dry-run -o "$WORK/out" --server "$URL")
+SYNC=(sync --collection Bulk-Synthetic --dry-run -o "$WORK/sync" --server "$URL")
+# case name, then the arguments after the binary
+CASES=(
+  "dry-run|${ARGS[*]}"
+  "dry-run:classic|${ARGS[*]} --layout classic"
+  "dry-run:ndjson|${ARGS[*]} --format ndjson"
+  "sync-dry-run|${SYNC[*]}"
+)
 for _ in $(seq "$RUNS"); do
-  measure dry-run:tcia "$TCIA" "${ARGS[@]}" >>"$results"
-  measure dry-run:classic:tcia "$TCIA" "${ARGS[@]}" --layout classic >>"$results"
-  if [ -n "${BASELINE:-}" ]; then
-    measure dry-run:before "$BASELINE" "${ARGS[@]}" >>"$results"
-    measure dry-run:classic:before "$BASELINE" "${ARGS[@]}" --layout classic >>"$results"
-  fi
-done
-if [ -n "${BASELINE:-}" ]; then
-  for layout in flat classic; do
-    "$TCIA" "${ARGS[@]}" --layout "$layout" 2>"$WORK/a" >/dev/null
-    "$BASELINE" "${ARGS[@]}" --layout "$layout" 2>"$WORK/b" >/dev/null
-    if cmp -s "$WORK/a" "$WORK/b"; then
-      echo "# $layout: output identical to the baseline's ($(md5sum < "$WORK/a" | cut -c1-32), $(wc -l < "$WORK/a") lines)"
-    else
-      echo "# $layout: OUTPUT DIFFERS from the baseline's"
+  for c in "${CASES[@]}"; do
+    name=${c%%|*}; read -r -a args <<<"${c#*|}"
+    measure "$name:tcia" "$TCIA" "${args[@]}" >>"$results"
+    if [ -n "${BASELINE:-}" ]; then
+      measure "$name:before" "$BASELINE" "${args[@]}" >>"$results"
     fi
   done
-fi
-table "$results" dry-run:tcia dry-run:before dry-run:classic:tcia dry-run:classic:before
+done
+names=()
+for c in "${CASES[@]}"; do
+  name=${c%%|*}; read -r -a args <<<"${c#*|}"
+  names+=("$name:tcia" "$name:before")
+  [ -n "${BASELINE:-}" ] || continue
+  "$TCIA" "${args[@]}" >"$WORK/a" 2>&1
+  "$BASELINE" "${args[@]}" >"$WORK/b" 2>&1
+  if cmp -s "$WORK/a" "$WORK/b"; then
+    echo "# $name: output identical to the baseline's ($(md5sum < "$WORK/a" | cut -c1-32), $(wc -l < "$WORK/a") lines)"
+  else
+    echo "# $name: OUTPUT DIFFERS from the baseline's"
+  fi
+done
+table "$results" "${names[@]}"
