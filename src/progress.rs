@@ -601,6 +601,16 @@ impl Counter {
     }
 }
 
+/// A bar's name: the series' label (Collection/PatientID/Modality), or the UID's tail.
+fn bar_label(uid: &str, label: &str) -> String {
+    if label.is_empty() {
+        let tail: Vec<char> = uid.chars().rev().take(24).collect();
+        format!("…{}", tail.into_iter().rev().collect::<String>())
+    } else {
+        escape_control(label)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -612,15 +622,5 @@ mod tests {
         assert_eq!(eta(Duration::from_secs(540)), "9m");
         assert_eq!(eta(Duration::from_secs(3900)), "1h05m");
         assert_eq!(eta(Duration::from_secs(7)), "7s");
-    }
-}
-
-/// A bar's name: the series' label (Collection/PatientID/Modality), or the UID's tail.
-fn bar_label(uid: &str, label: &str) -> String {
-    if label.is_empty() {
-        let tail: Vec<char> = uid.chars().rev().take(24).collect();
-        format!("…{}", tail.into_iter().rev().collect::<String>())
-    } else {
-        escape_control(label)
     }
 }
