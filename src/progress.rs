@@ -20,8 +20,6 @@ use crate::text::{escape_control, human_bytes};
 pub struct View {
     /// Where the series go (named by the summary).
     pub dir: String,
-    /// A short name per series UID (Collection/PatientID/Modality); the UID's tail otherwise.
-    pub labels: HashMap<String, String>,
     /// Series already complete, not in this run, and their bytes.
     pub skipped: usize,
     pub skipped_bytes: u64,
@@ -214,7 +212,7 @@ impl Reporter for LineReporter {
         );
         self.start_heartbeat();
     }
-    fn series_start(&self, uid: &str, _bytes: Option<u64>) {
+    fn series_start(&self, uid: &str, _label: &str, _bytes: Option<u64>) {
         self.printer.debug(1, &format!("start {uid}"));
     }
     fn progress(&self, _uid: &str, bytes: u64) {
@@ -392,16 +390,6 @@ impl BarReporter {
         }
     }
 
-    fn label(&self, uid: &str) -> String {
-        match self.view.labels.get(uid) {
-            Some(l) if !l.is_empty() => escape_control(l),
-            _ => {
-                let tail: Vec<char> = uid.chars().rev().take(24).collect();
-                format!("…{}", tail.into_iter().rev().collect::<String>())
-            }
-        }
-    }
-
     fn count_prefix(&self) {
         let s = lock(&self.standing);
         self.overall()
@@ -428,10 +416,10 @@ impl Reporter for BarReporter {
         self.multi.insert(0, self.overall().clone());
         self.start_ticker();
     }
-    fn series_start(&self, uid: &str, bytes: Option<u64>) {
+    fn series_start(&self, uid: &str, label: &str, bytes: Option<u64>) {
         let pb = self.multi.add(ProgressBar::new(bytes.unwrap_or(0)));
         pb.set_style(self.shared.fit().series());
-        pb.set_message(self.label(uid));
+        pb.set_message(bar_label(uid, label));
         self.bars().insert(uid.to_string(), pb);
     }
     fn progress(&self, uid: &str, bytes: u64) {
@@ -531,12 +519,12 @@ impl Reporter for Recorder {
     fn begin(&self, series: usize, bytes: u64) {
         self.inner.begin(series, bytes);
     }
-    fn series_start(&self, uid: &str, bytes: Option<u64>) {
+    fn series_start(&self, uid: &str, label: &str, bytes: Option<u64>) {
         self.started
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(uid.to_string(), Instant::now());
-        self.inner.series_start(uid, bytes);
+        self.inner.series_start(uid, label, bytes);
     }
     fn progress(&self, uid: &str, bytes: u64) {
         self.inner.progress(uid, bytes);
@@ -623,6 +611,16 @@ impl Counter {
         if let Some(pb) = &self.bar {
             pb.finish_and_clear();
         }
+    }
+}
+
+/// A bar's name: the series' label (Collection/PatientID/Modality), or the UID's tail.
+fn bar_label(uid: &str, label: &str) -> String {
+    if label.is_empty() {
+        let tail: Vec<char> = uid.chars().rev().take(24).collect();
+        format!("…{}", tail.into_iter().rev().collect::<String>())
+    } else {
+        escape_control(label)
     }
 }
 

@@ -31,7 +31,7 @@ pub async fn for_each(
     uids: &[String],
     on_rows: &mut OnRows<'_>,
 ) -> anyhow::Result<()> {
-    fetch(client, api, uids, on_rows, None).await
+    fetch(client, api, uids, Sink::Batches(on_rows), None).await
 }
 
 /// As [`for_each`], except that on v1/v2 a UID whose lookup fails goes to `on_error` (with
@@ -43,7 +43,28 @@ pub async fn for_each_lenient(
     on_rows: &mut OnRows<'_>,
     on_error: &mut OnError<'_>,
 ) -> anyhow::Result<()> {
-    fetch(client, api, uids, on_rows, Some(on_error)).await
+    fetch(client, api, uids, Sink::Batches(on_rows), Some(on_error)).await
+}
+
+/// As [`for_each_lenient`], one row at a time: a v4 batch's CSV is read row by row and never
+/// held as 10,000 rows (for callers that keep a little of each row, such as a download plan).
+pub async fn for_each_row_lenient(
+    client: &Client,
+    api: Api,
+    uids: &[String],
+    on_row: &mut OnRow<'_>,
+    on_error: &mut OnError<'_>,
+) -> anyhow::Result<()> {
+    fetch(client, api, uids, Sink::Rows(on_row), Some(on_error)).await
+}
+
+/// What receives rows one at a time.
+pub type OnRow<'a> = dyn FnMut(Row) -> anyhow::Result<()> + 'a;
+
+/// Where the rows go: in batches (one call per v4 batch or v1/v2 UID), or one by one.
+enum Sink<'a, 'b> {
+    Batches(&'a mut OnRows<'b>),
+    Rows(&'a mut OnRow<'b>),
 }
 
 /// The one lookup loop: v4 batches, or v1/v2 per UID, failures ending it or going to
@@ -52,7 +73,7 @@ async fn fetch(
     client: &Client,
     api: Api,
     uids: &[String],
-    on_rows: &mut OnRows<'_>,
+    mut sink: Sink<'_, '_>,
     mut on_error: Option<&mut OnError<'_>>,
 ) -> anyhow::Result<()> {
     let route = cat::SERIES_METADATA.route(api).map_err(usage)?;
@@ -60,7 +81,10 @@ async fn fetch(
     if api == Api::V4 {
         for batch in uids.chunks(BATCH) {
             let req = Request::post_form(path.clone(), vec![("list".into(), batch.join(","))]);
-            on_rows(None, fetch_csv(client, &req).await?)?;
+            match &mut sink {
+                Sink::Batches(on_rows) => on_rows(None, fetch_csv(client, &req).await?)?,
+                Sink::Rows(on_row) => each_csv_row(client, &req, on_row).await?,
+            }
         }
         return Ok(());
     }
@@ -75,7 +99,10 @@ async fn fetch(
         .buffered(IN_FLIGHT);
     while let Some((uid, rows)) = results.next().await {
         match (rows, on_error.as_mut()) {
-            (Ok(rows), _) => on_rows(Some(&uid), rows)?,
+            (Ok(rows), _) => match &mut sink {
+                Sink::Batches(on_rows) => on_rows(Some(&uid), rows)?,
+                Sink::Rows(on_row) => rows.into_iter().try_for_each(&mut **on_row)?,
+            },
             (Err(e), Some(on_error)) => on_error(&uid, format!("{e:#}")),
             (Err(e), None) => return Err(e),
         }
@@ -97,6 +124,21 @@ async fn body(client: &Client, req: &Request) -> anyhow::Result<(reqwest::Url, u
 
 /// v4: a quoted CSV document, one row per series; every value stays a string.
 async fn fetch_csv(client: &Client, req: &Request) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    each_csv_row(client, req, &mut |r| {
+        rows.push(r);
+        Ok(())
+    })
+    .await?;
+    Ok(rows)
+}
+
+/// v4, one row at a time: the rows of [`fetch_csv`], in order.
+async fn each_csv_row(
+    client: &Client,
+    req: &Request,
+    on_row: &mut OnRow<'_>,
+) -> anyhow::Result<()> {
     let (url, _, bytes) = body(client, req).await?;
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
@@ -106,16 +148,15 @@ async fn fetch_csv(client: &Client, req: &Request) -> anyhow::Result<Vec<Row>> {
         message: format!("invalid CSV in the response: {e}"),
     };
     let header = rdr.headers().map_err(bad)?.clone();
-    let mut rows = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(bad)?;
         let mut row = Row::new();
         for (k, v) in header.iter().zip(rec.iter()) {
             row.insert(k.to_string(), Value::String(v.to_string()));
         }
-        rows.push(row);
+        on_row(row)?;
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// v1/v2: a one-element JSON array (sometimes a bare object); 204 or an empty body for unknown.

@@ -2,8 +2,8 @@
 //! already complete, then hand the rest to the engine (`download::engine`) with the NBIA
 //! source, and turn its report into the exit status.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use crate::download::check::check_record;
 use crate::download::engine::{self, totals, Batch, Job, Report};
 use crate::download::idc_catalog::IdcCatalog;
 use crate::download::input::{self, Manifest};
+use crate::download::intern::Positions;
 use crate::download::layout::{self, rel_string, Layout};
 use crate::download::meta::SeriesInfo;
 use crate::download::nbia_catalog::NbiaCatalog;
@@ -135,30 +136,33 @@ async fn plan_with<C: Catalog + Locate>(
         retries,
     } = parts;
     // What to download, in first-seen order; only this shard's part.
-    let (uids, infos) = gather(catalog, a, manifests, env.stdin_tty).await?;
-    let mut uids = catalog.resolve_aliases(uids)?;
+    let selection = gather(catalog, a, manifests, env.stdin_tty).await?;
+    let mut selection = catalog.resolve_aliases(selection)?;
     if let Some(doi) = &a.doi {
-        let mut seen: HashSet<String> = uids.iter().cloned().collect();
         let more = match catalog.of_doi(doi)? {
             Some(uids) => uids,
             None => super::doi::series_of(&ctx, doi).await?,
         };
-        uids.extend(more.into_iter().filter(|u| seen.insert(u.clone())));
+        for u in more {
+            selection.add(u);
+        }
     }
-    let suspect_empty = uids.is_empty() && ignored_login(&ctx, a);
+    let mut jobs = selection.jobs;
+    let suspect_empty = jobs.is_empty() && ignored_login(&ctx, a);
     if let Some(sh) = shard {
-        let all = uids.len();
-        uids.retain(|u| sh.contains(u));
+        let all = jobs.len();
+        jobs.retain(|j| sh.contains(&j.info.uid));
         ctx.printer
-            .info(&format!("shard {sh}: {} of {all} series", uids.len()));
+            .info(&format!("shard {sh}: {} of {all} series", jobs.len()));
     }
     if let Some(n) = ctx.limit {
         // `--limit N`: try the first N series.
-        uids.truncate(n as usize);
+        jobs.truncate(n as usize);
     }
-    // Metadata for all of them at once.
-    let (looked_up, lookup_errors) = catalog.lookup(&uids).await?;
-    let (mut jobs, unknown) = jobs_for(&layout, a.zip, &uids, looked_up, infos);
+    // Metadata for all of them, a chunk at a time.
+    let (lookup_errors, known) = look_up(catalog, &mut jobs).await?;
+    let unknown = place(&layout, a.zip, &mut jobs, &known);
+    drop(known);
     fill_counts(catalog, &mut jobs, &ctx.printer).await;
     let locations = catalog.locate(&jobs)?;
     if locations.is_some() {
@@ -201,7 +205,7 @@ trait Locate {
     /// The series of a DOI, when the catalogue knows (None: ask NBIA).
     fn of_doi(&self, doi: &str) -> anyhow::Result<Option<Vec<String>>>;
     /// Series named by IDC's crdc_series_uuid (s5cmd manifests) as their UIDs, in place.
-    fn resolve_aliases(&self, uids: Vec<String>) -> anyhow::Result<Vec<String>>;
+    fn resolve_aliases(&self, selection: Selection) -> anyhow::Result<Selection>;
 }
 
 impl Locate for NbiaCatalog<'_> {
@@ -211,13 +215,17 @@ impl Locate for NbiaCatalog<'_> {
     fn of_doi(&self, _doi: &str) -> anyhow::Result<Option<Vec<String>>> {
         Ok(None)
     }
-    fn resolve_aliases(&self, uids: Vec<String>) -> anyhow::Result<Vec<String>> {
-        if uids.iter().any(|u| u.starts_with(input::CRDC_PREFIX)) {
+    fn resolve_aliases(&self, selection: Selection) -> anyhow::Result<Selection> {
+        if selection
+            .jobs
+            .iter()
+            .any(|j| j.info.uid.starts_with(input::CRDC_PREFIX))
+        {
             return Err(usage(
                 "an s5cmd manifest names IDC's objects: download it with --source idc",
             ));
         }
-        Ok(uids)
+        Ok(selection)
     }
 }
 
@@ -229,24 +237,26 @@ impl Locate for IdcCatalog<'_> {
     fn of_doi(&self, doi: &str) -> anyhow::Result<Option<Vec<String>>> {
         self.series_of_doi(doi).map(Some)
     }
-    fn resolve_aliases(&self, uids: Vec<String>) -> anyhow::Result<Vec<String>> {
-        let uuids: Vec<&str> = uids
+    fn resolve_aliases(&self, selection: Selection) -> anyhow::Result<Selection> {
+        let uuids: Vec<&str> = selection
+            .jobs
             .iter()
-            .filter_map(|u| u.strip_prefix(input::CRDC_PREFIX))
+            .filter_map(|j| j.info.uid.strip_prefix(input::CRDC_PREFIX))
             .collect();
         if uuids.is_empty() {
-            return Ok(uids);
+            return Ok(selection);
         }
         let found = self.uids_of_uuids(&uuids)?;
-        let mut seen = HashSet::new();
-        let mut out = Vec::with_capacity(uids.len());
-        for u in uids {
-            let real = match u.strip_prefix(input::CRDC_PREFIX) {
-                Some(uuid) => found.get(uuid).cloned().unwrap_or(u),
-                None => u,
-            };
-            if seen.insert(real.clone()) {
-                out.push(real);
+        let mut out = Selection::default();
+        for job in selection.jobs {
+            let real = job
+                .info
+                .uid
+                .strip_prefix(input::CRDC_PREFIX)
+                .and_then(|uuid| found.get(uuid));
+            match real {
+                Some(uid) => out.add(uid.clone()),
+                None => out.add_info(job.info),
             }
         }
         Ok(out)
@@ -296,8 +306,8 @@ async fn fill_counts(catalog: &impl Catalog, jobs: &mut [Job], printer: &crate::
         }
         match catalog.series_size(&info.uid).await {
             Some((count, bytes)) => {
-                info.fields.insert("ImageCount".into(), count.to_string());
-                info.fields.insert("FileSize".into(), bytes.to_string());
+                info.set("ImageCount", &count.to_string());
+                info.set("FileSize", &bytes.to_string());
             }
             None => printer.warn(&format!(
                 "{}: the server gives no image count or size (getSeriesSize neither): MD5s are checked, completeness cannot be proven",
@@ -324,26 +334,46 @@ fn can_download(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One job per known UID, at its layout path; the UIDs the server does not know.
-fn jobs_for(
-    layout: &Layout,
-    zip: bool,
-    uids: &[String],
-    mut looked_up: HashMap<String, SeriesInfo>,
-    mut infos: HashMap<String, SeriesInfo>,
-) -> (Vec<Job>, Vec<String>) {
-    let mut unknown = Vec::new();
-    let mut jobs = Vec::new();
-    for uid in uids {
-        // Moved, not copied: a plan of 300,000 series is held once.
-        let Some(mut info) = looked_up.remove(uid) else {
-            unknown.push(uid.clone());
-            continue;
-        };
-        if let Some(extra) = infos.remove(uid) {
-            info.merge(&extra);
+/// UIDs per metadata lookup: one of the source's batches at a time, so that a plan of
+/// 300,000 series never holds a second copy of them all (the requests are the same).
+const LOOKUP_CHUNK: usize = crate::api::metadata::BATCH;
+
+/// Look up the jobs' metadata; what the lookup found replaces what came along (which fills
+/// its gaps). Returns the failed lookups (UID → reason) and which jobs were found.
+async fn look_up(
+    catalog: &impl Catalog,
+    jobs: &mut [Job],
+) -> anyhow::Result<(HashMap<String, String>, Vec<bool>)> {
+    let mut errors = HashMap::new();
+    let mut known = Vec::with_capacity(jobs.len());
+    for chunk in jobs.chunks_mut(LOOKUP_CHUNK) {
+        let uids: Vec<String> = chunk.iter().map(|j| j.info.uid.clone()).collect();
+        let (mut found, failed) = catalog.lookup(&uids).await?;
+        errors.extend(failed);
+        for job in chunk {
+            let info = found.remove(&job.info.uid);
+            known.push(info.is_some());
+            if let Some(mut info) = info {
+                info.merge(&job.info);
+                job.info = info;
+            }
         }
-        let mut rel = layout.path_for(&info);
+    }
+    Ok((errors, known))
+}
+
+/// Every known job at its layout path; the others removed and returned (the UIDs the server
+/// does not know), in order.
+fn place(layout: &Layout, zip: bool, jobs: &mut Vec<Job>, known: &[bool]) -> Vec<String> {
+    let mut unknown = Vec::new();
+    let mut i = 0;
+    jobs.retain_mut(|job| {
+        i += 1;
+        if !known[i - 1] {
+            unknown.push(job.info.uid.clone());
+            return false;
+        }
+        let mut rel = layout.path_for(&job.info);
         if zip {
             let name = rel
                 .file_name()
@@ -351,62 +381,59 @@ fn jobs_for(
                 .unwrap_or_default();
             rel.set_file_name(name);
         }
-        jobs.push(Job { info, rel });
-    }
-    (jobs, unknown)
+        job.set_rel(&rel);
+        true
+    });
+    unknown
 }
 
 /// No two series at one path, and none replacing or nesting into what earlier runs (other
 /// layouts, other shards) published.
 fn check_paths(jobs: &[Job], a: &DownloadArgs) -> anyhow::Result<()> {
-    layout::check_collisions(jobs.iter().map(|j| (j.info.uid.as_str(), &j.rel))).map_err(usage)?;
+    layout::check_collisions(jobs, |j| j.info.uid.as_str(), Job::rel).map_err(usage)?;
     let existing: Vec<(String, String)> = State::new(&a.output, None)
         .records()
         .into_values()
         .map(|r| (r.uid, r.path))
         .collect();
     layout::check_existing(
-        jobs.iter().map(|j| (j.info.uid.as_str(), &j.rel)),
+        jobs.iter().map(|j| (j.info.uid.as_str(), j.rel())),
         &existing,
     )
     .map_err(usage)
 }
 
-/// Split jobs into those to fetch and the UIDs already complete on disk (cheap check, or
-/// re-hashed with `verify`).
-pub fn split_complete(
+/// Which jobs are already complete on disk (cheap check, or re-hashed with `verify`).
+pub fn complete(
     st: &State,
     records: &BTreeMap<String, Record>,
-    jobs: Vec<Job>,
+    jobs: &[Job],
     verify: bool,
     printer: &crate::printer::Printer,
-) -> (Vec<Job>, Vec<String>) {
-    let mut skip = Vec::new();
-    let mut todo = Vec::new();
-    for job in jobs {
-        let done = records
-            .get(&job.info.uid)
-            .filter(|r| r.path == rel_string(&job.rel))
-            .filter(|r| st.looks_complete(r));
-        match done {
-            Some(r) if verify => {
-                let problems = check_record(st, r);
-                if problems.is_empty() {
-                    skip.push(job.info.uid.clone());
-                } else {
-                    printer.warn(&format!(
-                        "{} failed re-verification ({}); downloading it again",
-                        job.info.uid,
-                        problems[0].describe()
-                    ));
-                    todo.push(job);
+) -> Vec<bool> {
+    jobs.iter()
+        .map(|job| {
+            let done = records
+                .get(&job.info.uid)
+                .filter(|r| r.path == rel_string(&job.rel()))
+                .filter(|r| st.looks_complete(r));
+            match done {
+                Some(r) if verify => {
+                    let problems = check_record(st, r);
+                    if !problems.is_empty() {
+                        printer.warn(&format!(
+                            "{} failed re-verification ({}); downloading it again",
+                            job.info.uid,
+                            problems[0].describe()
+                        ));
+                    }
+                    problems.is_empty()
                 }
+                Some(_) => true,
+                None => false,
             }
-            Some(_) => skip.push(job.info.uid.clone()),
-            None => todo.push(job),
-        }
-    }
-    (todo, skip)
+        })
+        .collect()
 }
 
 /// Run a batch through the engine with the NBIA ZIP source: the directory taken and its space
@@ -417,6 +444,7 @@ pub async fn fetch(
     st: &State,
     records: &mut BTreeMap<String, Record>,
     batch: Batch,
+    skipped: &[&Job],
 ) -> anyhow::Result<Report> {
     let ctx = &plan.ctx;
     if let Some(locations) = &plan.locations {
@@ -433,7 +461,7 @@ pub async fn fetch(
             (a.jobs as usize * 4).clamp(8, 64),
             ctx.env.no_retry_delay,
         );
-        return fetch_with(&fetcher, plan, a, st, records, batch).await;
+        return fetch_with(&fetcher, plan, a, st, records, batch, skipped).await;
     }
     let fetcher = NbiaZip {
         client: &ctx.client,
@@ -442,7 +470,7 @@ pub async fn fetch(
         zip: a.zip,
         jobs: a.jobs as usize,
     };
-    fetch_with(&fetcher, plan, a, st, records, batch).await
+    fetch_with(&fetcher, plan, a, st, records, batch, skipped).await
 }
 
 /// As `fetch`, with the source's fetcher.
@@ -453,6 +481,7 @@ async fn fetch_with<F: SeriesFetcher>(
     st: &State,
     records: &mut BTreeMap<String, Record>,
     batch: Batch,
+    skipped: &[&Job],
 ) -> anyhow::Result<Report> {
     let ctx = &plan.ctx;
     let settings = engine_settings(a, plan.retries, &ctx.env);
@@ -464,28 +493,22 @@ async fn fetch_with<F: SeriesFetcher>(
     }
     let view = View {
         dir: st.root.display().to_string(),
-        labels: batch
-            .todo
-            .iter()
-            .map(|j| (j.info.uid.clone(), label(&j.info)))
-            .collect(),
         skipped: batch.skipped,
-        skipped_bytes: totals(&plan.jobs).1.saturating_sub(totals(&batch.todo).1),
+        skipped_bytes: skipped.iter().filter_map(|j| j.info.file_size()).sum(),
         heartbeat: Some(a.heartbeat).filter(|d| !d.is_zero()),
     };
     let reporter = crate::progress::reporter(&ctx.printer, &ctx.env, view);
     let Some(format) = plan.report else {
         return engine::run_jobs(fetcher, &settings, st, records, batch, reporter).await;
     };
-    let todo: HashSet<String> = batch.todo.iter().map(|j| j.info.uid.clone()).collect();
     let recorder = Arc::new(Recorder::new(reporter, &st.root));
     let report = engine::run_jobs(fetcher, &settings, st, records, batch, recorder.clone()).await?;
     let mut rows = recorder.rows();
-    for j in plan.jobs.iter().filter(|j| !todo.contains(&j.info.uid)) {
+    for j in skipped {
         let rec = records.get(&j.info.uid);
         rows.push(row(serde_json::json!({
             "uid": j.info.uid, "status": "skipped",
-            "path": st.root.join(&j.rel).display().to_string(),
+            "path": st.root.join(j.rel()).display().to_string(),
             "files": rec.map(|r| r.files.len()), "bytes": rec.map(|r| r.bytes),
             "seconds": null, "error": null,
         })));
@@ -505,32 +528,24 @@ fn row(v: serde_json::Value) -> Row {
 /// The columns of the `--dry-run --format` plan.
 const PLAN_COLUMNS: [&str; 6] = ["uid", "collection", "images", "bytes", "path", "action"];
 
-/// The plan as rows: every series with what a run would do (fetch, skip, or unknown).
-fn plan_rows(plan: &Plan, todo: &[Job]) -> Vec<Row> {
-    let fetch: HashSet<&str> = todo.iter().map(|j| j.info.uid.as_str()).collect();
-    let mut rows: Vec<Row> = plan
-        .jobs
-        .iter()
-        .map(|j| {
-            let action = if fetch.contains(j.info.uid.as_str()) {
-                "fetch"
-            } else {
-                "skip"
-            };
-            row(serde_json::json!({
-                "uid": j.info.uid, "collection": j.info.get("Collection"),
-                "images": j.info.image_count(), "bytes": j.info.file_size(),
-                "path": plan.root.join(&j.rel).display().to_string(), "action": action,
-            }))
-        })
-        .collect();
-    for u in &plan.unknown {
-        rows.push(row(serde_json::json!({
+/// The plan as rows, made as they are written: every series with what a run would do
+/// (fetch, skip, or unknown).
+fn plan_rows<'a>(plan: &'a Plan, done: &'a [bool]) -> impl Iterator<Item = Row> + 'a {
+    let jobs = plan.jobs.iter().zip(done).map(|(j, done)| {
+        let action = if *done { "skip" } else { "fetch" };
+        row(serde_json::json!({
+            "uid": j.info.uid, "collection": j.info.get("Collection"),
+            "images": j.info.image_count(), "bytes": j.info.file_size(),
+            "path": plan.root.join(j.rel()).display().to_string(), "action": action,
+        }))
+    });
+    let unknown = plan.unknown.iter().map(|u| {
+        row(serde_json::json!({
             "uid": u, "collection": null, "images": null, "bytes": null, "path": null,
             "action": "unknown",
-        })));
-    }
-    rows
+        }))
+    });
+    jobs.chain(unknown)
 }
 
 /// `would download UID (N images, SIZE) -> PATH`: one line of a dry run.
@@ -540,18 +555,8 @@ pub fn would_line(j: &Job) -> String {
         j.info.uid,
         j.info.image_count().map_or("?".into(), |n| n.to_string()),
         j.info.file_size().map_or("?".into(), human_bytes),
-        rel_string(&j.rel)
+        rel_string(&j.rel())
     )
-}
-
-/// `Collection/PatientID/Modality`, as far as the catalogue knows them.
-fn label(info: &SeriesInfo) -> String {
-    ["Collection", "PatientID", "Modality"]
-        .iter()
-        .map(|f| info.get(f))
-        .filter(|v| !v.is_empty())
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 pub async fn run(
@@ -560,7 +565,7 @@ pub async fn run(
     env: &Env,
     a: &DownloadArgs,
 ) -> anyhow::Result<()> {
-    let plan = plan(global, config, env, a).await?;
+    let mut plan = plan(global, config, env, a).await?;
     if plan.jobs.is_empty() && plan.unknown.is_empty() {
         plan.ctx
             .printer
@@ -569,17 +574,21 @@ pub async fn run(
     }
     let st = State::new(&plan.root, plan.shard);
     let mut records = st.records();
-    // The plan keeps its jobs: reports name the skipped series too.
-    let (todo, skip) = split_complete(
-        &st,
-        &records,
-        plan.jobs.clone(),
-        a.verify,
-        &plan.ctx.printer,
-    );
+    let done = complete(&st, &records, &plan.jobs, a.verify, &plan.ctx.printer);
     if a.dry_run {
-        return dry_run(&plan, &todo, skip.len());
+        return dry_run(&plan, &done);
     }
+    // The jobs to fetch go to the engine; the plan keeps the skipped ones for the report.
+    let mut todo = Vec::new();
+    let mut skip = Vec::new();
+    for (job, done) in std::mem::take(&mut plan.jobs).into_iter().zip(done) {
+        if done {
+            skip.push(job);
+        } else {
+            todo.push(job);
+        }
+    }
+    plan.jobs = skip;
     let _lock = engine::take_directory(&st)?;
     if !a.no_space_check {
         engine::check_space(&st.root, totals(&todo).1)?;
@@ -588,9 +597,10 @@ pub async fn run(
         todo,
         unknown: failed_unknown(&plan),
         lookup_errors: plan.lookup_errors.clone(),
-        skipped: skip.len(),
+        skipped: plan.jobs.len(),
     };
-    let report = fetch(&plan, a, &st, &mut records, batch).await?;
+    let skipped: Vec<&Job> = plan.jobs.iter().collect();
+    let report = fetch(&plan, a, &st, &mut records, batch, &skipped).await?;
     engine::conclude(&st, &report.failed)
 }
 
@@ -621,14 +631,22 @@ fn not_in_idc(u: &str) -> String {
 }
 
 /// `--dry-run`: what would be fetched, where, and the totals.
-fn dry_run(plan: &Plan, todo: &[Job], skipped: usize) -> anyhow::Result<()> {
+fn dry_run(plan: &Plan, done: &[bool]) -> anyhow::Result<()> {
     let p = &plan.ctx.printer;
-    let (images, bytes) = totals(todo);
+    let todo = || {
+        plan.jobs
+            .iter()
+            .zip(done)
+            .filter(|(_, d)| !**d)
+            .map(|(j, _)| j)
+    };
+    let skipped = done.iter().filter(|d| **d).count();
+    let (images, bytes) = totals(todo());
     if let Some(format) = plan.report {
-        output::write_report(format, &PLAN_COLUMNS, plan_rows(plan, todo), plan.ctx.width)
+        output::write_report(format, &PLAN_COLUMNS, plan_rows(plan, done), plan.ctx.width)
             .context("writing the plan")?;
     } else {
-        for j in todo {
+        for j in todo() {
             p.info(&would_line(j));
         }
     }
@@ -641,7 +659,7 @@ fn dry_run(plan: &Plan, todo: &[Job], skipped: usize) -> anyhow::Result<()> {
     }
     p.info(&format!(
         "dry run: would download {} series ({images} images, {}), skip {skipped} already complete{}",
-        todo.len(),
+        done.len() - skipped,
         human_bytes(bytes),
         if plan.unknown.is_empty() {
             String::new()
@@ -652,13 +670,51 @@ fn dry_run(plan: &Plan, todo: &[Job], skipped: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The series asked for, each once, in first-seen order, with the metadata that came along
+/// (the last that came wins). Found by UID without a second copy of the UIDs.
+#[derive(Default)]
+pub struct Selection {
+    pub jobs: Vec<Job>,
+    at: Positions,
+}
+
+impl Selection {
+    fn find(&self, uid: &str) -> Option<usize> {
+        let jobs = &self.jobs;
+        self.at
+            .find(uid, |i| jobs[i as usize].info.uid.as_str())
+            .map(|i| i as usize)
+    }
+
+    /// A series by UID (nothing when it is there already).
+    pub fn add(&mut self, uid: String) {
+        if self.find(&uid).is_none() {
+            self.push(SeriesInfo::new(uid));
+        }
+    }
+
+    /// A series with its metadata (replacing what an earlier input brought).
+    pub fn add_info(&mut self, info: SeriesInfo) {
+        match self.find(&info.uid) {
+            Some(i) => self.jobs[i].info = info,
+            None => self.push(info),
+        }
+    }
+
+    fn push(&mut self, info: SeriesInfo) {
+        let pos = u32::try_from(self.jobs.len()).expect("fewer than 2^32 series");
+        self.at.insert(&info.uid, pos);
+        self.jobs.push(Job::new(info, Path::new("")));
+    }
+}
+
 /// UIDs from every input, de-duplicated in first-seen order, with any metadata that came along.
 async fn gather(
     catalog: &impl Catalog,
     a: &DownloadArgs,
     manifests: &[Manifest],
     stdin_tty: bool,
-) -> anyhow::Result<(Vec<String>, HashMap<String, SeriesInfo>)> {
+) -> anyhow::Result<Selection> {
     let nothing_given = a.uids.is_empty()
         && a.series_uid.is_empty()
         && a.input.is_empty()
@@ -671,8 +727,7 @@ async fn gather(
             "download: say what to download: UIDs, -i FILE, --manifest FILE, --cart NAME, --doi DOI, or filters such as --collection",
         ));
     }
-    let mut uids = Vec::new();
-    let mut infos: HashMap<String, SeriesInfo> = HashMap::new();
+    let mut sel = Selection::default();
     for u in a.uids.iter().chain(&a.series_uid) {
         let u = u.trim();
         if !is_uid(u) {
@@ -680,28 +735,32 @@ async fn gather(
                 "'{u}' is not a series instance UID (digits and dots); to read UIDs from a file use -i FILE"
             )));
         }
-        uids.push(u.to_string());
+        sel.add(u.to_string());
     }
+    // Metadata that came along: a later input's replaces an earlier one's.
     for path in &a.input {
         let (u, i) = input::read_input(path, stdin_tty).await?;
-        uids.extend(u);
-        infos.extend(i);
+        for uid in u {
+            sel.add(uid);
+        }
+        for (_, info) in i {
+            sel.add_info(info);
+        }
     }
     for m in manifests {
-        uids.extend(m.uids.iter().cloned());
+        for uid in &m.uids {
+            sel.add(uid.clone());
+        }
     }
-    let mut selected = Vec::new();
     if let Some(c) = &a.cart {
-        selected.extend(catalog.cart(&cart_name(c)?).await?);
+        for info in catalog.cart(&cart_name(c)?).await? {
+            sel.add_info(info);
+        }
     }
     if !a.filters.is_empty() {
-        selected.extend(catalog.select(a.filters.params()).await?);
+        catalog
+            .select_each(a.filters.params(), &mut |info| sel.add_info(info))
+            .await?;
     }
-    for info in selected {
-        uids.push(info.uid.clone());
-        infos.insert(info.uid.clone(), info);
-    }
-    let mut seen = HashSet::new();
-    uids.retain(|u| seen.insert(u.clone()));
-    Ok((uids, infos))
+    Ok(sel)
 }

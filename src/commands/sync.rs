@@ -4,7 +4,7 @@
 //! changed series is re-downloaded into staging and swapped in only once it verifies. Series that
 //! left the selection are reported, and removed only with `--delete`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -128,7 +128,7 @@ enum Change {
 
 fn classify(job: &Job, was: Option<&SeenSeries>, rec: Option<&Record>, complete: bool) -> Change {
     let now = seen(&job.info);
-    let on_disk = rec.filter(|r| r.path == rel_string(&job.rel));
+    let on_disk = rec.filter(|r| r.path == rel_string(&job.rel()));
     if now.crdc_series_uuid.is_some() {
         return classify_idc(&now, was, on_disk, complete);
     }
@@ -185,20 +185,20 @@ fn opt(n: Option<u64>) -> String {
 
 /// The selection sorted against the last sync.
 struct Sorted {
-    new: Vec<Job>,
-    changed: Vec<Job>,
+    /// Positions in the plan's jobs (the jobs are not copied).
+    new: Vec<usize>,
+    changed: Vec<usize>,
     unchanged: Vec<String>,
     /// Synced before, not selected now (this shard's only).
     gone: Vec<String>,
 }
 
 impl Sorted {
-    fn todo(&self) -> Vec<Job> {
+    fn todo<'a>(&'a self, plan: &'a Plan) -> impl Iterator<Item = &'a Job> + 'a {
         self.new
             .iter()
             .chain(self.changed.iter())
-            .cloned()
-            .collect()
+            .map(|i| &plan.jobs[*i])
     }
 }
 
@@ -258,7 +258,7 @@ pub async fn run(
         .into());
     }
     let _lock = engine::take_directory(&st)?;
-    let todo = sorted.todo();
+    let todo: Vec<Job> = sorted.todo(&plan).cloned().collect();
     if !d.no_space_check {
         engine::check_space(&st.root, totals(&todo).1)?;
     }
@@ -268,7 +268,13 @@ pub async fn run(
         lookup_errors: plan.lookup_errors.clone(),
         skipped: sorted.unchanged.len(),
     };
-    let report = fetch(&plan, d, &st, &mut records, batch).await?;
+    let unchanged: HashSet<&str> = sorted.unchanged.iter().map(String::as_str).collect();
+    let skipped: Vec<&Job> = plan
+        .jobs
+        .iter()
+        .filter(|j| unchanged.contains(j.info.uid.as_str()))
+        .collect();
+    let report = fetch(&plan, d, &st, &mut records, batch, &skipped).await?;
     save_sync_state(&plan, &st, prev, &mut records, &sorted, &report, a)?;
     engine::conclude(&st, &report.failed)
 }
@@ -308,8 +314,8 @@ async fn apply_updates(plan: &mut Plan, a: &SyncArgs, prev: &SyncState) -> anyho
     for job in &mut plan.jobs {
         if let Some(u) = updated.get(&job.info.uid) {
             for k in ["ImageCount", "DateReleased", "FileSize"] {
-                if let Some(v) = u.fields.get(k) {
-                    job.info.fields.insert(k.to_string(), v.clone());
+                if let Some(v) = u.field(k) {
+                    job.info.set(k, &v);
                 }
             }
         }
@@ -327,7 +333,7 @@ fn classify_selection(
     printer: &Printer,
 ) -> Sorted {
     let (mut new, mut changed, mut unchanged) = (Vec::new(), Vec::new(), Vec::new());
-    for job in plan.jobs.iter().cloned() {
+    for (i, job) in plan.jobs.iter().enumerate() {
         let rec = records.get(&job.info.uid);
         let complete = rec.is_some_and(|r| st.looks_complete(r));
         // --verify: a copy whose files no longer hash as recorded is fetched again.
@@ -340,14 +346,14 @@ fn classify_selection(
                 "{} failed re-verification ({why}); fetching it again",
                 job.info.uid
             ));
-            changed.push(job);
+            changed.push(i);
             continue;
         }
-        match classify(&job, prev.series.get(&job.info.uid), rec, complete) {
-            Change::New | Change::Missing => new.push(job),
+        match classify(job, prev.series.get(&job.info.uid), rec, complete) {
+            Change::New | Change::Missing => new.push(i),
             Change::Changed(why) => {
                 printer.info(&format!("changed on the server: {} ({why})", job.info.uid));
-                changed.push(job);
+                changed.push(i);
             }
             Change::Unchanged => unchanged.push(job.info.uid.clone()),
         }
@@ -400,8 +406,8 @@ async fn remote_check(
         plan.ctx
             .printer
             .info(&format!("changed on the server: {uid} (its MD5 differs)"));
-        if let Some(job) = plan.jobs.iter().find(|j| &j.info.uid == uid) {
-            sorted.changed.push(job.clone());
+        if let Some(i) = plan.jobs.iter().position(|j| &j.info.uid == uid) {
+            sorted.changed.push(i);
         }
     }
     sorted.unchanged.retain(|u| !audit.changed.contains(u));
@@ -418,28 +424,28 @@ fn report_plan(plan: &Plan, s: &Sorted, a: &SyncArgs, printer: &Printer) -> bool
         };
         printer.info(&format!("left the selection: {u} ({what})"));
     }
-    let todo = s.todo();
-    let (images, bytes) = totals(&todo);
+    let (images, bytes) = totals(s.todo(plan));
+    let todo = s.new.len() + s.changed.len();
     let summary = format!(
         "{} new, {} changed, {} unchanged, {} left the selection{}",
         s.new.len(),
         s.changed.len(),
         s.unchanged.len(),
         s.gone.len(),
-        if todo.is_empty() {
+        if todo == 0 {
             String::new()
         } else {
             format!(" ({images} images, {} to fetch)", human_bytes(bytes))
         }
     );
     if a.download.dry_run {
-        for j in &todo {
+        for j in s.todo(plan) {
             printer.info(&super::download::would_line(j));
         }
         printer.info(&format!("dry run: sync would find {summary}"));
         return false;
     }
-    if todo.is_empty() && s.gone.is_empty() && plan.unknown.is_empty() {
+    if todo == 0 && s.gone.is_empty() && plan.unknown.is_empty() {
         printer.info(&format!(
             "sync: nothing to do, {} series up to date",
             s.unchanged.len()
@@ -473,10 +479,15 @@ fn save_sync_state(
             next.series.remove(u);
         }
     }
-    let done: std::collections::HashSet<&str> = report.done.iter().map(String::as_str).collect();
+    let done: HashSet<&str> = report
+        .done
+        .iter()
+        .chain(&sorted.unchanged)
+        .map(String::as_str)
+        .collect();
     for job in &plan.jobs {
         let uid = job.info.uid.as_str();
-        if done.contains(uid) || sorted.unchanged.iter().any(|u| u == uid) {
+        if done.contains(uid) {
             next.series.insert(uid.to_string(), seen(&job.info));
         }
     }

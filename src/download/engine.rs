@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use futures_util::stream::{self, StreamExt};
 
+use super::layout::RelPath;
 use super::meta::SeriesInfo;
 use super::publish::{ensure_no_symlink, publish, recover, remove_any};
 use super::report::Reporter;
@@ -26,7 +27,24 @@ use crate::text::{human_bytes, human_duration};
 pub struct Job {
     pub info: SeriesInfo,
     /// Final path relative to the output directory (a directory, or a `.zip` file).
-    pub rel: PathBuf,
+    rel: RelPath,
+}
+
+impl Job {
+    pub fn new(info: SeriesInfo, rel: &Path) -> Job {
+        let rel = RelPath::new(rel, &info.uid);
+        Job { info, rel }
+    }
+
+    /// Final path relative to the output directory (a directory, or a `.zip` file).
+    pub fn rel(&self) -> PathBuf {
+        self.rel.path(&self.info.uid)
+    }
+
+    /// Point the job at another path.
+    pub fn set_rel(&mut self, rel: &Path) {
+        self.rel = RelPath::new(rel, &self.info.uid);
+    }
 }
 
 /// How the engine runs, decided by the caller.
@@ -66,11 +84,13 @@ enum Outcome {
 }
 
 /// Images and bytes of some jobs, as far as the catalogue knows them.
-pub fn totals(jobs: &[Job]) -> (u64, u64) {
-    (
-        jobs.iter().filter_map(|j| j.info.image_count()).sum(),
-        jobs.iter().filter_map(|j| j.info.file_size()).sum(),
-    )
+pub fn totals<'a>(jobs: impl IntoIterator<Item = &'a Job>) -> (u64, u64) {
+    jobs.into_iter().fold((0, 0), |(i, b), j| {
+        (
+            i + j.info.image_count().unwrap_or(0),
+            b + j.info.file_size().unwrap_or(0),
+        )
+    })
 }
 
 /// Take the directory: create it, refuse links, lock (per shard), finish or undo publishes a
@@ -264,7 +284,7 @@ async fn process<F: SeriesFetcher>(
         image_count: job.info.image_count(),
         file_size: job.info.file_size(),
     };
-    reporter.series_start(&uid, target.file_size);
+    reporter.series_start(&uid, &job.info.label(), target.file_size);
     let staged = st.staged_path(&uid, settings.zip);
     let mut attempt = 0;
     let mut last: Option<String> = None;
@@ -281,7 +301,7 @@ async fn process<F: SeriesFetcher>(
                 let published = publish(
                     st,
                     &job.info,
-                    &job.rel,
+                    &job.rel(),
                     fetched,
                     settings.abort_publish_after,
                 );

@@ -1,9 +1,9 @@
 //! Where each series goes under the output directory: `flat`, the official downloader's
 //! `classic` and `descriptive` layouts, or a `%Field` template; every path component sanitised.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use super::intern::{self, Sym};
 use super::meta::SeriesInfo;
 use super::names::{is_reserved_top_level, sanitize_component};
 
@@ -184,7 +184,7 @@ impl Layout {
 /// Paths already published for other series: none of them may be a planned path, inside one, or
 /// contain one (a new layout must not replace or nest into an earlier download).
 pub fn check_existing<'a>(
-    planned: impl Iterator<Item = (&'a str, &'a PathBuf)>,
+    planned: impl Iterator<Item = (&'a str, PathBuf)>,
     existing: &[(String, String)],
 ) -> Result<(), String> {
     let norm = |p: &str| p.replace('\\', "/").to_lowercase();
@@ -215,6 +215,60 @@ pub fn check_existing<'a>(
 
 /// Two series must never share a directory: report the first collision, case-insensitively
 /// (so the layout also works on macOS and Windows).
+/// A final path kept small (a plan may hold 300,000): its directory as a stored text, and its
+/// last part the series UID (with or without `.zip`) or a stored text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RelPath {
+    dir: Sym,
+    leaf: Sym,
+}
+
+/// `leaf` markers: the UID, the UID with `.zip`, nothing (`dir` is the whole path).
+const LEAF_UID: Sym = Sym::MAX;
+const LEAF_UID_ZIP: Sym = Sym::MAX - 1;
+const LEAF_NONE: Sym = 0;
+
+impl RelPath {
+    /// `path`, the final path of series `uid`.
+    pub fn new(path: &Path, uid: &str) -> RelPath {
+        let whole = path.to_string_lossy();
+        let split = match (path.parent(), path.file_name()) {
+            (Some(d), Some(f)) => Some((d.to_string_lossy(), f.to_string_lossy())),
+            _ => None,
+        };
+        if let Some((dir, leaf)) = split {
+            let leaf = match leaf.as_ref() {
+                l if l == uid => LEAF_UID,
+                l if l.strip_suffix(".zip") == Some(uid) => LEAF_UID_ZIP,
+                l => intern::intern(l),
+            };
+            let r = RelPath {
+                dir: intern::intern(&dir),
+                leaf,
+            };
+            // Only a split that gives back the very same path is kept.
+            if r.path(uid).as_os_str() == path.as_os_str() {
+                return r;
+            }
+        }
+        RelPath {
+            dir: intern::intern(&whole),
+            leaf: LEAF_NONE,
+        }
+    }
+
+    /// The path again, for series `uid`.
+    pub fn path(&self, uid: &str) -> PathBuf {
+        let dir = PathBuf::from(intern::text(self.dir));
+        match self.leaf {
+            LEAF_NONE => dir,
+            LEAF_UID => dir.join(uid),
+            LEAF_UID_ZIP => dir.join(format!("{uid}.zip")),
+            x => dir.join(intern::text(x)),
+        }
+    }
+}
+
 /// A relative path as records store it: components joined with `/`.
 pub fn rel_string(p: &std::path::Path) -> String {
     p.components()
@@ -223,18 +277,25 @@ pub fn rel_string(p: &std::path::Path) -> String {
         .join("/")
 }
 
-pub fn check_collisions<'a>(
-    paths: impl Iterator<Item = (&'a str, &'a PathBuf)>,
+pub fn check_collisions<T>(
+    items: &[T],
+    uid: impl Fn(&T) -> &str,
+    path: impl Fn(&T) -> PathBuf,
 ) -> Result<(), String> {
-    let mut seen: HashMap<String, &str> = HashMap::new();
-    for (uid, p) in paths {
-        let key = p.to_string_lossy().to_lowercase();
-        if let Some(other) = seen.insert(key, uid) {
+    let key = |t: &T| path(t).to_string_lossy().to_lowercase();
+    // Positions, not the paths: a plan of 300,000 series holds no second copy of them.
+    let mut seen = intern::Positions::with_capacity(items.len());
+    for (i, t) in items.iter().enumerate() {
+        let k = key(t);
+        if let Some(other) = seen.find(&k, |j| key(&items[j as usize])) {
             return Err(format!(
-                "--layout puts series {other} and {uid} in the same directory {}; add %SeriesInstanceUID to the layout",
-                p.display()
+                "--layout puts series {} and {} in the same directory {}; add %SeriesInstanceUID to the layout",
+                uid(&items[other as usize]),
+                uid(t),
+                path(t).display()
             ));
         }
+        seen.insert(&k, u32::try_from(i).expect("fewer than 2^32 series"));
     }
     Ok(())
 }
@@ -258,7 +319,7 @@ mod tests {
             ("SeriesDescription", "AX  STIR / T1^x"),
             ("Modality", "CT"),
         ] {
-            s.fields.insert(k.into(), v.into());
+            s.set(k, v);
         }
         s
     }
@@ -309,17 +370,16 @@ mod tests {
     #[test]
     fn server_names_never_reach_tcias_own_files() {
         let mut s = info();
-        s.fields.insert("Collection".into(), ".tcia".into());
-        s.fields.insert("PatientID".into(), "staging".into());
+        s.set("Collection", ".tcia");
+        s.set("PatientID", "staging");
         let p = Layout::Classic.path_for(&s);
         assert!(p.starts_with("_tcia/staging"), "{}", p.display());
-        s.fields.insert("Collection".into(), "LICENSES".into());
+        s.set("Collection", "LICENSES");
         assert!(Layout::Classic.path_for(&s).starts_with("_LICENSES"));
-        s.fields.insert("Collection".into(), "metadata.csv".into());
+        s.set("Collection", "metadata.csv");
         assert!(Layout::Classic.path_for(&s).starts_with("_metadata.csv"));
-        s.fields.insert("Collection".into(), "C".into());
-        s.fields
-            .insert("PatientID".into(), ".hidden\u{1b}[2J".into());
+        s.set("Collection", "C");
+        s.set("PatientID", ".hidden\u{1b}[2J");
         let p = Layout::Classic.path_for(&s);
         let second = p
             .components()
@@ -337,25 +397,51 @@ mod tests {
     fn clashes_with_earlier_downloads() {
         let existing = vec![("1.1".to_string(), "C/P1/S1/1.1".to_string())];
         let a = PathBuf::from("C/P1");
-        assert!(check_existing([("1.2", &a)].into_iter(), &existing)
+        assert!(check_existing([("1.2", a.clone())].into_iter(), &existing)
             .unwrap_err()
             .contains("1.1"));
         let b = PathBuf::from("C/P1/S1/1.1/x");
-        assert!(check_existing([("1.3", &b)].into_iter(), &existing).is_err());
+        assert!(check_existing([("1.3", b.clone())].into_iter(), &existing).is_err());
         let same = PathBuf::from("C/P1/S1/1.1");
         assert!(
-            check_existing([("1.1", &same)].into_iter(), &existing).is_ok(),
+            check_existing([("1.1", same.clone())].into_iter(), &existing).is_ok(),
             "its own path"
         );
         let other = PathBuf::from("C/P1/S1/1.10");
-        assert!(check_existing([("1.10", &other)].into_iter(), &existing).is_ok());
+        assert!(check_existing([("1.10", other.clone())].into_iter(), &existing).is_ok());
     }
 
     #[test]
     fn collisions() {
         let a = PathBuf::from("X/P1");
         let b = PathBuf::from("x/p1");
-        let err = check_collisions([("1.1", &a), ("1.2", &b)].into_iter()).unwrap_err();
+        let items = [("1.1", a.clone()), ("1.2", b), ("1.3", a)];
+        let err = check_collisions(&items, |i| i.0, |i| i.1.clone()).unwrap_err();
         assert!(err.contains("1.1 and 1.2"), "{err}");
+        assert!(check_collisions(&items[..1], |i| i.0, |i| i.1.clone()).is_ok());
+    }
+
+    #[test]
+    fn rel_paths_come_back_the_same() {
+        let uid = "1.2.840.113619.2.55.3.12345";
+        for p in [
+            format!("LIDC-IDRI/LIDC-IDRI-0001/1.3.6/{uid}"),
+            format!("LIDC-IDRI/P/{uid}.zip"),
+            uid.to_string(),
+            format!("{uid}.zip"),
+            "C/P/CT-1.2.3".to_string(),
+            "C/P/x/".to_string(),
+            String::new(),
+            "..".to_string(),
+        ] {
+            let p = PathBuf::from(p);
+            let r = RelPath::new(&p, uid);
+            assert_eq!(r.path(uid).as_os_str(), p.as_os_str(), "{}", p.display());
+        }
+        // The UID is not stored again: the same directory for two series is one text.
+        let a = RelPath::new(Path::new("C/P/1.2.3"), "1.2.3");
+        let b = RelPath::new(Path::new("C/P/1.2.4"), "1.2.4");
+        assert_eq!(a.dir, b.dir);
+        assert_eq!((a.leaf, b.leaf), (LEAF_UID, LEAF_UID));
     }
 }

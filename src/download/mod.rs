@@ -8,7 +8,7 @@
 //! - [`idc_catalog`], [`bucket`]: IDC behind them (its index, its public buckets);
 //! - [`engine`]: jobs in flight, retries, publish, bookkeeping, the exit status;
 //! - [`input`]: UIDs from arguments, files and manifests; [`meta`]: one normalised record per
-//!   series; [`layout`]: final paths; [`names`]: safe names; [`shard`]: `--shard K/N`;
+//!   series, kept compact with [`intern`] (texts and groups of fields stored once); [`layout`]: final paths; [`names`]: safe names; [`shard`]: `--shard K/N`;
 //! - [`state`]: what a download directory remembers; [`publish`]: the atomic move into place;
 //!   [`check`]: re-hashing a published series; [`zipstream`]: the streaming ZIP reader;
 //!   [`report`]: the `Reporter` trait.
@@ -18,6 +18,7 @@ pub mod check;
 pub mod engine;
 pub mod idc_catalog;
 pub mod input;
+pub mod intern;
 pub mod layout;
 pub mod meta;
 pub mod names;

@@ -23,12 +23,22 @@ fn infos(rows: Vec<Row>) -> Vec<SeriesInfo> {
 impl Catalog for NbiaCatalog<'_> {
     async fn select(&self, filters: Filters) -> anyhow::Result<Vec<SeriesInfo>> {
         let mut out = Vec::new();
+        self.select_each(filters, &mut |s| out.push(s)).await?;
+        Ok(out)
+    }
+
+    async fn select_each(
+        &self,
+        filters: Filters,
+        on_series: &mut dyn FnMut(SeriesInfo),
+    ) -> anyhow::Result<()> {
         rows::for_each_row(self.client, self.api, &cat::SERIES, filters, &mut |r| {
-            out.extend(SeriesInfo::from_row(&r));
+            if let Some(s) = SeriesInfo::from_row(&r) {
+                on_series(s);
+            }
             Ok(())
         })
-        .await?;
-        Ok(out)
+        .await
     }
 
     async fn cart(&self, name: &str) -> anyhow::Result<Vec<SeriesInfo>> {
@@ -44,12 +54,13 @@ impl Catalog for NbiaCatalog<'_> {
         if uids.is_empty() {
             return Ok((out, errors));
         }
-        metadata::for_each_lenient(
+        // Row by row: a batch of 10,000 is never held as rows.
+        metadata::for_each_row_lenient(
             self.client,
             self.api,
             uids,
-            &mut |_, rows| {
-                for info in infos(rows) {
+            &mut |row| {
+                if let Some(info) = SeriesInfo::from_row(&row) {
                     out.insert(info.uid.clone(), info);
                 }
                 Ok(())

@@ -690,7 +690,7 @@ mod tests {
     struct Count(std::sync::atomic::AtomicU64);
     impl Reporter for Count {
         fn begin(&self, _: usize, _: u64) {}
-        fn series_start(&self, _: &str, _: Option<u64>) {}
+        fn series_start(&self, _: &str, _: &str, _: Option<u64>) {}
         fn progress(&self, _: &str, bytes: u64) {
             self.0
                 .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);

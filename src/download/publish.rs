@@ -103,7 +103,7 @@ fn new_record(info: &SeriesInfo, rel: &str, fetched: &Fetched) -> Record {
         bytes: fetched.bytes,
         md5_verified: fetched.md5_verified,
         downloaded_at: now_rfc3339(),
-        fields: info.fields.clone().into_iter().collect(),
+        fields: info.fields(),
         zip_size: None,
         zip_md5: None,
         size_only: fetched.size_only.clone(),

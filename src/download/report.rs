@@ -4,7 +4,8 @@
 pub trait Reporter: Send + Sync {
     /// Before the first series: how much there is to do.
     fn begin(&self, series: usize, bytes: u64);
-    fn series_start(&self, uid: &str, bytes: Option<u64>);
+    /// A series starts; `label` names it for people (Collection/PatientID/Modality, or "").
+    fn series_start(&self, uid: &str, label: &str, bytes: Option<u64>);
     /// Uncompressed bytes written for a series.
     fn progress(&self, uid: &str, bytes: u64);
     /// A retry of a series is starting: its progress goes back to zero.

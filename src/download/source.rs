@@ -25,6 +25,16 @@ pub type Lookup = (HashMap<String, SeriesInfo>, HashMap<String, String>);
 pub trait Catalog {
     /// Every series the filters select.
     async fn select(&self, filters: Filters) -> anyhow::Result<Vec<SeriesInfo>>;
+    /// As [`Catalog::select`], each series handed on as it arrives, so that a plan of 300,000
+    /// series never holds them twice. By default, `select`'s list, one by one.
+    async fn select_each(
+        &self,
+        filters: Filters,
+        on_series: &mut dyn FnMut(SeriesInfo),
+    ) -> anyhow::Result<()> {
+        self.select(filters).await?.into_iter().for_each(on_series);
+        Ok(())
+    }
     /// The series of a shared cart.
     async fn cart(&self, name: &str) -> anyhow::Result<Vec<SeriesInfo>>;
     /// Metadata for these UIDs; UIDs the source does not know are absent; UIDs whose own

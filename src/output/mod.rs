@@ -33,11 +33,12 @@ pub fn sink(
 }
 
 /// A report (a plan, per-series results, findings) on stdout in `format`: these columns, these
-/// rows, the same renderers as the queries.
+/// rows, the same renderers as the queries. Rows are rendered as they come (only the table
+/// holds them, for its widths).
 pub fn write_report(
     format: Format,
     columns: &[&str],
-    rows: Vec<Row>,
+    rows: impl IntoIterator<Item = Row>,
     width: usize,
 ) -> std::io::Result<()> {
     let cols = Columns {

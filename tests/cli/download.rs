@@ -1025,3 +1025,83 @@ fn uids_from_documents_must_be_uids() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a series instance UID"));
     assert!(!dir.exists());
 }
+
+/// A plan of more series than one metadata lookup chunk (20,000) is held compactly (issue 9):
+/// every series is still printed once, first-seen order kept, with its own counts and its
+/// classic path, and the `--format` plan carries the same.
+#[test]
+fn a_large_dry_run_plan_prints_every_series_once() {
+    let s = FakeServer::start_with(Config {
+        bulk_series: 25_000,
+        ..Config::default()
+    });
+    let series = s.data().series_in("Bulk-Synthetic");
+    let want: HashMap<&str, (u64, String)> = series
+        .iter()
+        .map(|x| {
+            let path = format!(
+                "Bulk-Synthetic/{}/{}/{}",
+                x.patient_id, x.study_uid, x.series_uid
+            );
+            (x.series_uid.as_str(), (x.image_count, path))
+        })
+        .collect();
+    let last = series.last().unwrap().series_uid.clone();
+    let (_t, dir) = out_dir();
+    let args = [
+        last.as_str(),
+        "--collection",
+        "Bulk-Synthetic",
+        "--dry-run",
+        "--layout",
+        "classic",
+    ];
+    let (_, err) = dl(&s, &dir, &args, 0);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("tcia: would download "))
+        .collect();
+    assert_eq!(lines.len(), series.len());
+    let mut seen = std::collections::HashSet::new();
+    for (i, l) in lines.iter().enumerate() {
+        let (uid, rest) = l.split_once(' ').unwrap();
+        let (n, path) = &want[uid];
+        assert!(rest.starts_with(&format!("({n} images, ")), "{l}");
+        assert!(rest.ends_with(&format!(" -> {path}")), "{l}");
+        assert!(seen.insert(uid), "{uid} twice");
+        // The UID given first comes first; then the selection's order.
+        let expected = if i == 0 {
+            &last
+        } else {
+            &series[i - 1].series_uid
+        };
+        assert_eq!(uid, expected);
+    }
+    let images: u64 = series.iter().map(|x| x.image_count).sum();
+    assert!(
+        err.contains(&format!(
+            "dry run: would download {} series ({images} images, ",
+            series.len()
+        )),
+        "{}",
+        err.lines().last().unwrap_or_default()
+    );
+    let (out, _) = dl(&s, &dir, &[&args[..], &["--format", "ndjson"]].concat(), 0);
+    let rows: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_uid: HashMap<&str, &fake_nbia::Series> =
+        series.iter().map(|x| (x.series_uid.as_str(), x)).collect();
+    assert_eq!(rows.len(), series.len());
+    for r in &rows {
+        let uid = r["uid"].as_str().unwrap();
+        let x = by_uid[uid];
+        assert_eq!(r["images"], x.image_count);
+        assert_eq!(r["bytes"], x.file_size);
+        assert_eq!(r["collection"], "Bulk-Synthetic");
+        assert_eq!(r["action"], "fetch");
+        let path = dir.join(&want[uid].1);
+        assert_eq!(r["path"].as_str().unwrap(), path.to_str().unwrap());
+    }
+}
