@@ -132,19 +132,20 @@ pub async fn query_sql(ctx: &Ctx, statement: &str) -> anyhow::Result<()> {
 }
 
 /// The endpoints IDC's index answers, with their columns.
-fn columns_for(endpoint: &Endpoint) -> Option<&'static [&'static str]> {
+fn columns_for(endpoint: &'static Endpoint) -> Option<&'static [&'static str]> {
     Some(match endpoint.name {
         "getCollectionValues" => COLLECTION_COLUMNS,
-        "getModalityValues" => &["Modality"],
-        "getBodyPartValues" => &["BodyPartExamined"],
-        "getManufacturerValues" => &["Manufacturer"],
         "getPatient" => PATIENT_COLUMNS,
         "getPatientStudy" => STUDY_COLUMNS,
         "getSeries" => SERIES_COLUMNS,
-        "getCollectionValuesAndCounts" => &["Collection", "Count"],
-        "getModalityValuesAndCounts" => &["Modality", "Count"],
-        "getBodyPartValuesAndCounts" => &["BodyPart", "Count"],
-        "getManufacturerValuesAndCounts" => &["Manufacturer", "Count"],
+        // The value lists and counts: as NBIA's v4 answers them.
+        "getModalityValues"
+        | "getBodyPartValues"
+        | "getManufacturerValues"
+        | "getCollectionValuesAndCounts"
+        | "getModalityValuesAndCounts"
+        | "getBodyPartValuesAndCounts"
+        | "getManufacturerValuesAndCounts" => endpoint.route(cat::Api::V4).ok()?.columns,
         _ => return None,
     })
 }
