@@ -325,10 +325,15 @@ fn offline(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
     let (route, reqs) = requests(ctx.api, q.endpoint, &q.params)?;
     let ix = super::index::open_for_answers(ctx)?;
     let mut out = Rendered::new(ctx, &q, route, reqs.len() > 1)?;
+    // Rows that can only carry known keys need no look-ahead for a header.
+    if let Some(keys) = crate::index::answer::keys(&ix, q.endpoint)? {
+        if keys.iter().all(|k| route.columns.contains(&k.as_str())) {
+            out.sink.keys_known();
+        }
+    }
     for combo in crate::index::answer::combinations(&q.params) {
-        let result = crate::index::answer::answer(&ix, q.endpoint, &combo, &mut |row| {
-            out.push(RowRef::from_map(row))
-        });
+        let result =
+            crate::index::answer::answer(&ix, q.endpoint, &combo, &mut |row| out.push(row));
         match result {
             Err(e) if e.chain().any(|c| c.is::<Enough>()) => break,
             other => other?,

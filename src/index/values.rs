@@ -6,6 +6,8 @@ use rusqlite::types::{Value as Sql, ValueRef};
 use serde::Deserialize as _;
 use serde_json::{Number, Value};
 
+use crate::output::CellRef;
+
 /// The declared SQLite type for a column whose values look like `v`.
 pub fn decl_type(v: &Value) -> &'static str {
     match v {
@@ -45,6 +47,21 @@ pub fn from_sql(v: ValueRef<'_>, boolean: bool) -> Option<Value> {
     })
 }
 
+/// A stored value as a cell of a borrowed row, as [`from_sql`] reads it (None for NULL): text
+/// borrowed from SQLite's row where JSON needs no escapes.
+pub fn cell_ref(v: ValueRef<'_>, boolean: bool) -> Option<CellRef<'_>> {
+    Some(match v {
+        ValueRef::Null => return None,
+        ValueRef::Integer(i) if boolean => CellRef::boolean(i != 0),
+        ValueRef::Integer(i) => CellRef::int(i),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => CellRef::string(s),
+            Err(_) => CellRef::Value(Box::new(from_sql(v, boolean)?)),
+        },
+        other => CellRef::Value(Box::new(from_sql(other, boolean)?)),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +83,34 @@ mod tests {
             assert_eq!(back, v, "{json}");
         }
         assert!(from_sql(ValueRef::Null, false).is_none());
+        // The borrowed cells render as the owned values do.
+        for (v, boolean) in [
+            (ValueRef::Integer(-7), false),
+            (ValueRef::Integer(1), true),
+            (ValueRef::Integer(0), true),
+            (ValueRef::Real(2.5), false),
+            (ValueRef::Text(b"plain"), false),
+            (ValueRef::Text(b"q\"uote\\ \n"), false),
+            (ValueRef::Text(b"\xff bad"), false),
+            (ValueRef::Blob(b"blob"), false),
+        ] {
+            let owned = from_sql(v, boolean).unwrap();
+            let mut m = serde_json::Map::new();
+            m.insert("k".into(), owned.clone());
+            let borrowed = crate::output::RowRef::from_fields(vec![(
+                std::borrow::Cow::Borrowed("k"),
+                cell_ref(v, boolean).unwrap(),
+            )]);
+            assert_eq!(borrowed.to_row(), m);
+            let mut text = Vec::new();
+            borrowed.write_json(&mut text, None).unwrap();
+            assert_eq!(text, serde_json::to_vec(&m).unwrap());
+            assert_eq!(
+                borrowed.value_at(0).text(),
+                crate::output::cell(Some(&owned))
+            );
+        }
+        assert!(cell_ref(ValueRef::Null, false).is_none());
         let f = fields(br#"{"a":"x\"y","b":2,"c":null,"d":[1],"e":2.5,"f":true}"#).unwrap();
         let names: Vec<&str> = f.iter().map(|(k, _)| k.as_ref()).collect();
         assert_eq!(names, ["a", "b", "c", "d", "e", "f"]);

@@ -479,3 +479,47 @@ fn metadata_extras_come_along() {
     let sql = format!("SELECT count(*) FROM series_metadata WHERE SeriesInstanceUID = '{uid}'");
     assert_eq!(count(&s, &cache, &sql), 1);
 }
+
+#[test]
+fn offline_rows_with_escapes_odd_keys_and_numbers_equal_live() {
+    let s = FakeServer::start();
+    let cache = Cache::new();
+    // getSeries answers these rows, to the build and to the live commands alike: text that
+    // JSON escapes, non-ASCII text, a key no catalogue knows (so the CSV header needs its
+    // look-ahead), a key that JSON escapes, fractions, booleans, big integers. Keys come in the
+    // server's order (the index keeps its columns in that order).
+    let body = r#"[
+      {"SeriesInstanceUID":"1.2.3","Modality":"CT",
+       "SeriesDescription":"back\\slash \"q\" tab\t nl\n cr\r é 日本 \u0001","AnnotationsFlag":true,
+       "Collection":"Q\"uote","ImageCount":3,"FileSize":12.5,"Brand New":"x, y","Odd\"Key":"v"},
+      {"SeriesInstanceUID":"1.2.4","Modality":"MR","SeriesDescription":"a,b;\"c\"",
+       "AnnotationsFlag":false,"Collection":"Plain","ImageCount":-9007199254740993,"FileSize":7.25},
+      {"SeriesInstanceUID":"1.2.5","Collection":"Plain","Brand New":"later"}
+    ]"#;
+    s.inject(Fault {
+        endpoint: "getSeries".into(),
+        times: None,
+        action: FaultAction::Status {
+            code: 200,
+            body: body.into(),
+            content_type: Some("application/json".into()),
+            retry_after: None,
+        },
+    });
+    run(&s, &cache, &["index", "update", "--full"], 0);
+    assert_eq!(count(&s, &cache, "SELECT count(*) FROM series"), 3);
+    for fmt in ["json", "ndjson", "csv", "tsv", "table"] {
+        same_offline(&s, &cache, &["series", "--format", fmt]);
+        same_offline(
+            &s,
+            &cache,
+            &[
+                "series",
+                "--format",
+                fmt,
+                "--fields",
+                "SeriesDescription,Collection",
+            ],
+        );
+    }
+}
