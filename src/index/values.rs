@@ -214,6 +214,21 @@ impl<'de> serde::de::Visitor<'de> for CellVisitor {
     }
 }
 
+/// A JSON value as the cell [`fields`] would read from its text.
+pub fn cell_of(v: Option<&Value>) -> Cell<'_> {
+    match v {
+        None | Some(Value::Null) => Cell::Null,
+        Some(Value::Bool(b)) => Cell::Bool(*b),
+        Some(Value::String(s)) => Cell::Text(std::borrow::Cow::Borrowed(s)),
+        Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Cell::Int(i),
+            (None, Some(f)) if n.is_f64() => Cell::Real(f),
+            _ => Cell::Json(n.to_string()),
+        },
+        Some(other) => Cell::Json(other.to_string()),
+    }
+}
+
 /// A key, borrowed from the response where it has no escapes.
 #[derive(serde::Deserialize)]
 struct Key<'a>(#[serde(borrow)] std::borrow::Cow<'a, str>);

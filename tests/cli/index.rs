@@ -243,10 +243,61 @@ fn updates_follow_releases_changes_and_withdrawals() {
     let all = "SELECT count(*) FROM series";
     let live = super::json_rows(&s, &["series"]).len() as u64;
     assert_eq!(count(&s, &cache, all), live + 1);
+    s.release_series("CT COLONOGRAPHY", 2);
     let (_, err) = run(&s, &cache, &["index", "update", "--full"], 0);
-    assert!(err.contains("1 no longer listed"), "{err}");
-    assert_eq!(count(&s, &cache, all), live);
+    assert!(err.contains("(2 new, 1 no longer listed"), "{err}");
+    assert_eq!(count(&s, &cache, all), live + 2);
     same_offline(&s, &cache, &["series", "--format", "csv"]);
+    // The collections' DOI and licence, learnt while the series were written, are what SQL
+    // finds in the series.
+    let wrong = "SELECT count(*) FROM collections c WHERE \
+        doi IS NOT (SELECT min(DataDescriptionURI) FROM series s WHERE s.Collection = c.name) \
+        OR license IS NOT (SELECT min(LicenseName) FROM series s WHERE s.Collection = c.name)";
+    assert_eq!(count(&s, &cache, wrong), 0);
+    let known = "SELECT count(*) FROM collections WHERE doi IS NOT NULL AND license IS NOT NULL";
+    assert!(count(&s, &cache, known) > 0);
+}
+
+#[test]
+fn a_series_listed_twice_is_kept_once_with_its_first_facts() {
+    let s = FakeServer::start();
+    let cache = Cache::new();
+    let body = r#"[
+      {"SeriesInstanceUID":"1.2.3","Collection":"LIDC-IDRI","LicenseName":"B","DataDescriptionURI":"d2"},
+      {"SeriesInstanceUID":"1.2.4","Collection":"LIDC-IDRI","LicenseName":"C","DataDescriptionURI":"d3"},
+      {"SeriesInstanceUID":"1.2.3","Collection":"LIDC-IDRI","LicenseName":"A","DataDescriptionURI":"d1"}
+    ]"#;
+    s.inject(Fault {
+        endpoint: "getSeries".into(),
+        times: None,
+        action: FaultAction::Status {
+            code: 200,
+            body: body.into(),
+            content_type: Some("application/json".into()),
+            retry_after: None,
+        },
+    });
+    let (_, err) = run(&s, &cache, &["index", "update", "--full"], 0);
+    assert!(err.contains("2 series"), "{err}");
+    let (out, _) = run(
+        &s,
+        &cache,
+        &[
+            "query",
+            "SELECT name, doi, license FROM collections WHERE name = 'LIDC-IDRI'",
+            "--format",
+            "csv",
+        ],
+        0,
+    );
+    assert_eq!(out, "name,doi,license\r\nLIDC-IDRI,d2,B\r\n");
+    let (out, _) = run(
+        &s,
+        &cache,
+        &["query", "SELECT LicenseName FROM series", "--format", "csv"],
+        0,
+    );
+    assert_eq!(out, "LicenseName\r\nB\r\nC\r\n");
 }
 
 #[test]
