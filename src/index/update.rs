@@ -253,6 +253,8 @@ async fn full_build(
     let beside = side_tables(src, &side, progress).await;
     let (conn, indexed) = indexing.await?;
     indexed?;
+    // And the indexes' pages, while the rest is added.
+    let index_sync = start_sync(&work.path);
     let (patients, studies, lists) = beside?;
     copy_tables(&conn, &side.path, &[PATIENTS.name, STUDIES.name])?;
     (out.received, out.patients, out.studies) = (series, patients, studies);
@@ -277,7 +279,7 @@ async fn full_build(
     let now = now_rfc3339();
     seal(&conn, &info(src, &now, &now, out.series))?;
     drop(conn);
-    let _ = early_sync.join();
+    let _ = (early_sync.join(), index_sync.join());
     work.publish()?;
     Ok(out)
 }
