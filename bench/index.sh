@@ -8,6 +8,10 @@
 #
 #   bash bench/index.sh                  # 500,000 bulk series, 3 runs of each build
 #   ROWS=100000 RUNS=1 bash bench/index.sh
+#   BEFORE=/tmp/tcia-main bash bench/index.sh   # also a baseline binary, interleaved, same run
+#
+# `index-update-full` rebuilds over an existing index (and counts the series added and
+# removed against it); `index-build-fresh` builds from nothing (the index file removed first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS="${ROWS:-500000}"
@@ -17,7 +21,8 @@ REPEAT="${REPEAT:-20}"
 for tool in curl /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "bench needs $tool" >&2; exit 1; }
 done
-cargo build --release --locked -p tcia -p fake-nbia >&2
+# NO_BUILD=1: use the binaries already in target/release (built beforehand).
+[ -n "${NO_BUILD:-}" ] || cargo build --release --locked -p tcia -p fake-nbia >&2
 TCIA=$PWD/target/release/tcia
 target/release/fake-nbia --port "$PORT" --bulk-series "$ROWS" >/dev/null &
 SERVER_PID=$!
@@ -35,10 +40,20 @@ echo "# $(nproc) cores, $(uname -sr), $(date -u +%Y-%m-%d); fake with $ROWS bulk
 
 . bench/lib.sh
 
+BEFORE="${BEFORE:-}"
+if [ -n "$BEFORE" ]; then echo "# before: $BEFORE"; fi
+fresh() { rm -f "$WORK"/cache/index/*.sqlite; "$@"; }
 results=$(mktemp)
 for i in $(seq "$RUNS"); do
   measure "series-csv" "$TCIA" series --format csv >>"$results"
+  if [ -n "$BEFORE" ]; then
+    measure "before:index-update-full" "$BEFORE" index update --full -q >>"$results"
+  fi
   measure "index-update-full" "$TCIA" index update --full -q >>"$results"
+  if [ -n "$BEFORE" ]; then
+    fresh measure "before:index-build-fresh" "$BEFORE" index update --full -q >>"$results"
+  fi
+  fresh measure "index-build-fresh" "$TCIA" index update --full -q >>"$results"
 done
 "$TCIA" series --format csv >"$WORK/all.csv"
 CSV_BYTES=$(wc -c <"$WORK/all.csv")
@@ -46,7 +61,7 @@ INDEX_FILE=$(ls "$WORK"/cache/index/*.sqlite)
 INDEX_BYTES=$(wc -c <"$INDEX_FILE")
 ROWS_IN=$("$TCIA" query "SELECT count(*) AS n FROM series" --format csv | tail -1 | tr -d "\r")
 echo
-table "$results" series-csv index-update-full
+table "$results" series-csv index-update-full before:index-update-full index-build-fresh before:index-build-fresh
 echo
 echo "rows in the index: $ROWS_IN; index file $INDEX_BYTES bytes, CSV $CSV_BYTES bytes ($(awk -v a="$INDEX_BYTES" -v b="$CSV_BYTES" 'BEGIN { printf "%.2f", a / b }')x)"
 
@@ -63,13 +78,21 @@ LIVE=$(mean_ms "$TCIA" series --collection "$COLL" --format csv)
 OFF=$(mean_ms "$TCIA" series --offline --collection "$COLL" --format csv)
 GROUP=$(REPEAT=3 mean_ms "$TCIA" query "SELECT Collection, Modality, count(*), sum(FileSize) FROM series GROUP BY 1, 2")
 START=$(mean_ms "$TCIA" collections --offline)
+VERSION=$(mean_ms "$TCIA" --version)
 echo
 echo "| query ($REPEAT runs unless noted) | mean wall (ms) |"
 echo "|---|---|"
 echo "| tcia series --collection '$COLL' ($N series), live | $LIVE |"
 echo "| tcia series --offline --collection '$COLL' | $OFF |"
+if [ -n "$BEFORE" ]; then
+  OFF_BEFORE=$(mean_ms "$BEFORE" series --offline --collection "$COLL" --format csv)
+  LIVE2=$(mean_ms "$TCIA" series --collection "$COLL" --format csv)
+  echo "| before: tcia series --offline --collection '$COLL' (the same index file) | $OFF_BEFORE |"
+  echo "| tcia series --collection '$COLL', live, again | $LIVE2 |"
+fi
 echo "| tcia query GROUP BY Collection, Modality over $ROWS_IN series (3 runs) | $GROUP |"
 echo "| tcia collections --offline (start-up, warm cache) | $START |"
+echo "| tcia --version (process start-up alone) | $VERSION |"
 echo
 echo "offline is $(awk -v a="$LIVE" -v b="$OFF" 'BEGIN { printf "%.1f", a / b }')x faster than live"
 echo "raw: $(tr '\n' ';' <"$results")"

@@ -184,7 +184,8 @@ pub async fn list(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
     let ix = open_index(ctx).await?;
     let q = resolve_collections(&ix, q)?;
     let endpoint = q.endpoint;
-    query::from_index(ctx, q, known, &mut |combo, on_row| {
+    let keys = answer::keys(&ix, endpoint)?;
+    query::from_index(ctx, q, known, keys, &mut |combo, on_row| {
         if std::ptr::eq(endpoint, &cat::COLLECTIONS) {
             return collections(&ix, on_row);
         }
@@ -206,7 +207,7 @@ fn collections(ix: &Index, on_row: &mut answer::OnRow<'_>) -> anyhow::Result<()>
                 row.insert((*col).to_string(), v);
             }
         }
-        on_row(row)?;
+        on_row(crate::output::RowRef::from_map(row))?;
     }
     Ok(())
 }

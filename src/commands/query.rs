@@ -330,7 +330,8 @@ fn offline(ctx: &Ctx, q: Query) -> anyhow::Result<()> {
     let (route, _) = requests(ctx.api, q.endpoint, &q.params)?;
     let ix = super::index::open_for_answers(ctx)?;
     let endpoint = q.endpoint;
-    from_index(ctx, q, route.columns, &mut |combo, on_row| {
+    let keys = crate::index::answer::keys(&ix, endpoint)?;
+    from_index(ctx, q, route.columns, keys, &mut |combo, on_row| {
         crate::index::answer::answer(&ix, endpoint, combo, on_row)
     })
 }
@@ -340,17 +341,24 @@ pub type Answer<'a> =
     dyn FnMut(&[(Param, String)], &mut crate::index::answer::OnRow<'_>) -> anyhow::Result<()> + 'a;
 
 /// Render the answers of a local index to `q`, one combination of filter values at a time,
-/// with `known` as the columns (checked against `--fields`).
+/// with `known` as the columns (checked against `--fields`). `keys`: the columns of the
+/// table the rows come from, when known (all of them known: the header needs no look-ahead).
 pub fn from_index(
     ctx: &Ctx,
     q: Query,
     known: &'static [&'static str],
+    keys: Option<Vec<String>>,
     answer: &mut Answer<'_>,
 ) -> anyhow::Result<()> {
     let combos = crate::index::answer::combinations(&q.params);
     let mut out = Rendered::new(ctx, &q, known, combos.len() > 1)?;
+    if let Some(keys) = keys {
+        if keys.iter().all(|k| known.contains(&k.as_str())) {
+            out.sink.keys_known();
+        }
+    }
     for combo in combos {
-        let result = answer(&combo, &mut |row| out.push(RowRef::from_map(row)));
+        let result = answer(&combo, &mut |row| out.push(row));
         match result {
             Err(e) if e.chain().any(|c| c.is::<Enough>()) => break,
             other => other?,

@@ -116,7 +116,7 @@ impl Catalog for IdcCatalog<'_> {
         let mut out = Vec::new();
         for combo in answer::combinations(&filters) {
             answer::answer(self.ix, &cat::SERIES, &combo, &mut |row| {
-                out.extend(SeriesInfo::from_row(&row));
+                out.extend(SeriesInfo::from_row(&row.to_row()));
                 Ok(())
             })?;
         }

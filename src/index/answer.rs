@@ -10,14 +10,14 @@ use rusqlite::{params_from_iter, Statement};
 use serde_json::Value;
 
 use super::store::{damaged, Index};
-use super::values::from_sql;
+use super::values::cell_ref;
 use crate::api::catalogue::{Endpoint, Param};
 use crate::dates::{loose_parts, Date};
 use crate::error::usage;
-use crate::output::Row;
+use crate::output::{Row, RowRef};
 
-/// Rows go here.
-pub type OnRow<'a> = dyn FnMut(Row) -> anyhow::Result<()> + 'a;
+/// Rows go here: read in place from SQLite's rows (valid for the call).
+pub type OnRow<'a> = dyn FnMut(RowRef<'_>) -> anyhow::Result<()> + 'a;
 
 /// Whether the index can answer this endpoint.
 pub fn answers(endpoint: &Endpoint) -> bool {
@@ -36,6 +36,21 @@ pub fn answers(endpoint: &Endpoint) -> bool {
             | "getBodyPartValuesAndCounts"
             | "getManufacturerValuesAndCounts"
     )
+}
+
+/// Every key the endpoint's rows can have, when the index knows them before answering (the
+/// columns of the table it reads); None otherwise.
+pub fn keys(ix: &Index, endpoint: &Endpoint) -> anyhow::Result<Option<Vec<String>>> {
+    let table = match endpoint.name {
+        "getSeries" | "getUpdatedSeries" => "series",
+        "getPatient" => "patients",
+        "getPatientStudy" => "studies",
+        _ => return Ok(None),
+    };
+    let stmt = prepare(ix, &format!("SELECT * FROM \"{table}\" LIMIT 0"))?;
+    Ok(Some(
+        stmt.column_names().iter().map(|c| c.to_string()).collect(),
+    ))
 }
 
 /// The combinations the live path sends requests for (one answer each).
@@ -164,22 +179,24 @@ fn table(
     emit(&mut stmt, values, on_row, &mut |_| true)
 }
 
-/// Run a statement and turn each row into a JSON object (NULL keys left out).
+/// Run a statement and hand each row on as a JSON object (NULL keys left out), its text
+/// borrowed from SQLite's row: no map per row.
 fn emit(
     stmt: &mut Statement<'_>,
     values: Vec<Sql>,
     on_row: &mut OnRow<'_>,
-    keep: &mut dyn FnMut(&Row) -> bool,
+    keep: &mut dyn FnMut(&RowRef<'_>) -> bool,
 ) -> anyhow::Result<()> {
     let cols = super::values::column_kinds(stmt);
     let mut rows = stmt.query(params_from_iter(values))?;
     while let Some(r) = rows.next()? {
-        let mut row = Row::new();
+        let mut fields = Vec::with_capacity(cols.len());
         for (i, (name, boolean)) in cols.iter().enumerate() {
-            if let Some(v) = from_sql(r.get_ref(i)?, *boolean) {
-                row.insert(name.clone(), v);
+            if let Some(v) = cell_ref(r.get_ref(i)?, *boolean) {
+                fields.push((std::borrow::Cow::Borrowed(name.as_str()), v));
             }
         }
+        let row = RowRef::from_fields(fields);
         if keep(&row) {
             on_row(row)?;
         }
@@ -230,7 +247,7 @@ fn values<'a>(
         if let Some((_, v)) = k {
             row.insert(facet.to_string(), Value::String(v));
         }
-        on_row(row)?;
+        on_row(RowRef::from_map(row))?;
     }
     Ok(())
 }
@@ -246,9 +263,9 @@ fn updated(ix: &Index, since: Option<&str>, on_row: &mut OnRow<'_>) -> anyhow::R
         },
     };
     let mut stmt = prepare(ix, "SELECT * FROM series ORDER BY rowid")?;
-    let mut keep = |row: &Row| {
+    let mut keep = |row: &RowRef<'_>| {
         row.get("DateReleased")
-            .and_then(Value::as_str)
+            .and_then(|c| c.as_str())
             .and_then(released_on)
             .is_some_and(|d| d >= since)
     };
@@ -270,7 +287,7 @@ fn collection_counts(ix: &Index, on_row: &mut OnRow<'_>) -> anyhow::Result<()> {
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let (name, n): (String, i64) = (r.get(0)?, r.get(1)?);
-        on_row(count_row("Collection", name, n))?;
+        on_row(RowRef::from_map(count_row("Collection", name, n)))?;
     }
     Ok(())
 }
@@ -294,7 +311,7 @@ fn counts<'a>(
         *m.entry(k).or_default() += n;
     }
     for ((_, v), n) in m {
-        on_row(count_row(key, v, n))?;
+        on_row(RowRef::from_map(count_row(key, v, n)))?;
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use rusqlite::{params_from_iter, Connection, ToSql};
 use serde_json::Value;
 
 use super::store::{check, damaged, APPLICATION_ID, SCHEMA_VERSION};
-use super::values::{decl_type, to_sql};
+use super::values::{cell_of, decl_type, to_sql, Cell};
 use crate::output::Row;
 
 /// A JSON value bound without copying its text.
@@ -50,6 +50,20 @@ pub struct TableWriter<'c> {
     update_sql: String,
     pub rows: u64,
     pub inserted: u64,
+    /// Told every inserted row, with its columns' positions.
+    watch: Option<(Box<dyn Watch>, Positions)>,
+}
+
+/// Where each watched column is in a row (None: no such column).
+type Positions = Vec<Option<usize>>;
+
+/// Told the cells of every row a [`TableWriter`] inserts (rows that update others are not
+/// told), to learn facts of the table while it is written instead of scanning it afterwards.
+pub trait Watch: Send {
+    /// The columns it wants.
+    fn columns(&self) -> &'static [&'static str];
+    /// One row's cells in column order; `at[i]`: where `columns()[i]` is (None: no such column).
+    fn row(&mut self, at: &[Option<usize>], cells: &[Cell<'_>]);
 }
 
 fn quote(name: &str) -> String {
@@ -79,6 +93,28 @@ impl<'c> TableWriter<'c> {
             update_sql: String::new(),
             rows: 0,
             inserted: 0,
+            watch: None,
+        }
+    }
+
+    /// Tell `w` about every row inserted from now on.
+    pub fn watch(&mut self, w: Box<dyn Watch>) {
+        self.watch = Some((w, Vec::new()));
+        self.place_watched();
+    }
+
+    /// The watcher, after the last row.
+    pub fn take_watch(&mut self) -> Option<Box<dyn Watch>> {
+        self.watch.take().map(|(w, _)| w)
+    }
+
+    fn place_watched(&mut self) {
+        if let Some((w, at)) = self.watch.as_mut() {
+            *at = w
+                .columns()
+                .iter()
+                .map(|c| self.position.get(*c).copied())
+                .collect();
         }
     }
 
@@ -90,6 +126,7 @@ impl<'c> TableWriter<'c> {
             .enumerate()
             .map(|(i, c)| (c.clone(), i))
             .collect();
+        self.place_watched();
         let names: Vec<String> = self.cols.iter().map(|c| quote(c)).collect();
         let marks = vec!["?"; names.len()].join(",");
         let insert = format!(
@@ -185,6 +222,10 @@ impl<'c> TableWriter<'c> {
         for (k, v) in row {
             values[self.position[k]] = Bound(Some(v));
         }
+        if let Some((w, at)) = self.watch.as_mut() {
+            let cells: Vec<Cell<'_>> = values.iter().map(|b| cell_of(b.0)).collect();
+            w.row(at, &cells);
+        }
         self.insert
             .as_mut()
             .expect("prepared with the table")
@@ -200,6 +241,9 @@ impl<'c> TableWriter<'c> {
         if self.pending.is_none() && !self.upsert {
             if let Some(fields) = super::values::fields(bytes) {
                 if let Some(values) = self.positioned(fields) {
+                    if let Some((w, at)) = self.watch.as_mut() {
+                        w.row(at, &values);
+                    }
                     self.rows += 1;
                     self.insert
                         .as_mut()
@@ -328,7 +372,18 @@ impl Working {
         let dir = target.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
         clean_stale(dir, target);
-        let path = target.with_extension(format!("sqlite.tmp-{}", std::process::id()));
+        Working::at(target, "", copy)
+    }
+
+    /// A second working file beside the first, for tables written at the same time on another
+    /// connection and then copied in (it is never published; dropping it removes it).
+    pub fn side(target: &Path) -> anyhow::Result<Working> {
+        Working::at(target, "-side", false)
+    }
+
+    fn at(target: &Path, suffix: &str, copy: bool) -> anyhow::Result<Working> {
+        let pid = std::process::id();
+        let path = target.with_extension(format!("sqlite.tmp-{pid}{suffix}"));
         let _ = std::fs::remove_file(&path);
         if copy {
             std::fs::copy(target, &path)?;
@@ -370,9 +425,11 @@ fn clean_stale(dir: &Path, target: &Path) {
     let prefix = format!("{stem}.tmp-");
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(&prefix) else {
+        let Some(rest) = name.strip_prefix(&prefix) else {
             continue;
         };
+        // `<pid>` or `<pid>-side`
+        let pid = rest.split('-').next().unwrap_or(rest);
         // Where processes cannot be looked up, only the file of a run that is surely over
         // (this process's own number from an earlier life) is kept for the next clean-up.
         let alive = cfg!(target_os = "linux")
@@ -386,17 +443,63 @@ fn clean_stale(dir: &Path, target: &Path) {
 }
 
 /// Open a working file for writing: a new one (marks set at the end), or a copy (checked).
-pub fn open_working(w: &Working, existing: bool) -> anyhow::Result<Connection> {
+/// `cache_kib`: SQLite's page cache (and so its sorter's memory) for this connection.
+pub fn open_working(w: &Working, existing: bool, cache_kib: u32) -> anyhow::Result<Connection> {
     let conn = Connection::open(&w.path)?;
     if existing {
         check(&conn, &w.target)?;
     }
-    // A private copy renamed into place when complete: no journal is needed.
-    conn.execute_batch(
-        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-16384; BEGIN",
-    )
+    // A private file renamed into place when complete, so no journal is needed for a crash. A
+    // copy has none; a new file keeps its (tiny: it had no pages) rollback journal in memory,
+    // so that a statement that fails (a unique index over a key listed twice) is undone
+    // instead of leaving the file damaged. A new file also gets 16 KiB pages (SQLite's default
+    // is 4 KiB): fewer, fuller pages make the inserts and index sorts faster and the file
+    // smaller; a copy keeps the pages it has.
+    let journal = if existing {
+        "PRAGMA journal_mode=OFF;"
+    } else {
+        "PRAGMA page_size=16384; PRAGMA journal_mode=MEMORY;"
+    };
+    conn.execute_batch(&format!(
+        "{journal} PRAGMA synchronous=OFF; PRAGMA cache_size=-{cache_kib}; BEGIN"
+    ))
     .map_err(|e| damaged(&w.target, e))?;
     Ok(conn)
+}
+
+/// Tables of a finished side file (see [`Working::side`]) into this connection's database:
+/// the same definitions and indexes, then the rows as stored (SQLite's transfer optimisation
+/// copies records without decoding them when the two tables are alike), in the same order.
+pub fn copy_tables(conn: &Connection, side: &Path, tables: &[&str]) -> anyhow::Result<()> {
+    conn.execute("ATTACH DATABASE ?1 AS side", [side.to_string_lossy()])?;
+    for t in tables {
+        let defs: Vec<String> = {
+            let mut stmt = conn.prepare(
+                "SELECT sql FROM side.sqlite_master WHERE tbl_name = ?1 AND sql IS NOT NULL \
+                 ORDER BY type = 'index', rowid",
+            )?;
+            let rows = stmt.query_map([t], |r| r.get::<_, String>(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for sql in &defs {
+            conn.execute_batch(sql)?;
+        }
+        let q = quote(t);
+        conn.execute(&format!("INSERT INTO main.{q} SELECT * FROM side.{q}"), [])?;
+    }
+    // Attached until the connection closes: DETACH is not allowed inside the transaction.
+    Ok(())
+}
+
+/// Start writing a file's pages to disk on a thread of its own, so that the sync before the
+/// rename has less left to wait for (that sync is the one that counts).
+pub fn start_sync(path: &Path) -> std::thread::JoinHandle<()> {
+    let path = path.to_path_buf();
+    std::thread::spawn(move || {
+        if let Ok(f) = std::fs::File::open(&path) {
+            let _ = f.sync_data();
+        }
+    })
 }
 
 /// The facts of the index, and its marks, then commit.

@@ -239,7 +239,7 @@ pub async fn update(
     let series_path = got[0].1.path.clone();
     let collections_path = got[1].1.path.clone();
     let work = Working::new(target, false)?;
-    let conn = open_working(&work, false)?;
+    let conn = open_working(&work, false, 16 * 1024)?;
     let rows = |n: u64| progress("series", n);
     let imported = idc::import(&conn, &series_path, &collections_path, &rows)
         .with_context(|| format!("importing the IDC index from {}", base.display()))?;

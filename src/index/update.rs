@@ -3,14 +3,17 @@
 //! getUpdatedSeries (and the New* endpoints of the collections it names) since the last update
 //! less two days, and upsert. Either way the result replaces the index in one rename.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use rusqlite::Connection;
 use serde_json::Value;
 
-use super::build::{finish_table, open_working, seal, TableWriter, Working};
+use super::build::{
+    copy_tables, finish_table, open_working, seal, start_sync, TableWriter, Watch, Working,
+};
 use super::store::{Index, Info};
+use super::values::Cell;
 use crate::api::catalogue::{self as cat, Api, Endpoint, Param};
 use crate::api::client::Client;
 use crate::api::{metadata, rows};
@@ -19,6 +22,11 @@ use crate::output::Row;
 
 /// Days looked back before the last update, for releases dated late.
 const OVERLAP_DAYS: i64 = 2;
+/// SQLite's page cache for a full build (its index sorts use as much again, on a thread of
+/// their own while the side file is written), for the side file, and for an update.
+const BUILD_CACHE_KIB: u32 = 8 * 1024;
+const SIDE_CACHE_KIB: u32 = 2 * 1024;
+const UPDATE_CACHE_KIB: u32 = 16 * 1024;
 /// Series per getSeriesMetadata request.
 const METADATA_BATCH: usize = metadata::BATCH;
 
@@ -110,6 +118,8 @@ struct Pull<'t> {
     endpoint: &'static Endpoint,
     params: Vec<(Param, Vec<String>)>,
     upsert: bool,
+    /// Told every row inserted.
+    watch: Option<Box<dyn Watch>>,
 }
 
 /// Elements per hand-over to the writer thread.
@@ -144,12 +154,16 @@ async fn stream_into(
 ) -> anyhow::Result<(Connection, u64, u64)> {
     let t = pull.table;
     let (name, known, key, upsert) = (t.name, known(src, t)?, t.key, pull.upsert);
+    let watch = pull.watch;
     let (_, reqs) = rows::requests(src.api, pull.endpoint, &pull.params)?;
     let url = reqs.first().map(|r| src.client.url_for(r));
     let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
     let writer = tokio::task::spawn_blocking(move || {
         let result = (|| {
             let mut w = TableWriter::new(&conn, name, known, key, upsert);
+            if let Some(watch) = watch {
+                w.watch(watch);
+            }
             for batch in rx {
                 let url = url.as_ref().expect("a request for every batch");
                 for elem in batch.elements() {
@@ -215,39 +229,92 @@ async fn full_build(
     progress: &Progress<'_>,
 ) -> anyhow::Result<Outcome> {
     let work = Working::new(path, false)?;
-    let conn = open_working(&work, false)?;
+    let conn = open_working(&work, false, BUILD_CACHE_KIB)?;
     let mut out = Outcome {
         full: true,
         ..Outcome::default()
     };
-    let all = |table: &'static Table| Pull {
-        table,
-        endpoint: table.endpoint,
-        params: vec![],
-        upsert: false,
-    };
-    let (conn, series, _) = stream_into(src, conn, all(&SERIES), progress, None).await?;
-    let (conn, patients, _) = stream_into(src, conn, all(&PATIENTS), progress, None).await?;
-    let (conn, studies, _) = stream_into(src, conn, all(&STUDIES), progress, None).await?;
+    let facts = std::sync::Arc::new(std::sync::Mutex::new(SeriesFacts::default()));
+    let mut pull = all(&SERIES);
+    pull.watch = Some(Box::new(Watcher(facts.clone())));
+    let (conn, series, inserted) = stream_into(src, conn, pull, progress, None).await?;
+    let facts = std::mem::take(&mut *facts.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+    // The series table's pages go to disk while the rest is built; the previous index's
+    // series are compared with these on a thread of their own.
+    let early_sync = start_sync(&work.path);
+    let (facts, compared) = facts.compare_with(path);
+    // Its indexes keep one core busy for a while: meanwhile patients and studies stream into a
+    // side file (with their indexes) on the other, and are copied in afterwards.
+    let indexing = tokio::task::spawn_blocking(move || {
+        let r = finish_table(&conn, SERIES.name, SERIES.key, SERIES.indexed);
+        (conn, r)
+    });
+    let side = Working::side(path)?;
+    let beside = side_tables(src, &side, progress).await;
+    let (conn, indexed) = indexing.await?;
+    indexed?;
+    // And the indexes' pages, while the rest is added.
+    let index_sync = start_sync(&work.path);
+    let (patients, studies, lists) = beside?;
+    copy_tables(&conn, &side.path, &[PATIENTS.name, STUDIES.name])?;
     (out.received, out.patients, out.studies) = (series, patients, studies);
-    for t in [&SERIES, &PATIENTS, &STUDIES] {
-        finish_table(&conn, t.name, t.key, t.indexed)?;
-    }
-    write_collections(src, &conn).await?;
+    out.series = count(&conn, "series")?;
+    // Facts learnt from rows that a UID listed twice then removed would be wrong.
+    let learnt = facts
+        .collections
+        .as_ref()
+        .filter(|_| out.series == inserted);
+    write_collections(&conn, &lists, learnt)?;
     if with_metadata {
         let uids = all_uids(&conn)?;
         add_metadata(src, &conn, &uids, false, progress).await?;
     }
-    out.series = count(&conn, "series")?;
     out.added = out.series;
     if path.exists() {
-        (out.added, out.removed) = changes_since(&conn, path)?;
+        (out.added, out.removed) = match compared.join() {
+            Ok(Some(changes)) => changes,
+            _ => changes_since(&conn, path)?,
+        };
     }
     let now = now_rfc3339();
     seal(&conn, &info(src, &now, &now, out.series))?;
     drop(conn);
+    let _ = (early_sync.join(), index_sync.join());
     work.publish()?;
     Ok(out)
+}
+
+/// Every row of a table's endpoint.
+fn all(table: &'static Table) -> Pull<'static> {
+    Pull {
+        table,
+        endpoint: table.endpoint,
+        params: vec![],
+        upsert: false,
+        watch: None,
+    }
+}
+
+/// Patients and studies (indexed) into the side file, and the collection lists fetched:
+/// the counts of patients and studies, and the lists.
+async fn side_tables(
+    src: &Source<'_>,
+    side: &Working,
+    progress: &Progress<'_>,
+) -> anyhow::Result<(u64, u64, CollectionLists)> {
+    let conn = open_working(side, false, SIDE_CACHE_KIB)?;
+    let (conn, patients, _) = stream_into(src, conn, all(&PATIENTS), progress, None).await?;
+    let (conn, studies, _) = stream_into(src, conn, all(&STUDIES), progress, None).await?;
+    let indexing = tokio::task::spawn_blocking(move || {
+        for t in [&PATIENTS, &STUDIES] {
+            finish_table(&conn, t.name, t.key, t.indexed)?;
+        }
+        conn.execute_batch("COMMIT")?;
+        Ok::<_, anyhow::Error>(())
+    });
+    let lists = fetch_collections(src).await;
+    indexing.await??;
+    Ok((patients, studies, lists?))
 }
 
 async fn incremental(
@@ -260,7 +327,7 @@ async fn incremental(
     let since = days_before(old.updated_at.get(..10).unwrap_or(""), OVERLAP_DAYS)
         .ok_or_else(|| super::store::damaged(path, "its last update time is unreadable"))?;
     let work = Working::new(path, true)?;
-    let conn = open_working(&work, true)?;
+    let conn = open_working(&work, true, UPDATE_CACHE_KIB)?;
     let mut out = Outcome {
         since: Some(since),
         ..Outcome::default()
@@ -273,6 +340,7 @@ async fn incremental(
         endpoint: &cat::UPDATED_SERIES,
         params: since_param,
         upsert: true,
+        watch: None,
     };
     let mut seen = |row: &Row| {
         if let Some(c) = row.get("Collection").and_then(Value::as_str) {
@@ -295,6 +363,7 @@ async fn incremental(
             endpoint,
             params,
             upsert: true,
+            watch: None,
         };
         let p = new(&PATIENTS, &cat::NEW_PATIENTS, params.clone());
         let (c, p, _) = stream_into(src, conn, p, progress, None).await?;
@@ -383,24 +452,190 @@ fn changes_since(conn: &Connection, old: &Path) -> anyhow::Result<(u64, u64)> {
     ))
 }
 
+/// What the series table tells, learnt while it is written: each series UID's hash (to count
+/// series added and removed against the previous index), and each collection's DOI and
+/// licence as `fill_collection_facts` would find them (None when a value is not text: then
+/// SQL's rules for comparing mixed types apply, and SQL finds them).
+struct SeriesFacts {
+    uids: Option<Vec<u128>>,
+    collections: Option<HashMap<String, CollectionFacts>>,
+}
+
+impl Default for SeriesFacts {
+    fn default() -> Self {
+        SeriesFacts {
+            uids: Some(Vec::new()),
+            collections: Some(HashMap::new()),
+        }
+    }
+}
+
+/// A collection's least DOI and licence among its series (SQL's `min`: NULL ignored, text by
+/// bytes).
+#[derive(Default)]
+struct CollectionFacts {
+    doi: Option<String>,
+    license: Option<String>,
+}
+
+/// The least of the two, as SQL's `min` over text: NULL ignored.
+fn keep_least(have: &mut Option<String>, v: Option<&str>) {
+    if let Some(v) = v {
+        if have.as_deref().is_none_or(|h| v < h) {
+            *have = Some(v.to_string());
+        }
+    }
+}
+
+/// Two 64-bit SipHashes of a UID: equal texts, equal hashes; distinct ones collide with odds
+/// of about 2^-128 a pair.
+fn uid_hash(uid: &str) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let mut a = std::collections::hash_map::DefaultHasher::new();
+    uid.hash(&mut a);
+    let mut b = std::collections::hash_map::DefaultHasher::new();
+    (0x5eed_u16, uid).hash(&mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}
+
+/// A text cell: Some(Some(text)); NULL: Some(None); anything else: None.
+fn text<'a>(cells: &'a [Cell<'_>], at: Option<usize>) -> Option<Option<&'a str>> {
+    match at.map(|i| &cells[i]) {
+        None | Some(Cell::Null) => Some(None),
+        Some(Cell::Text(t)) => Some(Some(t.as_ref())),
+        Some(_) => None,
+    }
+}
+
+/// The columns [`SeriesFacts`] needs, in this order.
+const WATCHED: &[&str] = &[
+    "SeriesInstanceUID",
+    "Collection",
+    "DataDescriptionURI",
+    "LicenseName",
+];
+
+struct Watcher(std::sync::Arc<std::sync::Mutex<SeriesFacts>>);
+
+impl Watch for Watcher {
+    fn columns(&self) -> &'static [&'static str] {
+        WATCHED
+    }
+
+    fn row(&mut self, at: &[Option<usize>], cells: &[Cell<'_>]) {
+        let Ok(mut f) = self.0.lock() else {
+            return;
+        };
+        let f = &mut *f;
+        match text(cells, at[0]) {
+            Some(Some(uid)) => {
+                if let Some(u) = f.uids.as_mut() {
+                    u.push(uid_hash(uid));
+                }
+            }
+            _ => f.uids = None,
+        }
+        let (c, doi, lic) = (text(cells, at[1]), text(cells, at[2]), text(cells, at[3]));
+        match (c, doi, lic, f.collections.as_mut()) {
+            (Some(Some(c)), Some(doi), Some(lic), Some(m)) => {
+                let e = match m.get_mut(c) {
+                    Some(e) => e,
+                    None => m.entry(c.to_string()).or_default(),
+                };
+                keep_least(&mut e.doi, doi);
+                keep_least(&mut e.license, lic);
+            }
+            // A series of no collection is in no group that a name matches.
+            (Some(None), Some(_), Some(_), _) => {}
+            _ => f.collections = None,
+        }
+    }
+}
+
+impl SeriesFacts {
+    /// Count, on a thread, the series new since the index at `old` and those it had and this
+    /// one has not (None: compare with SQL, as when a UID was not text or there is no old
+    /// index to read).
+    fn compare_with(
+        mut self,
+        old: &Path,
+    ) -> (SeriesFacts, std::thread::JoinHandle<Option<(u64, u64)>>) {
+        let new = self.uids.take();
+        let old = old.to_path_buf();
+        let handle = std::thread::spawn(move || {
+            let mut new = new?;
+            new.sort_unstable();
+            new.dedup();
+            let old = old_uid_hashes(&old)?;
+            let common = old.iter().filter(|h| new.binary_search(h).is_ok()).count() as u64;
+            Some((new.len() as u64 - common, old.len() as u64 - common))
+        });
+        (self, handle)
+    }
+}
+
+/// The hashes of the series UIDs in the index at `path` (None when it cannot be read as one,
+/// or a UID is not text).
+fn old_uid_hashes(path: &Path) -> Option<Vec<u128>> {
+    if !path.exists() {
+        return None;
+    }
+    let ix = Index::open(path).ok()?;
+    let mut stmt = ix
+        .conn
+        .prepare("SELECT SeriesInstanceUID FROM series")
+        .ok()?;
+    let mut rows = stmt.query([]).ok()?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().ok()? {
+        match r.get_ref(0).ok()? {
+            rusqlite::types::ValueRef::Text(t) => out.push(uid_hash(std::str::from_utf8(t).ok()?)),
+            _ => return None,
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
+}
+
+/// The server's list of collections, and its descriptions (None where it has none).
+struct CollectionLists {
+    names: Vec<Row>,
+    descriptions: Option<Vec<Row>>,
+}
+
+async fn fetch_collections(src: &Source<'_>) -> anyhow::Result<CollectionLists> {
+    let names = rows::fetch_rows(src.client, src.api, &cat::COLLECTIONS, vec![]).await?;
+    let descriptions = rows::fetch_rows(src.client, src.api, &cat::DESCRIPTIONS, vec![])
+        .await
+        .ok();
+    Ok(CollectionLists {
+        names,
+        descriptions,
+    })
+}
+
 /// `collections`: the server's list of names, in its order, with the description (where the
 /// server has one), and the DOI and licence its series carry.
-async fn write_collections(src: &Source<'_>, conn: &Connection) -> anyhow::Result<()> {
+fn write_collections(
+    conn: &Connection,
+    lists: &CollectionLists,
+    facts: Option<&HashMap<String, CollectionFacts>>,
+) -> anyhow::Result<()> {
     conn.execute_batch(
         "CREATE TABLE collections (name TEXT NOT NULL, description TEXT, doi TEXT, license TEXT)",
     )?;
-    let names = rows::fetch_rows(src.client, src.api, &cat::COLLECTIONS, vec![]).await?;
     {
         let mut ins = conn.prepare("INSERT INTO collections (name) VALUES (?1)")?;
-        for r in &names {
+        for r in &lists.names {
             if let Some(n) = r.get("Collection").and_then(Value::as_str) {
                 ins.execute([n])?;
             }
         }
     }
-    if let Ok(descs) = rows::fetch_rows(src.client, src.api, &cat::DESCRIPTIONS, vec![]).await {
+    if let Some(descs) = &lists.descriptions {
         let mut up = conn.prepare("UPDATE collections SET description = ?2 WHERE name = ?1")?;
-        for r in &descs {
+        for r in descs {
             if let (Some(n), Some(d)) = (
                 r.get("collectionName").and_then(Value::as_str),
                 r.get("description").and_then(Value::as_str),
@@ -409,7 +644,17 @@ async fn write_collections(src: &Source<'_>, conn: &Connection) -> anyhow::Resul
             }
         }
     }
-    fill_collection_facts(conn)
+    match facts {
+        Some(facts) => {
+            let mut up =
+                conn.prepare("UPDATE collections SET doi = ?2, license = ?3 WHERE name = ?1")?;
+            for (name, f) in facts {
+                up.execute(rusqlite::params![name, f.doi, f.license])?;
+            }
+            Ok(())
+        }
+        None => fill_collection_facts(conn),
+    }
 }
 
 fn fill_collection_facts(conn: &Connection) -> anyhow::Result<()> {

@@ -6,6 +6,8 @@ use rusqlite::types::{Value as Sql, ValueRef};
 use serde::Deserialize as _;
 use serde_json::{Number, Value};
 
+use crate::output::CellRef;
+
 /// The declared SQLite type for a column whose values look like `v`.
 pub fn decl_type(v: &Value) -> &'static str {
     match v {
@@ -45,6 +47,21 @@ pub fn from_sql(v: ValueRef<'_>, boolean: bool) -> Option<Value> {
     })
 }
 
+/// A stored value as a cell of a borrowed row, as [`from_sql`] reads it (None for NULL): text
+/// borrowed from SQLite's row where JSON needs no escapes.
+pub fn cell_ref(v: ValueRef<'_>, boolean: bool) -> Option<CellRef<'_>> {
+    Some(match v {
+        ValueRef::Null => return None,
+        ValueRef::Integer(i) if boolean => CellRef::boolean(i != 0),
+        ValueRef::Integer(i) => CellRef::int(i),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => CellRef::string(s),
+            Err(_) => CellRef::Value(Box::new(from_sql(v, boolean)?)),
+        },
+        other => CellRef::Value(Box::new(from_sql(other, boolean)?)),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +83,34 @@ mod tests {
             assert_eq!(back, v, "{json}");
         }
         assert!(from_sql(ValueRef::Null, false).is_none());
+        // The borrowed cells render as the owned values do.
+        for (v, boolean) in [
+            (ValueRef::Integer(-7), false),
+            (ValueRef::Integer(1), true),
+            (ValueRef::Integer(0), true),
+            (ValueRef::Real(2.5), false),
+            (ValueRef::Text(b"plain"), false),
+            (ValueRef::Text(b"q\"uote\\ \n"), false),
+            (ValueRef::Text(b"\xff bad"), false),
+            (ValueRef::Blob(b"blob"), false),
+        ] {
+            let owned = from_sql(v, boolean).unwrap();
+            let mut m = serde_json::Map::new();
+            m.insert("k".into(), owned.clone());
+            let borrowed = crate::output::RowRef::from_fields(vec![(
+                std::borrow::Cow::Borrowed("k"),
+                cell_ref(v, boolean).unwrap(),
+            )]);
+            assert_eq!(borrowed.to_row(), m);
+            let mut text = Vec::new();
+            borrowed.write_json(&mut text, None).unwrap();
+            assert_eq!(text, serde_json::to_vec(&m).unwrap());
+            assert_eq!(
+                borrowed.value_at(0).text(),
+                crate::output::cell(Some(&owned))
+            );
+        }
+        assert!(cell_ref(ValueRef::Null, false).is_none());
         let f = fields(br#"{"a":"x\"y","b":2,"c":null,"d":[1],"e":2.5,"f":true}"#).unwrap();
         let names: Vec<&str> = f.iter().map(|(k, _)| k.as_ref()).collect();
         assert_eq!(names, ["a", "b", "c", "d", "e", "f"]);
@@ -166,6 +211,21 @@ impl<'de> serde::de::Visitor<'de> for CellVisitor {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, a: A) -> Result<Cell<'de>, A::Error> {
         let v = Value::deserialize(serde::de::value::MapAccessDeserializer::new(a))?;
         Ok(Cell::Json(v.to_string()))
+    }
+}
+
+/// A JSON value as the cell [`fields`] would read from its text.
+pub fn cell_of(v: Option<&Value>) -> Cell<'_> {
+    match v {
+        None | Some(Value::Null) => Cell::Null,
+        Some(Value::Bool(b)) => Cell::Bool(*b),
+        Some(Value::String(s)) => Cell::Text(std::borrow::Cow::Borrowed(s)),
+        Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Cell::Int(i),
+            (None, Some(f)) if n.is_f64() => Cell::Real(f),
+            _ => Cell::Json(n.to_string()),
+        },
+        Some(other) => Cell::Json(other.to_string()),
     }
 }
 

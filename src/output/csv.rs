@@ -229,6 +229,12 @@ impl RowSink for CsvSink {
         self.write_row(&row)
     }
 
+    fn keys_known(&mut self) {
+        if self.header.is_none() && self.pending.is_empty() {
+            self.header = Some(self.columns.known.clone());
+        }
+    }
+
     fn finish(&mut self) -> io::Result<()> {
         if self.header.is_none() {
             self.fix_header()?;
@@ -318,6 +324,25 @@ mod tests {
             "A,B,C,D,E\r\n\"cr\rhere\",\"lf\nhere\",tab\tand\\,1.5,\"[1,{\"\"x\"\":\"\"y\"\"}]\"\r\n\
              -0.0,1000.0,,false,\"é\"\"q\"\"\"\r\n"
         );
+    }
+
+    #[test]
+    fn keys_known_in_advance_change_nothing() {
+        let cols = || Columns {
+            known: vec!["A".into(), "B".into()],
+            fields: None,
+        };
+        let json = r#"[{"B":"b"},{"A":"x, y","B":2},{}]"#;
+        let buf = Shared::default();
+        let mut s = CsvSink::new(Box::new(buf.clone()), cols(), b',');
+        s.keys_known();
+        for r in serde_json::from_str::<Vec<Row>>(json).unwrap() {
+            s.row(r).unwrap();
+        }
+        s.finish().unwrap();
+        let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(out, render(&["A", "B"], None, json, b','));
+        assert_eq!(out, "A,B\r\n,b\r\n\"x, y\",2\r\n,\r\n");
     }
 
     #[test]

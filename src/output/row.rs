@@ -60,6 +60,9 @@ pub trait RowSink {
     fn row_ref(&mut self, row: RowRef<'_>) -> io::Result<()> {
         self.row(row.to_row())
     }
+    /// Every row's keys are among the known columns (the caller knows them all in advance):
+    /// a header can be fixed now instead of after looking at the first rows.
+    fn keys_known(&mut self) {}
     /// Flush everything; called once, also for zero rows.
     fn finish(&mut self) -> io::Result<()>;
     /// Keys seen after a header was fixed, for a warning.

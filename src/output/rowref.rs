@@ -58,6 +58,19 @@ impl<'a> RowRef<'a> {
         }
     }
 
+    /// A row from its keys and values, in order (name each key once). Keys that JSON would
+    /// escape are owned (a borrowed key is written without escaping).
+    pub fn from_fields(mut fields: Vec<(Cow<'a, str>, CellRef<'a>)>) -> RowRef<'a> {
+        for (k, _) in &mut fields {
+            if let Cow::Borrowed(b) = k {
+                if needs_escape(b.as_bytes()) {
+                    *k = Cow::Owned(b.to_string());
+                }
+            }
+        }
+        RowRef { fields }
+    }
+
     /// The same row as an owned map, equal to what serde_json reads from its text.
     pub fn to_row(&self) -> Row {
         self.fields
@@ -132,6 +145,36 @@ impl<'a> RowRef<'a> {
         }
         out.push(b'}');
         Ok(())
+    }
+}
+
+impl<'a> CellRef<'a> {
+    /// A string value, borrowed when JSON writes it without escapes.
+    pub fn string(s: &'a str) -> CellRef<'a> {
+        if needs_escape(s.as_bytes()) {
+            CellRef::Value(Box::new(Value::String(s.to_string())))
+        } else {
+            CellRef::Str(Cow::Borrowed(s))
+        }
+    }
+
+    /// An integer value.
+    pub fn int(i: i64) -> CellRef<'static> {
+        CellRef::Lit(Cow::Owned(i.to_string()))
+    }
+
+    /// A boolean value.
+    pub fn boolean(b: bool) -> CellRef<'static> {
+        CellRef::Lit(Cow::Borrowed(if b { "true" } else { "false" }))
+    }
+
+    /// The text of a string value (None for other values).
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            CellRef::Str(s) => Some(s),
+            CellRef::Value(v) => v.as_str(),
+            _ => None,
+        }
     }
 }
 
@@ -559,6 +602,27 @@ mod tests {
         for doc in bad {
             assert!(p.parse(doc).is_none(), "{}", String::from_utf8_lossy(doc));
         }
+    }
+
+    #[test]
+    fn rows_built_from_fields_write_as_serde_does() {
+        let row = RowRef::from_fields(vec![
+            (Cow::Borrowed("a\"b"), CellRef::string("q\"x\n")),
+            (Cow::Borrowed("n"), CellRef::int(-12)),
+            (Cow::Borrowed("f"), CellRef::boolean(false)),
+            (Cow::Borrowed("s"), CellRef::string("plain")),
+        ]);
+        let mut text = Vec::new();
+        row.write_json(&mut text, None).unwrap();
+        let m = row.to_row();
+        assert_eq!(text, serde_json::to_vec(&m).unwrap());
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            r#"{"a\"b":"q\"x\n","n":-12,"f":false,"s":"plain"}"#
+        );
+        assert_eq!(row.get("s").and_then(CellRef::as_str), Some("plain"));
+        assert_eq!(row.get("a\"b").and_then(CellRef::as_str), Some("q\"x\n"));
+        assert_eq!(row.get("n").and_then(CellRef::as_str), None);
     }
 
     #[test]

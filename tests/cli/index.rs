@@ -243,10 +243,61 @@ fn updates_follow_releases_changes_and_withdrawals() {
     let all = "SELECT count(*) FROM series";
     let live = super::json_rows(&s, &["series"]).len() as u64;
     assert_eq!(count(&s, &cache, all), live + 1);
+    s.release_series("CT COLONOGRAPHY", 2);
     let (_, err) = run(&s, &cache, &["index", "update", "--full"], 0);
-    assert!(err.contains("1 no longer listed"), "{err}");
-    assert_eq!(count(&s, &cache, all), live);
+    assert!(err.contains("(2 new, 1 no longer listed"), "{err}");
+    assert_eq!(count(&s, &cache, all), live + 2);
     same_offline(&s, &cache, &["series", "--format", "csv"]);
+    // The collections' DOI and licence, learnt while the series were written, are what SQL
+    // finds in the series.
+    let wrong = "SELECT count(*) FROM collections c WHERE \
+        doi IS NOT (SELECT min(DataDescriptionURI) FROM series s WHERE s.Collection = c.name) \
+        OR license IS NOT (SELECT min(LicenseName) FROM series s WHERE s.Collection = c.name)";
+    assert_eq!(count(&s, &cache, wrong), 0);
+    let known = "SELECT count(*) FROM collections WHERE doi IS NOT NULL AND license IS NOT NULL";
+    assert!(count(&s, &cache, known) > 0);
+}
+
+#[test]
+fn a_series_listed_twice_is_kept_once_with_its_first_facts() {
+    let s = FakeServer::start();
+    let cache = Cache::new();
+    let body = r#"[
+      {"SeriesInstanceUID":"1.2.3","Collection":"LIDC-IDRI","LicenseName":"B","DataDescriptionURI":"d2"},
+      {"SeriesInstanceUID":"1.2.4","Collection":"LIDC-IDRI","LicenseName":"C","DataDescriptionURI":"d3"},
+      {"SeriesInstanceUID":"1.2.3","Collection":"LIDC-IDRI","LicenseName":"A","DataDescriptionURI":"d1"}
+    ]"#;
+    s.inject(Fault {
+        endpoint: "getSeries".into(),
+        times: None,
+        action: FaultAction::Status {
+            code: 200,
+            body: body.into(),
+            content_type: Some("application/json".into()),
+            retry_after: None,
+        },
+    });
+    let (_, err) = run(&s, &cache, &["index", "update", "--full"], 0);
+    assert!(err.contains("2 series"), "{err}");
+    let (out, _) = run(
+        &s,
+        &cache,
+        &[
+            "query",
+            "SELECT name, doi, license FROM collections WHERE name = 'LIDC-IDRI'",
+            "--format",
+            "csv",
+        ],
+        0,
+    );
+    assert_eq!(out, "name,doi,license\r\nLIDC-IDRI,d2,B\r\n");
+    let (out, _) = run(
+        &s,
+        &cache,
+        &["query", "SELECT LicenseName FROM series", "--format", "csv"],
+        0,
+    );
+    assert_eq!(out, "LicenseName\r\nB\r\nC\r\n");
 }
 
 #[test]
@@ -478,4 +529,48 @@ fn metadata_extras_come_along() {
     run(&s, &cache, &["index", "update"], 0);
     let sql = format!("SELECT count(*) FROM series_metadata WHERE SeriesInstanceUID = '{uid}'");
     assert_eq!(count(&s, &cache, &sql), 1);
+}
+
+#[test]
+fn offline_rows_with_escapes_odd_keys_and_numbers_equal_live() {
+    let s = FakeServer::start();
+    let cache = Cache::new();
+    // getSeries answers these rows, to the build and to the live commands alike: text that
+    // JSON escapes, non-ASCII text, a key no catalogue knows (so the CSV header needs its
+    // look-ahead), a key that JSON escapes, fractions, booleans, big integers. Keys come in the
+    // server's order (the index keeps its columns in that order).
+    let body = r#"[
+      {"SeriesInstanceUID":"1.2.3","Modality":"CT",
+       "SeriesDescription":"back\\slash \"q\" tab\t nl\n cr\r é 日本 \u0001","AnnotationsFlag":true,
+       "Collection":"Q\"uote","ImageCount":3,"FileSize":12.5,"Brand New":"x, y","Odd\"Key":"v"},
+      {"SeriesInstanceUID":"1.2.4","Modality":"MR","SeriesDescription":"a,b;\"c\"",
+       "AnnotationsFlag":false,"Collection":"Plain","ImageCount":-9007199254740993,"FileSize":7.25},
+      {"SeriesInstanceUID":"1.2.5","Collection":"Plain","Brand New":"later"}
+    ]"#;
+    s.inject(Fault {
+        endpoint: "getSeries".into(),
+        times: None,
+        action: FaultAction::Status {
+            code: 200,
+            body: body.into(),
+            content_type: Some("application/json".into()),
+            retry_after: None,
+        },
+    });
+    run(&s, &cache, &["index", "update", "--full"], 0);
+    assert_eq!(count(&s, &cache, "SELECT count(*) FROM series"), 3);
+    for fmt in ["json", "ndjson", "csv", "tsv", "table"] {
+        same_offline(&s, &cache, &["series", "--format", fmt]);
+        same_offline(
+            &s,
+            &cache,
+            &[
+                "series",
+                "--format",
+                fmt,
+                "--fields",
+                "SeriesDescription,Collection",
+            ],
+        );
+    }
 }
