@@ -8,7 +8,7 @@
 use super::names::is_plain_file_name;
 use std::io::{self, BufRead, Read};
 
-use flate2::bufread::DeflateDecoder;
+use flate2::{Decompress, FlushDecompress, Status};
 
 const LOCAL_HEADER: u32 = 0x0403_4b50;
 const CENTRAL_HEADER: u32 = 0x0201_4b50;
@@ -54,6 +54,9 @@ pub struct ZipStream<R: BufRead> {
     entries: usize,
     /// Output buffer reused for every entry.
     buf: Vec<u8>,
+    /// The inflater, reset for every entry rather than built anew (its state and window are
+    /// allocated once per archive, not once per file).
+    inflater: Decompress,
 }
 
 /// A short read: the archive ended early, or the transport failed (its own error, e.g. the idle
@@ -71,6 +74,7 @@ impl<R: BufRead> ZipStream<R> {
             r,
             entries: 0,
             buf: vec![0u8; 256 * 1024],
+            inflater: Decompress::new(false),
         }
     }
 
@@ -187,29 +191,7 @@ impl<R: BufRead> ZipStream<R> {
         sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
     ) -> Result<u64, ZipError> {
         match e.method {
-            8 => {
-                let mut dec = DeflateDecoder::new(&mut self.r);
-                loop {
-                    let n = dec.read(buf).map_err(|err| match err.kind() {
-                        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
-                            ZipError::Corrupt {
-                                name: e.name.clone(),
-                                what: err.to_string(),
-                            }
-                        }
-                        io::ErrorKind::UnexpectedEof => {
-                            ZipError::Truncated(format!("inside {}", e.name))
-                        }
-                        _ => ZipError::Truncated(err.to_string()),
-                    })?;
-                    if n == 0 {
-                        return Ok(dec.total_in());
-                    }
-                    crc.update(&buf[..n]);
-                    *total += n as u64;
-                    sink(&buf[..n]).map_err(ZipError::Sink)?;
-                }
-            }
+            8 => self.inflate_entry(e, buf, crc, total, sink),
             0 if e.flags & 8 == 0 => {
                 let mut left = e.compressed;
                 while left > 0 {
@@ -229,6 +211,55 @@ impl<R: BufRead> ZipStream<R> {
                 name: e.name.clone(),
                 what: format!("compression method {m}"),
             }),
+        }
+    }
+
+    /// Inflate one DEFLATE entry straight from the reader's buffer. Output is handed on when the
+    /// buffer is full or the entry ends, so a file smaller than the buffer reaches `sink` (and
+    /// the disk) in one piece. Returns the compressed size.
+    fn inflate_entry(
+        &mut self,
+        e: &Entry,
+        buf: &mut [u8],
+        crc: &mut crc32fast::Hasher,
+        total: &mut u64,
+        sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> Result<u64, ZipError> {
+        let read_failed = |err: io::Error| match err.kind() {
+            io::ErrorKind::UnexpectedEof => ZipError::Truncated(format!("inside {}", e.name)),
+            _ => ZipError::Truncated(err.to_string()),
+        };
+        let corrupt = |err: flate2::DecompressError| ZipError::Corrupt {
+            name: e.name.clone(),
+            what: err.to_string(),
+        };
+        let z = &mut self.inflater;
+        z.reset(false);
+        let mut filled = 0;
+        loop {
+            let input = self.r.fill_buf().map_err(read_failed)?;
+            let at_end = input.is_empty();
+            let (in0, out0) = (z.total_in(), z.total_out());
+            let status = z
+                .decompress(input, &mut buf[filled..], FlushDecompress::None)
+                .map_err(corrupt)?;
+            let used = usize::try_from(z.total_in() - in0).expect("within the input");
+            let made = usize::try_from(z.total_out() - out0).expect("within the buffer");
+            self.r.consume(used);
+            filled += made;
+            let done = status == Status::StreamEnd;
+            if filled > 0 && (done || filled == buf.len()) {
+                crc.update(&buf[..filled]);
+                *total += filled as u64;
+                sink(&buf[..filled]).map_err(ZipError::Sink)?;
+                filled = 0;
+            }
+            if done {
+                return Ok(z.total_in());
+            }
+            if at_end && used == 0 && made == 0 {
+                return Err(ZipError::Truncated(format!("inside {}", e.name)));
+            }
         }
     }
 
@@ -389,6 +420,39 @@ mod tests {
         assert_eq!(got.len(), 3);
         assert_eq!(got[1].1, big);
         assert_eq!(got[2].1, b"");
+    }
+
+    /// One inflater serves every entry: sizes around the output buffer's (256 KiB), an empty
+    /// entry between them, and a corrupt stream after good ones.
+    #[test]
+    fn the_inflater_is_reset_between_entries() {
+        let sizes = [0usize, 1, 262_143, 262_144, 262_145, 524_288, 0, 10_240];
+        let data: Vec<Vec<u8>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(k, &n)| (0..n).map(|i| ((i * 31 + k) % 253) as u8).collect())
+            .collect();
+        let names: Vec<String> = (0..sizes.len()).map(|k| format!("{k}.dcm")).collect();
+        let entries: Vec<(&str, &[u8])> = names
+            .iter()
+            .zip(&data)
+            .map(|(n, d)| (n.as_str(), d.as_slice()))
+            .collect();
+        let got = read_all(&java_zip(&entries)).unwrap();
+        assert_eq!(got.len(), sizes.len());
+        for ((name, bytes), want) in got.iter().zip(&data) {
+            assert_eq!(bytes, want, "{name}");
+        }
+        // Garbage in the third entry's DEFLATE stream is corrupt, not truncated.
+        let mut zip = java_zip(&entries[..3]);
+        let third = zip
+            .windows(5)
+            .position(|w| w == b"2.dcm")
+            .expect("third header");
+        for b in &mut zip[third + 5..third + 25] {
+            *b = 0xff;
+        }
+        assert!(matches!(read_all(&zip), Err(ZipError::Corrupt { .. })));
     }
 
     #[test]
