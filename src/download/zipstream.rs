@@ -1,8 +1,7 @@
 //! A streaming ZIP reader for what NBIA sends: Java ZipOutputStream archives whose DEFLATE entries
 //! carry data descriptors (sizes after the data), read front to back without the central
 //! directory. The zip crate's stream reader needs sizes in the local header, so the framing is
-//! read here. An entry that arrived whole in the reader's buffer (most files of a small series)
-//! is inflated in one call by libdeflate; anything else is streamed through flate2 (zlib-rs).
+//! read here and the inflating is flate2's.
 //!
 //! Entry names are untrusted: [`check_name`] accepts only flat, plain file names.
 
@@ -10,7 +9,6 @@ use super::names::is_plain_file_name;
 use std::io::{self, BufRead, Read};
 
 use flate2::{Decompress, FlushDecompress, Status};
-use std::ptr::NonNull;
 
 const LOCAL_HEADER: u32 = 0x0403_4b50;
 const CENTRAL_HEADER: u32 = 0x0201_4b50;
@@ -59,52 +57,6 @@ pub struct ZipStream<R: BufRead> {
     /// The inflater, reset for every entry rather than built anew (its state and window are
     /// allocated once per archive, not once per file).
     inflater: Decompress,
-    /// libdeflate, for entries that are whole in the buffer (None if it could not be allocated).
-    whole: Option<WholeInflater>,
-}
-
-/// libdeflate's one-shot inflater: ~1.35x zlib-rs on 10 KiB files, but it needs the whole
-/// DEFLATE stream in one slice, so it only takes entries that arrived in one piece.
-struct WholeInflater(NonNull<libdeflate_sys::libdeflate_decompressor>);
-
-impl WholeInflater {
-    fn new() -> Option<Self> {
-        // SAFETY: no arguments; a null result (out of memory) becomes None.
-        NonNull::new(unsafe { libdeflate_sys::libdeflate_alloc_decompressor() }).map(WholeInflater)
-    }
-
-    /// Inflate the DEFLATE stream at the start of `input` (more data may follow it) into `out`:
-    /// `(bytes read, bytes written)`, or None when the stream does not end within `input`, does
-    /// not fit in `out`, or is invalid. The caller then streams it with zlib-rs, which reports
-    /// the error if there is one.
-    fn inflate(&mut self, input: &[u8], out: &mut [u8]) -> Option<(usize, usize)> {
-        let (mut read, mut written) = (0usize, 0usize);
-        // SAFETY: the decompressor is live until drop and `&mut self` keeps it to one caller;
-        // libdeflate reads at most `input.len()` bytes from `input` and writes at most
-        // `out.len()` bytes to `out`, both valid for the call, and sets the two counts.
-        let result = unsafe {
-            libdeflate_sys::libdeflate_deflate_decompress_ex(
-                self.0.as_ptr(),
-                input.as_ptr().cast(),
-                input.len(),
-                out.as_mut_ptr().cast(),
-                out.len(),
-                &mut read,
-                &mut written,
-            )
-        };
-        (result == libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS
-            && read <= input.len()
-            && written <= out.len())
-        .then_some((read, written))
-    }
-}
-
-impl Drop for WholeInflater {
-    fn drop(&mut self) {
-        // SAFETY: allocated by libdeflate_alloc_decompressor, freed once, here.
-        unsafe { libdeflate_sys::libdeflate_free_decompressor(self.0.as_ptr()) }
-    }
 }
 
 /// A short read: the archive ended early, or the transport failed (its own error, e.g. the idle
@@ -123,7 +75,6 @@ impl<R: BufRead> ZipStream<R> {
             entries: 0,
             buf: vec![0u8; 256 * 1024],
             inflater: Decompress::new(false),
-            whole: WholeInflater::new(),
         }
     }
 
@@ -263,10 +214,9 @@ impl<R: BufRead> ZipStream<R> {
         }
     }
 
-    /// Inflate one DEFLATE entry straight from the reader's buffer: in one call when it is all
-    /// there and fits the output buffer, else streamed. Output is handed on when the buffer is
-    /// full or the entry ends, so a file smaller than the buffer reaches `sink` (and the disk)
-    /// in one piece. Returns the compressed size.
+    /// Inflate one DEFLATE entry straight from the reader's buffer. Output is handed on when the
+    /// buffer is full or the entry ends, so a file smaller than the buffer reaches `sink` (and
+    /// the disk) in one piece. Returns the compressed size.
     fn inflate_entry(
         &mut self,
         e: &Entry,
@@ -283,18 +233,6 @@ impl<R: BufRead> ZipStream<R> {
             name: e.name.clone(),
             what: err.to_string(),
         };
-        if let Some(whole) = self.whole.as_mut() {
-            let input = self.r.fill_buf().map_err(read_failed)?;
-            if let Some((read, written)) = whole.inflate(input, buf) {
-                self.r.consume(read);
-                crc.update(&buf[..written]);
-                *total += written as u64;
-                if written > 0 {
-                    sink(&buf[..written]).map_err(ZipError::Sink)?;
-                }
-                return Ok(read as u64);
-            }
-        }
         let z = &mut self.inflater;
         z.reset(false);
         let mut filled = 0;
@@ -459,21 +397,8 @@ mod tests {
         out
     }
 
-    /// Read with a 7-byte buffer (every entry streamed by zlib-rs) and with the whole archive in
-    /// the buffer (entries that fit inflated by libdeflate); both must agree.
     fn read_all(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, ZipError> {
-        let small = read_with(bytes, 7);
-        let whole = read_with(bytes, bytes.len().max(1));
-        assert_eq!(
-            format!("{small:?}"),
-            format!("{whole:?}"),
-            "streamed and one-shot inflating differ"
-        );
-        small
-    }
-
-    fn read_with(bytes: &[u8], capacity: usize) -> Result<Vec<(String, Vec<u8>)>, ZipError> {
-        let mut z = ZipStream::new(io::BufReader::with_capacity(capacity, bytes));
+        let mut z = ZipStream::new(io::BufReader::with_capacity(7, bytes));
         let mut out = Vec::new();
         while let Some(e) = z.next_entry()? {
             let mut data = Vec::new();
