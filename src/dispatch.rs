@@ -86,6 +86,9 @@ async fn from_idc(command: &Command, ctx: &Ctx) -> Option<anyhow::Result<()>> {
         Command::Index(IndexCommand::Update(a)) if a.metadata => Err(crate::error::usage(
             "--metadata adds NBIA's getSeriesMetadata fields: IDC's index has its own (leave out --metadata with --source idc)",
         )),
+        Command::Index(IndexCommand::Update(_)) if ctx.offline => Err(crate::error::usage(
+            "index update fetches IDC's index files: leave out --offline (or unset TCIA_OFFLINE)",
+        )),
         Command::Index(IndexCommand::Update(a)) => idc::index_update(ctx, a.full).await,
         Command::Query(a) => idc::query_sql(ctx, &a.sql).await,
         other if idc::answers(other) => match query::for_command(other) {

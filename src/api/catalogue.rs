@@ -31,6 +31,16 @@ pub fn server_key(base: &Url) -> String {
         .collect()
 }
 
+/// Whether a URL's host is this machine (plain http is allowed there without `--allow-http`).
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 /// Resolve `--server`: a URL, or the names `nbia` / `nlst`. Plain http is refused unless the host
 /// is loopback or `allow_http` is set.
 pub fn resolve_server(s: &str, allow_http: bool) -> Result<Url, Error> {
@@ -53,13 +63,7 @@ pub fn resolve_server(s: &str, allow_http: bool) -> Result<Url, Error> {
     match url.scheme() {
         "https" => {}
         "http" => {
-            let loopback = match url.host() {
-                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                None => false,
-            };
-            if !loopback && !allow_http {
+            if !is_loopback(&url) && !allow_http {
                 return Err(Error::Usage(format!(
                     "refusing plain http:// for --server {s}: use https://, or pass --allow-http if you really mean it"
                 )));

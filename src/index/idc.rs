@@ -491,27 +491,19 @@ impl Column {
         self.next = 0;
         self.level = 0;
         let defs = (self.max_def > 0).then_some(&mut self.defs);
+        // One batch of whichever type the column has.
+        macro_rules! batch {
+            ($r:expr, $v:expr) => {{
+                $v.clear();
+                $r.read_records(BATCH, defs, None, $v)?
+            }};
+        }
         let (records, _, _) = match &mut self.reader {
-            Reader::Str(r, v) => {
-                v.clear();
-                r.read_records(BATCH, defs, None, v)?
-            }
-            Reader::I64(r, v) => {
-                v.clear();
-                r.read_records(BATCH, defs, None, v)?
-            }
-            Reader::I32(r, v) => {
-                v.clear();
-                r.read_records(BATCH, defs, None, v)?
-            }
-            Reader::F64(r, v) => {
-                v.clear();
-                r.read_records(BATCH, defs, None, v)?
-            }
-            Reader::F32(r, v) => {
-                v.clear();
-                r.read_records(BATCH, defs, None, v)?
-            }
+            Reader::Str(r, v) => batch!(r, v),
+            Reader::I64(r, v) => batch!(r, v),
+            Reader::I32(r, v) => batch!(r, v),
+            Reader::F64(r, v) => batch!(r, v),
+            Reader::F32(r, v) => batch!(r, v),
         };
         Ok(records)
     }

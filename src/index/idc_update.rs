@@ -107,13 +107,7 @@ pub fn check_scheme(url: &reqwest::Url, allow_http: bool, flag: &str) -> anyhow:
     match url.scheme() {
         "https" => Ok(()),
         "http" => {
-            let loopback = match url.host() {
-                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                None => false,
-            };
-            if loopback || allow_http {
+            if crate::api::catalogue::is_loopback(url) || allow_http {
                 Ok(())
             } else {
                 Err(usage(format!(

@@ -94,6 +94,20 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Exactly these objects under `dir`, each under its object name, with its bytes.
+fn assert_objects(dir: &Path, objects: &[&fake_nbia::IdcObject]) {
+    let files = files_under(dir);
+    assert_eq!(files.len(), objects.len(), "{files:?}");
+    for o in objects {
+        let name = o.key.rsplit('/').next().unwrap();
+        let f = files
+            .iter()
+            .find(|p| p.file_name().unwrap().to_str() == Some(name))
+            .unwrap_or_else(|| panic!("{name} not downloaded"));
+        assert_eq!(md5_file(f), o.md5_hex, "{name}");
+    }
+}
+
 #[test]
 fn list_commands_answer_from_the_index_with_nbia_columns() {
     let w = World::new(BucketConfig::default());
@@ -241,18 +255,16 @@ fn downloads_verify_every_object_and_resume() {
     let expected = w.series_of("lidc_idri");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().to_str().unwrap();
-    let (_, err) = w.run(
-        &[
-            "download",
-            "--collection",
-            "lidc_idri",
-            "-o",
-            out,
-            "--layout",
-            "flat",
-        ],
-        0,
-    );
+    let args = [
+        "download",
+        "--collection",
+        "lidc_idri",
+        "-o",
+        out,
+        "--layout",
+        "flat",
+    ];
+    let (_, err) = w.run(&args, 0);
     assert!(
         err.contains(&format!("downloaded {}", expected.len())),
         "{err}"
@@ -263,32 +275,12 @@ fn downloads_verify_every_object_and_resume() {
         .requests()
         .iter()
         .any(|r| r.query.contains("continuation-token")));
-    let files = files_under(dir.path());
     let objects: Vec<_> = expected.iter().flat_map(|s| s.objects.iter()).collect();
-    assert_eq!(files.len(), objects.len());
-    for o in &objects {
-        let name = o.key.rsplit('/').next().unwrap();
-        let f = files
-            .iter()
-            .find(|p| p.file_name().unwrap().to_str() == Some(name))
-            .unwrap_or_else(|| panic!("{name} not downloaded"));
-        assert_eq!(md5_file(f), o.md5_hex);
-    }
+    assert_objects(dir.path(), &objects);
     assert!(dir.path().join("metadata.csv").exists());
     // A re-run fetches nothing.
     let gets = w.bucket.hits("GetObject");
-    let (_, err) = w.run(
-        &[
-            "download",
-            "--collection",
-            "lidc_idri",
-            "-o",
-            out,
-            "--layout",
-            "flat",
-        ],
-        0,
-    );
+    let (_, err) = w.run(&args, 0);
     assert!(
         err.contains(&format!("skipped {}", expected.len())),
         "{err}"
@@ -371,14 +363,7 @@ fn gcs_names_hashes_and_size_only_objects() {
         .requests()
         .iter()
         .any(|r| r.path.starts_with("/idc-open-idc1/")));
-    for o in &two.objects {
-        let name = o.key.rsplit('/').next().unwrap();
-        let f = files_under(dir.path())
-            .into_iter()
-            .find(|p| p.file_name().unwrap().to_str() == Some(name))
-            .unwrap();
-        assert_eq!(md5_file(&f), o.md5_hex);
-    }
+    assert_objects(dir.path(), &two.objects.iter().collect::<Vec<_>>());
     // A composite object with wrong bytes: its CRC32C catches it.
     let composite = two
         .objects
