@@ -77,6 +77,19 @@ pub const KEYS: &[Key] = &[
         "(the system's trusted certificates)",
     ),
     key("color", "color", Scope::Global, ""),
+    key("source", "source", Scope::Global, ""),
+    key(
+        "idc-index",
+        "idc_index",
+        Scope::Global,
+        "(IDC's current release on storage.googleapis.com)",
+    ),
+    key(
+        "idc-endpoint",
+        "idc_endpoint",
+        Scope::Global,
+        "https://s3.amazonaws.com",
+    ),
     key("jobs", "jobs", Scope::Download, ""),
     key("layout", "layout", Scope::Download, ""),
     key(
