@@ -80,17 +80,25 @@ fn classify_idc(
     complete: bool,
 ) -> Change {
     let uuid = now.crdc_series_uuid.as_deref();
-    let before = match was {
-        Some(w) => w.crdc_series_uuid.clone(),
-        None => rec.and_then(|r| r.fields.get("crdc_series_uuid").cloned()),
+    let (before, before_version) = match was {
+        Some(w) => (w.crdc_series_uuid.clone(), w.idc_version.clone()),
+        None => (
+            rec.and_then(|r| r.fields.get("crdc_series_uuid").cloned()),
+            rec.and_then(|r| r.fields.get("series_revised_idc_version").cloned()),
+        ),
     };
+    let revised = before.as_deref().is_some_and(|b| Some(b) != uuid)
+        || (before_version.is_some()
+            && now.idc_version.is_some()
+            && before_version != now.idc_version);
     match (before, rec) {
-        (None, None) => Change::New,
-        (Some(b), _) if Some(b.as_str()) != uuid => Change::Changed(format!(
-            "IDC revision: crdc_series_uuid {b} -> {}, version {}",
+        (Some(b), _) if revised => Change::Changed(format!(
+            "IDC revision: crdc_series_uuid {b} -> {}, version {} -> {}",
             uuid.unwrap_or("?"),
+            before_version.as_deref().unwrap_or("?"),
             now.idc_version.as_deref().unwrap_or("?")
         )),
+        (None, None) => Change::New,
         (_, Some(_)) if complete => Change::Unchanged,
         (None, Some(_)) => Change::New,
         (Some(_), _) => Change::Missing,
