@@ -516,61 +516,60 @@ impl SeriesFetcher for BucketObjects {
             }
             jobs.push((name, l));
         }
-        let results = futures_util::stream::iter(jobs)
-            .map(|(name, l)| {
-                let url = format!("{}/{bucket}/{}", self.endpoint, l.key);
-                let shown = format!("s3://{bucket}/{}", l.key);
-                let (http, budget, reporter, uid) = (
-                    self.http.clone(),
-                    self.budget.clone(),
-                    reporter.clone(),
-                    uid.clone(),
-                );
-                let path = dir.join(&name);
-                let md5 = self.md5;
-                let no_delay = self.no_retry_delay;
-                // Each object on its own task: hashing spreads over the runtime's threads.
-                tokio::spawn(async move {
-                    let mut attempt = 0u32;
-                    loop {
-                        let permit = budget.clone().acquire_owned().await.ok();
-                        let r = get_object(
-                            http.clone(),
-                            url.clone(),
-                            shown.clone(),
-                            name.clone(),
-                            l.clone(),
-                            path.clone(),
-                            md5,
-                            reporter.clone(),
-                            uid.clone(),
-                        )
-                        .await;
-                        drop(permit);
-                        match r {
-                            Ok(g) => return Ok(g),
-                            Err(ObjError::Retry(f)) if attempt + 1 < OBJECT_ATTEMPTS => {
-                                attempt += 1;
-                                if !no_delay {
-                                    let d = f
-                                        .retry_after
-                                        .unwrap_or_else(|| crate::api::client::backoff(attempt));
-                                    tokio::time::sleep(d).await;
-                                }
+        // Each object on its own task (hashing spreads over the runtime's threads), all waiting
+        // on the global budget; a JoinSet, so that the rest are stopped when one fails for good.
+        let mut set = tokio::task::JoinSet::new();
+        for (name, l) in jobs {
+            let url = format!("{}/{bucket}/{}", self.endpoint, l.key);
+            let shown = format!("s3://{bucket}/{}", l.key);
+            let (http, budget, reporter, uid) = (
+                self.http.clone(),
+                self.budget.clone(),
+                reporter.clone(),
+                uid.clone(),
+            );
+            let path = dir.join(&name);
+            let md5 = self.md5;
+            let no_delay = self.no_retry_delay;
+            set.spawn(async move {
+                let mut attempt = 0u32;
+                loop {
+                    let permit = budget.clone().acquire_owned().await.ok();
+                    let r = get_object(
+                        http.clone(),
+                        url.clone(),
+                        shown.clone(),
+                        name.clone(),
+                        l.clone(),
+                        path.clone(),
+                        md5,
+                        reporter.clone(),
+                        uid.clone(),
+                    )
+                    .await;
+                    drop(permit);
+                    match r {
+                        Ok(g) => return Ok(g),
+                        Err(ObjError::Retry(f)) if attempt + 1 < OBJECT_ATTEMPTS => {
+                            attempt += 1;
+                            if !no_delay {
+                                let d = f
+                                    .retry_after
+                                    .unwrap_or_else(|| crate::api::client::backoff(attempt));
+                                tokio::time::sleep(d).await;
                             }
-                            Err(ObjError::Retry(f)) | Err(ObjError::Final(f)) => return Err(f),
                         }
+                        Err(ObjError::Retry(f)) | Err(ObjError::Final(f)) => return Err(f),
                     }
-                })
-            })
-            .buffer_unordered(64);
-        let mut results = std::pin::pin!(results);
+                }
+            });
+        }
         let mut files = Vec::new();
         let mut promised = HashMap::new();
         let mut unpromised_ok = Vec::new();
         let mut size_only = Vec::new();
         let mut first_error: Option<Failure> = None;
-        while let Some(r) = results.next().await {
+        while let Some(r) = set.join_next().await {
             match r {
                 Ok(Ok(g)) => {
                     match &g.promise {
@@ -592,6 +591,12 @@ impl SeriesFetcher for BucketObjects {
                     first_error
                         .get_or_insert(Failure::local(format!("a download task failed: {e}")));
                 }
+            }
+            if first_error.is_some() {
+                // The series has failed: stop the other objects, and wait until they have
+                // stopped, so that none writes into the next attempt's staging.
+                set.abort_all();
+                while set.join_next().await.is_some() {}
             }
         }
         if let Some(f) = first_error {
