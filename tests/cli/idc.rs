@@ -584,3 +584,51 @@ fn zip_archives_and_shards_work_as_for_nbia() {
     }
     w.run(&["verify", zout], 0);
 }
+
+#[test]
+fn offline_never_fetches_and_status_lists_the_idc_index() {
+    let w = World::new(BucketConfig::default());
+    // No index yet and --offline: exit 2, nothing asked of the bucket.
+    let (_, err) = w.run(&["series", "--collection", "lidc_idri", "--offline"], 2);
+    assert!(err.contains("tcia index update --source idc"), "{err}");
+    assert_eq!(w.bucket.requests().len(), 0);
+    let (_, err) = w.run(&["index", "update", "--offline"], 2);
+    assert!(err.contains("leave out --offline"), "{err}");
+    w.run(&["index", "update"], 0);
+    let before = w.bucket.requests().len();
+    let (out, _) = w.run(
+        &[
+            "series",
+            "--collection",
+            "lidc_idri",
+            "--offline",
+            "--format",
+            "csv",
+        ],
+        0,
+    );
+    assert_eq!(csv_rows(&out).len(), w.series_of("lidc_idri").len());
+    assert_eq!(w.bucket.requests().len(), before);
+    let (status, _) = w.run(&["index", "status", "--format", "csv"], 0);
+    let rows = csv_rows(&status);
+    assert_eq!(rows.len(), 1, "{status}");
+    assert_eq!(&rows[0][1], "idc");
+    assert_eq!(
+        rows[0][2].parse::<usize>().unwrap(),
+        w.bucket.data().series.len()
+    );
+    // Downloads need the network.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, err) = w.run(
+        &[
+            "download",
+            "--collection",
+            "lidc_idri",
+            "--offline",
+            "-o",
+            dir.path().to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(err.contains("need the network"), "{err}");
+}
