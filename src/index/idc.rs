@@ -604,11 +604,17 @@ fn read_series(
         }
         let mut left = rows_in_group;
         while left > 0 {
-            let mut n = usize::MAX;
+            // Every column gives the same rows of the group, or the file is damaged.
+            let mut n: Option<usize> = None;
             for c in cols.iter_mut().flatten() {
-                n = n.min(c.fill().map_err(|e| bad(path, e))?);
+                let got = c.fill().map_err(|e| bad(path, e))?;
+                if n.is_some_and(|n| n != got) {
+                    return Err(bad(path, "its columns hold different numbers of rows"));
+                }
+                n = Some(got);
             }
-            if n == 0 || n == usize::MAX {
+            let n = n.unwrap_or(0);
+            if n == 0 {
                 return Err(bad(path, "a column ended before its row group"));
             }
             for _ in 0..n {

@@ -632,3 +632,43 @@ fn offline_never_fetches_and_status_lists_the_idc_index() {
     );
     assert!(err.contains("need the network"), "{err}");
 }
+
+#[test]
+fn a_directory_of_foreign_files_is_refused_and_a_good_one_is_imported() {
+    let w = World::new(BucketConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    w.bucket.write_index(dir.path());
+    let d = dir.path().to_str().unwrap();
+    let (_, err) = w.run(&["--idc-index", d, "index", "update"], 0);
+    assert!(err.contains("IDC index built"), "{err}");
+    assert!(err.contains("sha256 verified"), "{err}");
+    // Unchanged files: nothing to do.
+    let (_, err) = w.run(&["--idc-index", d, "index", "update"], 0);
+    assert!(err.contains("IDC index is current"), "{err}");
+    // Not parquet: an error naming the file; the old index still answers.
+    std::fs::write(dir.path().join("idc_index.parquet"), b"PAR1 not really").unwrap();
+    std::fs::remove_file(dir.path().join("idc_index.parquet.sha256")).unwrap();
+    let (_, err) = w.run(&["--idc-index", d, "index", "update", "--full"], 1);
+    assert!(err.contains("is not an IDC index file"), "{err}");
+    let (out, _) = w.run(
+        &[
+            "--idc-index",
+            d,
+            "series",
+            "--collection",
+            "lidc_idri",
+            "--format",
+            "csv",
+        ],
+        0,
+    );
+    assert_eq!(csv_rows(&out).len(), w.series_of("lidc_idri").len());
+    // A sidecar that does not match: exit 3.
+    std::fs::write(
+        dir.path().join("idc_index.parquet.sha256"),
+        format!("{}  idc_index.parquet\n", "0".repeat(64)),
+    )
+    .unwrap();
+    let (_, err) = w.run(&["--idc-index", d, "index", "update", "--full"], 3);
+    assert!(err.contains("sha256 mismatch"), "{err}");
+}
