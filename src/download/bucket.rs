@@ -183,6 +183,16 @@ impl BucketObjects {
                         etag: c.etag,
                     }));
                     match (page.is_truncated, page.next_continuation_token) {
+                        (true, Some(t)) if token.as_deref() == Some(t.as_str()) => {
+                            // The same page again would never end.
+                            return Err(ListError::Final(Failure::new(
+                                FailClass::Network,
+                                false,
+                                format!(
+                                    "listing {shown}: the store repeated its continuation token"
+                                ),
+                            )));
+                        }
                         (true, Some(t)) if !t.is_empty() => token = Some(t),
                         (true, _) => {
                             return Err(ListError::Retry(
