@@ -149,6 +149,13 @@ async fn plan_with<C: Catalog + Locate>(
     }
     let mut jobs = selection.jobs;
     let suspect_empty = jobs.is_empty() && ignored_login(&ctx, a);
+    // IDC: none of the whole selection in the index is exit 4, decided before sharding so that
+    // every shard of one manifest agrees.
+    if shard.is_some() && !jobs.is_empty() && catalog.count_known(&jobs)? == Some(0) {
+        return Err(none_in_idc(
+            &jobs.iter().map(|j| j.info.uid.clone()).collect::<Vec<_>>(),
+        ));
+    }
     if let Some(sh) = shard {
         let all = jobs.len();
         jobs.retain(|j| sh.contains(&j.info.uid));
@@ -166,17 +173,8 @@ async fn plan_with<C: Catalog + Locate>(
     fill_counts(catalog, &mut jobs, &ctx.printer).await;
     let locations = catalog.locate(&jobs)?;
     if locations.is_some() {
-        if jobs.is_empty() && !unknown.is_empty() {
-            return Err(crate::error::Error::Failed {
-                message: format!(
-                    "none of the {} series asked for is in IDC's index ({}{}); they may not have moved to IDC yet: try --source nbia",
-                    unknown.len(),
-                    unknown.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
-                    if unknown.len() > 3 { ", ..." } else { "" }
-                ),
-                code: crate::error::exit::HTTP_CLIENT,
-            }
-            .into());
+        if jobs.is_empty() && !unknown.is_empty() && shard.is_none() {
+            return Err(none_in_idc(&unknown));
         }
     } else {
         // a named collection, modality or body part that does not exist: a warning, or exit 2
@@ -198,8 +196,27 @@ async fn plan_with<C: Catalog + Locate>(
     })
 }
 
+/// Exit 4: not one of the series asked for is in IDC's index.
+fn none_in_idc(unknown: &[String]) -> anyhow::Error {
+    crate::error::Error::Failed {
+        message: format!(
+            "none of the {} series asked for is in IDC's index ({}{}); they may not have moved to IDC yet: try --source nbia",
+            unknown.len(),
+            unknown.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+            if unknown.len() > 3 { ", ..." } else { "" }
+        ),
+        code: crate::error::exit::HTTP_CLIENT,
+    }
+    .into()
+}
+
 /// What only some catalogues have: bucket locations, series of a DOI.
 trait Locate {
+    /// How many of these series the catalogue holds, when it can tell cheaply (IDC's local
+    /// index); None otherwise.
+    fn count_known(&self, _jobs: &[Job]) -> anyhow::Result<Option<usize>> {
+        Ok(None)
+    }
     /// Where each job's files are (IDC); None for a source that needs none.
     fn locate(&self, jobs: &[Job]) -> anyhow::Result<Option<HashMap<String, Location>>>;
     /// The series of a DOI, when the catalogue knows (None: ask NBIA).
@@ -230,6 +247,10 @@ impl Locate for NbiaCatalog<'_> {
 }
 
 impl Locate for IdcCatalog<'_> {
+    fn count_known(&self, jobs: &[Job]) -> anyhow::Result<Option<usize>> {
+        let uids: Vec<&str> = jobs.iter().map(|j| j.info.uid.as_str()).collect();
+        self.locations(&uids).map(|l| Some(l.len()))
+    }
     fn locate(&self, jobs: &[Job]) -> anyhow::Result<Option<HashMap<String, Location>>> {
         let uids: Vec<&str> = jobs.iter().map(|j| j.info.uid.as_str()).collect();
         self.locations(&uids).map(Some)

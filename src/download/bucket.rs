@@ -140,6 +140,7 @@ impl BucketObjects {
         let prefix = format!("{uuid}/");
         let mut out = Vec::new();
         let mut token: Option<String> = None;
+        let mut seen_tokens = std::collections::HashSet::new();
         let mut attempt = 0u32;
         loop {
             let mut url = reqwest::Url::parse(&format!("{}/{bucket}", self.endpoint))
@@ -183,7 +184,7 @@ impl BucketObjects {
                         etag: c.etag,
                     }));
                     match (page.is_truncated, page.next_continuation_token) {
-                        (true, Some(t)) if token.as_deref() == Some(t.as_str()) => {
+                        (true, Some(t)) if !seen_tokens.insert(t.clone()) => {
                             // The same page again would never end.
                             return Err(ListError::Final(Failure::new(
                                 FailClass::Network,
@@ -289,6 +290,9 @@ fn error_of(
         format!("HTTP {} {}: {}", status.as_u16(), err.code, err.message)
     };
     let msg = format!("{what}: {why}");
+    if err.code == "RequestTimeout" {
+        return ListError::Retry(msg, after);
+    }
     if err.code == "NoSuchBucket" {
         return ListError::NoSuchBucket(msg);
     }
@@ -481,20 +485,43 @@ impl SeriesFetcher for BucketObjects {
         };
         let (bucket, listed) = self.list(loc).await?;
         let prefix = format!("{}/", loc.uuid);
-        if listed.is_empty() {
+        // The series' objects: folder markers (`<uuid>/`, empty) are not instances; a name
+        // listed twice, or two names one file system could confuse, refuse the series.
+        let mut names = std::collections::HashSet::new();
+        let mut jobs = Vec::with_capacity(listed.len());
+        for l in listed {
+            let Some(name) = l.key.strip_prefix(&prefix).map(str::to_string) else {
+                continue;
+            };
+            if name.is_empty() && l.size == 0 {
+                continue;
+            }
+            if !is_plain_file_name(&name) || !names.insert(name.to_lowercase()) {
+                return Err(Failure::new(
+                    FailClass::Integrity,
+                    false,
+                    format!(
+                        "refusing object name {:?} under s3://{bucket}/{prefix} (not a plain file name, or listed twice)",
+                        name
+                    ),
+                ));
+            }
+            jobs.push((name, l));
+        }
+        if jobs.is_empty() {
             return Err(Failure::new(
                 FailClass::Integrity,
                 true,
                 format!("s3://{bucket}/{prefix} lists no objects"),
             ));
         }
-        if let Some(n) = target.image_count.filter(|n| *n != listed.len() as u64) {
+        if let Some(n) = target.image_count.filter(|n| *n != jobs.len() as u64) {
             return Err(Failure::new(
                 FailClass::Integrity,
                 true,
                 format!(
                     "s3://{bucket}/{prefix} lists {} objects, IDC's index says {n}",
-                    listed.len()
+                    jobs.len()
                 ),
             ));
         }
@@ -507,30 +534,15 @@ impl SeriesFetcher for BucketObjects {
         } else {
             staged.to_path_buf()
         };
-        let listed_bytes: u64 = listed.iter().map(|l| l.size).sum();
+        // With --zip the objects wait beside the archive: removed however this attempt ends.
+        let _parts = self.zip.then(|| RemoveOnDrop(dir.clone()));
+        let listed_bytes: u64 = jobs.iter().map(|(_, l)| l.size).sum();
         let uid: Arc<str> = Arc::from(target.uid);
-        let mut jobs = Vec::with_capacity(listed.len());
-        for l in listed {
-            let Some(name) = l.key.strip_prefix(&prefix).map(str::to_string) else {
-                continue;
-            };
-            if !is_plain_file_name(&name) {
-                return Err(Failure::new(
-                    FailClass::Integrity,
-                    false,
-                    format!(
-                        "refusing object name {:?} under s3://{bucket}/{prefix}",
-                        name
-                    ),
-                ));
-            }
-            jobs.push((name, l));
-        }
         // Each object on its own task (hashing spreads over the runtime's threads), all waiting
         // on the global budget; a JoinSet, so that the rest are stopped when one fails for good.
         let mut set = tokio::task::JoinSet::new();
         for (name, l) in jobs {
-            let url = format!("{}/{bucket}/{}", self.endpoint, l.key);
+            let url = object_url(&self.endpoint, &bucket, &loc.uuid, &name)?;
             let shown = format!("s3://{bucket}/{}", l.key);
             let (http, budget, reporter, uid) = (
                 self.http.clone(),
@@ -635,6 +647,28 @@ impl SeriesFetcher for BucketObjects {
     }
 }
 
+/// `<endpoint>/<bucket>/<uuid>/<name>`, each part percent-encoded as a path segment.
+fn object_url(endpoint: &str, bucket: &str, uuid: &str, name: &str) -> Result<String, Failure> {
+    let mut u = reqwest::Url::parse(endpoint)
+        .map_err(|e| Failure::local(format!("bucket URL {endpoint}: {e}")))?;
+    u.path_segments_mut()
+        .map_err(|_| Failure::local(format!("bucket URL {endpoint}: cannot take a path")))?
+        .pop_if_empty()
+        .push(bucket)
+        .push(uuid)
+        .push(name);
+    Ok(u.to_string())
+}
+
+/// A directory removed when this is dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The objects, stored (DICOM does not compress much), into one archive.
 fn write_zip(dir: &Path, names: &[String], out: &Path) -> std::io::Result<()> {
     let f = std::fs::File::create(out)?;
@@ -688,6 +722,14 @@ mod tests {
         assert_eq!(gcs_name("idc-open-data-two"), "idc-open-idc1");
         assert_eq!(gcs_name("idc-open-data-cr"), "idc-open-cr");
         assert_eq!(gcs_name("idc-open-data"), "idc-open-data");
+    }
+
+    #[test]
+    fn object_urls_are_encoded() {
+        let u = object_url("http://127.0.0.1:9", "b", "u", "a b#?%.dcm").unwrap();
+        assert_eq!(u, "http://127.0.0.1:9/b/u/a%20b%23%3F%25.dcm");
+        let u = object_url("https://s3.amazonaws.com/", "idc-open-data", "u", "x.dcm").unwrap();
+        assert_eq!(u, "https://s3.amazonaws.com/idc-open-data/u/x.dcm");
     }
 
     #[test]

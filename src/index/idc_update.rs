@@ -488,7 +488,14 @@ fn local(dir: &Path, name: &'static str, progress: &Progress<'_>) -> anyhow::Res
             compare_sidecar(&text, name, &sha, &side.display().to_string())?;
             true
         }
-        Err(_) => false,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        // There, but unreadable: not silently unverified.
+        Err(e) => {
+            return Err(integrity(format!(
+                "cannot read {}: {e}; the index was not changed",
+                side.display()
+            )))
+        }
     };
     Ok(Got {
         path,

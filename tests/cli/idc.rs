@@ -672,3 +672,66 @@ fn a_directory_of_foreign_files_is_refused_and_a_good_one_is_imported() {
     let (_, err) = w.run(&["--idc-index", d, "index", "update", "--full"], 3);
     assert!(err.contains("sha256 mismatch"), "{err}");
 }
+
+#[test]
+fn shards_of_a_partly_moved_manifest_agree_and_failed_zips_leave_nothing() {
+    let w = World::new(BucketConfig::default());
+    let data = w.bucket.data();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("uids.txt");
+    let mut text = format!("{}\n", data.series[0].series_instance_uid);
+    for u in &data.nbia_only {
+        text.push_str(&format!("{u}\n"));
+    }
+    std::fs::write(&list, text).unwrap();
+    let out = dir.path().join("out");
+    for k in ["1/2", "2/2"] {
+        w.run(
+            &[
+                "download",
+                "-i",
+                list.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "--shard",
+                k,
+            ],
+            0,
+        );
+    }
+    assert_eq!(files_under(&out).len(), data.series[0].objects.len());
+
+    // --zip, every attempt corrupt: exit 3, no archive, no parts left in staging.
+    let s = &data.series[1];
+    w.bucket.inject(BucketFault::object(
+        &format!("{}/{}/", s.aws_bucket, s.crdc_series_uuid),
+        None,
+        BucketFaultAction::WrongBytes,
+    ));
+    let zout = dir.path().join("zips");
+    w.run(
+        &[
+            "download",
+            &s.series_instance_uid,
+            "-o",
+            zout.to_str().unwrap(),
+            "--zip",
+        ],
+        3,
+    );
+    let mut left = Vec::new();
+    let mut stack = vec![zout.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            let name = p.to_string_lossy().into_owned();
+            if name.ends_with(".parts") || name.ends_with(".zip") || name.ends_with(".dcm") {
+                left.push(name);
+            }
+        }
+    }
+    assert!(left.is_empty(), "{left:?}");
+}
