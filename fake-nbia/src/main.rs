@@ -19,11 +19,13 @@ fn wait_for_ctrl_c() {
     });
 }
 
-fn bucket_main(args: impl Iterator<Item = String>) {
-    let mut host = "127.0.0.1".to_string();
-    let mut port: u16 = 9000;
-    let mut cfg = BucketConfig::default();
-    let mut args = args.peekable();
+/// Each `--name value` or `--name=value` flag, handed to `on` with a way to take its value;
+/// a flag that lacks its value ends the program with `usage`.
+fn each_flag(
+    mut args: impl Iterator<Item = String>,
+    usage: fn() -> !,
+    mut on: impl FnMut(&str, &mut dyn FnMut() -> String),
+) {
     while let Some(a) = args.next() {
         let (name, inline) = match a.split_once('=') {
             Some((n, v)) => (n.to_string(), Some(v.to_string())),
@@ -33,27 +35,37 @@ fn bucket_main(args: impl Iterator<Item = String>) {
             inline
                 .clone()
                 .or_else(|| args.next())
-                .unwrap_or_else(|| bucket_usage())
+                .unwrap_or_else(|| usage())
         };
-        fn num<T: std::str::FromStr>(v: String) -> T {
-            v.parse().unwrap_or_else(|_| bucket_usage())
-        }
-        match name.as_str() {
-            "--port" => port = num(value()),
-            "--host" => host = value(),
-            "--gcs" => cfg.gcs = true,
-            "--bulk-series" => cfg.bulk_series = num(value()),
-            "--bulk-objects" => cfg.bulk_objects = num(value()),
-            "--bulk-object-bytes" => cfg.bulk_object_bytes = num(value()),
-            "--object-bytes" => cfg.object_bytes = Some(num(value())),
-            "--max-keys-cap" => cfg.max_keys_cap = num(value()),
-            "--multipart-every" => cfg.multipart_every = num(value()),
-            "--composite-every" => cfg.composite_every = num(value()),
-            "--no-sidecars" => cfg.sidecars = false,
-            "--goog-hash-split" => cfg.goog_hash_split = true,
-            _ => bucket_usage(),
-        }
+        on(&name, &mut value);
     }
+}
+
+/// A flag's number, or `usage`.
+fn num<T: std::str::FromStr>(v: String, usage: fn() -> !) -> T {
+    v.parse().unwrap_or_else(|_| usage())
+}
+
+fn bucket_main(args: impl Iterator<Item = String>) {
+    let mut host = "127.0.0.1".to_string();
+    let mut port: u16 = 9000;
+    let mut cfg = BucketConfig::default();
+    let u: fn() -> ! = bucket_usage;
+    each_flag(args, u, |name, value| match name {
+        "--port" => port = num(value(), u),
+        "--host" => host = value(),
+        "--gcs" => cfg.gcs = true,
+        "--bulk-series" => cfg.bulk_series = num(value(), u),
+        "--bulk-objects" => cfg.bulk_objects = num(value(), u),
+        "--bulk-object-bytes" => cfg.bulk_object_bytes = num(value(), u),
+        "--object-bytes" => cfg.object_bytes = Some(num(value(), u)),
+        "--max-keys-cap" => cfg.max_keys_cap = num(value(), u),
+        "--multipart-every" => cfg.multipart_every = num(value(), u),
+        "--composite-every" => cfg.composite_every = num(value(), u),
+        "--no-sidecars" => cfg.sidecars = false,
+        "--goog-hash-split" => cfg.goog_hash_split = true,
+        _ => u(),
+    });
     let bucket = match FakeBucket::bind(&host, port, cfg) {
         Ok(b) => b,
         Err(e) => {
@@ -85,26 +97,14 @@ fn main() {
         bucket_main(args);
         return;
     }
-    while let Some(a) = args.next() {
-        let (name, inline) = match a.split_once('=') {
-            Some((n, v)) => (n.to_string(), Some(v.to_string())),
-            None => (a.clone(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .unwrap_or_else(|| usage())
-        };
-        match name.as_str() {
-            "--port" => port = value().parse().unwrap_or_else(|_| usage()),
-            "--host" => host = value(),
-            "--bulk-series" => cfg.bulk_series = value().parse().unwrap_or_else(|_| usage()),
-            "--image-bytes" => cfg.image_bytes = Some(value().parse().unwrap_or_else(|_| usage())),
-            "-h" | "--help" => usage(),
-            _ => usage(),
-        }
-    }
+    let u: fn() -> ! = usage;
+    each_flag(args, u, |name, value| match name {
+        "--port" => port = num(value(), u),
+        "--host" => host = value(),
+        "--bulk-series" => cfg.bulk_series = num(value(), u),
+        "--image-bytes" => cfg.image_bytes = Some(num(value(), u)),
+        _ => u(),
+    });
     let server = match FakeServer::bind(&host, port, cfg) {
         Ok(s) => s,
         Err(e) => {

@@ -13,13 +13,17 @@ pub const NLST_SERVER: &str = "https://nlst.cancerimagingarchive.net";
 
 /// A file-name-safe key for a server URL (`https_services.cancerimagingarchive.net_443`).
 pub fn server_key(base: &Url) -> String {
-    let raw = format!(
+    file_key(&format!(
         "{}_{}_{}{}",
         base.scheme(),
         base.host_str().unwrap_or("host"),
         base.port_or_known_default().unwrap_or(0),
         base.path().trim_end_matches('/')
-    );
+    ))
+}
+
+/// Text as a file-name-safe key: ASCII letters, digits, `.` and `-` kept, the rest `_`.
+pub fn file_key(raw: &str) -> String {
     raw.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '-' {

@@ -69,30 +69,15 @@ impl Base {
 
     /// A file name for the index of this base.
     pub fn key(&self) -> String {
-        let raw = match self {
+        let (mut key, raw) = match self {
             Base::Url(u) if u.as_str() == DEFAULT_BASE => return "current".into(),
-            Base::Url(u) => format!(
-                "{}_{}_{}{}",
-                u.scheme(),
-                u.host_str().unwrap_or("host"),
-                u.port_or_known_default().unwrap_or(0),
-                u.path().trim_end_matches('/')
-            ),
+            Base::Url(u) => (crate::api::catalogue::server_key(u), u.to_string()),
             Base::Dir(p) => {
                 let abs = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
-                format!("dir{}", abs.display())
+                let raw = format!("dir{}", abs.display());
+                (crate::api::catalogue::file_key(&raw), raw)
             }
         };
-        let mut key: String = raw
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
         if key.len() > 120 {
             let digest = Sha256::digest(raw.as_bytes());
             key.truncate(100);
