@@ -79,6 +79,8 @@ impl Default for Config {
 
 /// A running fake server (its own thread and tokio runtime). Dropping it shuts it down.
 pub struct FakeServer {
+    /// Unique in this process (ports are reused; this is not).
+    id: u64,
     app: Arc<App>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -128,11 +130,19 @@ impl FakeServer {
                 });
                 rt.shutdown_background();
             })?;
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(FakeServer {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             app,
             shutdown: Some(tx),
             thread: Some(thread),
         })
+    }
+
+    /// A number no other server started by this process has (a port may be reused by a later
+    /// server; this is not), e.g. for a per-server directory in tests.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Base URL, e.g. `http://127.0.0.1:40123` (no trailing slash).

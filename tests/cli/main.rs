@@ -78,10 +78,15 @@ pub fn tcia(server: &FakeServer) -> Command {
     c
 }
 
-/// The token cache directory the tests use for one server.
+/// The token cache directory the tests use for one server: one per server, never per port (a
+/// later server on a reused port must not find an earlier test's expired login).
 pub fn config_dir(server: &FakeServer) -> std::path::PathBuf {
     let port = server.url().rsplit(':').next().unwrap_or("0").to_string();
-    std::env::temp_dir().join(format!("tcia-test-config-{}-{port}", std::process::id()))
+    std::env::temp_dir().join(format!(
+        "tcia-test-config-{}-{}-{port}",
+        std::process::id(),
+        server.id()
+    ))
 }
 
 /// `tcia` started in the background with the environment of [`command_for`] (stdout discarded,
