@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::store::{check, damaged, APPLICATION_ID, SCHEMA_VERSION};
 use super::values::{cell_of, decl_type, to_sql, Cell};
-use crate::output::Row;
+use crate::output::{Row, RowParser, RowRef};
 
 /// A JSON value bound without copying its text.
 struct Bound<'a>(Option<&'a Value>);
@@ -50,6 +50,8 @@ pub struct TableWriter<'c> {
     update_sql: String,
     pub rows: u64,
     pub inserted: u64,
+    /// Reads elements in place ([`TableWriter::push_raw`]).
+    parser: RowParser,
     /// Told every inserted row, with its columns' positions.
     watch: Option<(Box<dyn Watch>, Positions)>,
 }
@@ -93,6 +95,7 @@ impl<'c> TableWriter<'c> {
             update_sql: String::new(),
             rows: 0,
             inserted: 0,
+            parser: RowParser::new(),
             watch: None,
         }
     }
@@ -239,8 +242,10 @@ impl<'c> TableWriter<'c> {
     /// otherwise (the first rows, new keys, updates, non-objects).
     pub fn push_raw(&mut self, bytes: &[u8], url: &reqwest::Url) -> anyhow::Result<()> {
         if self.pending.is_none() && !self.upsert {
-            if let Some(fields) = super::values::fields(bytes) {
-                if let Some(values) = self.positioned(fields) {
+            // The same in-place reader as the live rendering path (one UTF-8 check a row, no
+            // allocation a cell); anything it is not sure of goes the general way below.
+            if let Some(row) = self.parser.parse(bytes) {
+                if let Some(values) = self.positioned(&row) {
                     if let Some((w, at)) = self.watch.as_mut() {
                         w.row(at, &values);
                     }
@@ -259,21 +264,16 @@ impl<'c> TableWriter<'c> {
 
     /// The cells in column order, or None when a key is not a column yet. Keys usually come in
     /// column order, so each is first tried where the last one left off.
-    fn positioned<'a>(
-        &self,
-        fields: Vec<(std::borrow::Cow<'a, str>, super::values::Cell<'a>)>,
-    ) -> Option<Vec<super::values::Cell<'a>>> {
-        let mut values: Vec<super::values::Cell<'a>> = (0..self.cols.len())
-            .map(|_| super::values::Cell::Null)
-            .collect();
+    fn positioned<'a>(&self, row: &'a RowRef<'_>) -> Option<Vec<Cell<'a>>> {
+        let mut values: Vec<Cell<'a>> = (0..self.cols.len()).map(|_| Cell::Null).collect();
         let mut guess = 0;
-        for (k, v) in fields {
-            let at = if self.cols.get(guess).is_some_and(|c| *c == k) {
+        for (k, v) in row.iter() {
+            let at = if self.cols.get(guess).is_some_and(|c| c == k) {
                 guess
             } else {
-                *self.position.get(k.as_ref())?
+                *self.position.get(k)?
             };
-            values[at] = v;
+            values[at] = Cell::of_ref(v);
             guess = at + 1;
         }
         Some(values)

@@ -3,7 +3,6 @@
 //! are NULL (and absent again when read), and nested values are stored as their JSON text.
 
 use rusqlite::types::{Value as Sql, ValueRef};
-use serde::Deserialize as _;
 use serde_json::{Number, Value};
 
 use crate::output::CellRef;
@@ -111,14 +110,25 @@ mod tests {
             );
         }
         assert!(cell_ref(ValueRef::Null, false).is_none());
-        let f = fields(br#"{"a":"x\"y","b":2,"c":null,"d":[1],"e":2.5,"f":true}"#).unwrap();
-        let names: Vec<&str> = f.iter().map(|(k, _)| k.as_ref()).collect();
-        assert_eq!(names, ["a", "b", "c", "d", "e", "f"]);
-        assert!(matches!(&f[0].1, Cell::Text(t) if t == "x\"y"));
-        assert!(matches!(f[1].1, Cell::Int(2)));
-        assert!(matches!(f[2].1, Cell::Null));
-        assert!(matches!(&f[3].1, Cell::Json(j) if j == "[1]"));
-        assert!(fields(b"[1,2]").is_none());
+        // Cells of values read in place are those of the same values read by serde_json.
+        let doc = br#"{"a":"x\"y","b":2,"c":null,"d":[1],"e":2.5,"f":true,"g":false,"h":-7,
+            "i":12345678901234567890,"j":-0,"k":1e5,"l":"\u00e9t\u00e9","m":{"n":[true]},
+            "o":"plain","p":999999999999999999,"q":-9223372036854775808,"r":0.1}"#;
+        let mut parser = crate::output::RowParser::new();
+        let row = parser.parse(doc).unwrap();
+        let owned: serde_json::Map<String, Value> = serde_json::from_slice(doc).unwrap();
+        assert_eq!(row.keys().count(), owned.len());
+        for ((k, v), (ok, ov)) in row.iter().zip(&owned) {
+            assert_eq!(k, ok);
+            let (a, b) = (Cell::of_ref(v), cell_of(Some(ov)));
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{k}");
+        }
+        assert!(matches!(Cell::of_ref(row.get("b").unwrap()), Cell::Int(2)));
+        assert!(matches!(
+            Cell::of_ref(row.get("f").unwrap()),
+            Cell::Bool(true)
+        ));
+        assert!(matches!(Cell::of_ref(row.get("d").unwrap()), Cell::Json(j) if j == "[1]"));
         assert_eq!(decl_type(&Value::from(3)), "INTEGER");
         assert_eq!(decl_type(&Value::from(true)), "BOOLEAN");
     }
@@ -164,57 +174,7 @@ impl rusqlite::ToSql for Cell<'_> {
     }
 }
 
-impl<'de> serde::Deserialize<'de> for Cell<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(CellVisitor)
-    }
-}
-
-struct CellVisitor;
-
-impl<'de> serde::de::Visitor<'de> for CellVisitor {
-    type Value = Cell<'de>;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_unit<E>(self) -> Result<Cell<'de>, E> {
-        Ok(Cell::Null)
-    }
-    fn visit_none<E>(self) -> Result<Cell<'de>, E> {
-        Ok(Cell::Null)
-    }
-    fn visit_bool<E>(self, b: bool) -> Result<Cell<'de>, E> {
-        Ok(Cell::Bool(b))
-    }
-    fn visit_i64<E>(self, i: i64) -> Result<Cell<'de>, E> {
-        Ok(Cell::Int(i))
-    }
-    fn visit_u64<E>(self, u: u64) -> Result<Cell<'de>, E> {
-        Ok(i64::try_from(u).map_or_else(|_| Cell::Json(u.to_string()), Cell::Int))
-    }
-    fn visit_f64<E>(self, f: f64) -> Result<Cell<'de>, E> {
-        Ok(Cell::Real(f))
-    }
-    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Cell<'de>, E> {
-        Ok(Cell::Text(std::borrow::Cow::Borrowed(s)))
-    }
-    fn visit_str<E>(self, s: &str) -> Result<Cell<'de>, E> {
-        Ok(Cell::Text(std::borrow::Cow::Owned(s.to_string())))
-    }
-    fn visit_string<E>(self, s: String) -> Result<Cell<'de>, E> {
-        Ok(Cell::Text(std::borrow::Cow::Owned(s)))
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, a: A) -> Result<Cell<'de>, A::Error> {
-        let v = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(a))?;
-        Ok(Cell::Json(v.to_string()))
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, a: A) -> Result<Cell<'de>, A::Error> {
-        let v = Value::deserialize(serde::de::value::MapAccessDeserializer::new(a))?;
-        Ok(Cell::Json(v.to_string()))
-    }
-}
-
-/// A JSON value as the cell [`fields`] would read from its text.
+/// A JSON value as a cell.
 pub fn cell_of(v: Option<&Value>) -> Cell<'_> {
     match v {
         None | Some(Value::Null) => Cell::Null,
@@ -229,33 +189,22 @@ pub fn cell_of(v: Option<&Value>) -> Cell<'_> {
     }
 }
 
-/// A key, borrowed from the response where it has no escapes.
-#[derive(serde::Deserialize)]
-struct Key<'a>(#[serde(borrow)] std::borrow::Cow<'a, str>);
-
-/// The fields of one JSON object, in order, parsed in place; None when the element is not an
-/// object (the caller then takes the general path).
-pub fn fields(bytes: &[u8]) -> Option<Vec<(std::borrow::Cow<'_, str>, Cell<'_>)>> {
-    struct Fields;
-    impl<'de> serde::de::Visitor<'de> for Fields {
-        type Value = Vec<(std::borrow::Cow<'de, str>, Cell<'de>)>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a JSON object")
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(
-            self,
-            mut a: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::with_capacity(a.size_hint().unwrap_or(32));
-            while let Some((k, v)) = a.next_entry::<Key<'de>, Cell<'de>>()? {
-                out.push((k.0, v));
-            }
-            Ok(out)
+impl<'a> Cell<'a> {
+    /// A value read in place ([`crate::output::RowParser`]) as the cell [`cell_of`] makes of
+    /// the same value read by serde_json.
+    pub fn of_ref(v: &'a crate::output::CellRef<'_>) -> Cell<'a> {
+        use crate::output::CellRef;
+        match v {
+            CellRef::Str(s) => Cell::Text(std::borrow::Cow::Borrowed(s)),
+            CellRef::Lit(l) => match l.as_ref() {
+                "true" => Cell::Bool(true),
+                "false" => Cell::Bool(false),
+                n => n
+                    .parse()
+                    .map_or_else(|_| Cell::Json(n.to_string()), Cell::Int),
+            },
+            CellRef::Null => Cell::Null,
+            CellRef::Value(v) => cell_of(Some(v)),
         }
     }
-    use serde::Deserializer as _;
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let out = (&mut de).deserialize_map(Fields).ok()?;
-    de.end().ok()?;
-    Some(out)
 }
