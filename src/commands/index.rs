@@ -106,6 +106,15 @@ async fn update_index(ctx: &Ctx, a: &IndexUpdateArgs) -> anyhow::Result<()> {
         )
     };
     ctx.printer.info(&line);
+    let phases: Vec<String> = out
+        .phases
+        .iter()
+        .map(|(what, took)| format!("{what} {:.2} s", took.as_secs_f64()))
+        .collect();
+    if !phases.is_empty() {
+        ctx.printer
+            .debug(1, &format!("index build: {}", phases.join("; ")));
+    }
     Ok(())
 }
 

@@ -52,6 +52,8 @@ pub struct Outcome {
     pub studies: u64,
     /// The date getUpdatedSeries started from.
     pub since: Option<Date>,
+    /// How long each step of a full build took, in order (`tcia -v index update` prints them).
+    pub phases: Vec<(&'static str, std::time::Duration)>,
 }
 
 /// Progress: a table's name and the rows written so far.
@@ -234,10 +236,17 @@ async fn full_build(
         full: true,
         ..Outcome::default()
     };
+    let mut clock = std::time::Instant::now();
+    let mut lap = |out: &mut Outcome, phase: &'static str| {
+        let now = std::time::Instant::now();
+        out.phases.push((phase, now - clock));
+        clock = now;
+    };
     let facts = std::sync::Arc::new(std::sync::Mutex::new(SeriesFacts::default()));
     let mut pull = all(&SERIES);
     pull.watch = Some(Box::new(Watcher(facts.clone())));
     let (conn, series, inserted) = stream_into(src, conn, pull, progress, None).await?;
+    lap(&mut out, "series rows streamed and written");
     let facts = std::mem::take(&mut *facts.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
     // The series table's pages go to disk while the rest is built; the previous index's
     // series are compared with these on a thread of their own.
@@ -253,6 +262,7 @@ async fn full_build(
     let beside = side_tables(src, &side, progress).await;
     let (conn, indexed) = indexing.await?;
     indexed?;
+    lap(&mut out, "series indexed (patients and studies beside)");
     // And the indexes' pages, while the rest is added.
     let index_sync = start_sync(&work.path);
     let (patients, studies, lists) = beside?;
@@ -279,8 +289,10 @@ async fn full_build(
     let now = now_rfc3339();
     seal(&conn, &info(src, &now, &now, out.series))?;
     drop(conn);
+    lap(&mut out, "collections, metadata and counts");
     let _ = (early_sync.join(), index_sync.join());
     work.publish()?;
+    lap(&mut out, "synced to disk and renamed into place");
     Ok(out)
 }
 

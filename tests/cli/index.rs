@@ -381,6 +381,36 @@ fn status_lists_the_index() {
     assert_eq!(row["collections"].as_u64().unwrap(), 6);
     assert!(row["size"].as_u64().unwrap() > 0);
     assert!(Path::new(row["path"].as_str().unwrap()).exists());
+    // `-v` names each step of a full build and how long it took, on stderr only.
+    let (out, err) = run(&s, &cache, &["-v", "index", "update", "--full"], 0);
+    assert_eq!(out, "");
+    let steps = err
+        .lines()
+        .find_map(|l| l.strip_prefix("tcia: index build: "))
+        .unwrap_or_else(|| panic!("no steps line: {err}"));
+    let names: Vec<&str> = steps
+        .split("; ")
+        .map(|step| {
+            let (name, secs) = step.rsplit_once(' ').and_then(|(n, u)| {
+                assert_eq!(u, "s", "{step}");
+                n.rsplit_once(' ')
+            })?;
+            secs.parse::<f64>().ok().map(|_| name)
+        })
+        .map(|n| n.unwrap_or_else(|| panic!("{steps}")))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "series rows streamed and written",
+            "series indexed (patients and studies beside)",
+            "collections, metadata and counts",
+            "synced to disk and renamed into place"
+        ]
+    );
+    // Not without -v.
+    let (_, err) = run(&s, &cache, &["index", "update", "--full"], 0);
+    assert!(!err.contains("index build:"), "{err}");
 }
 
 #[test]
