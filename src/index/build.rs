@@ -429,17 +429,21 @@ fn clean_stale(dir: &Path, target: &Path) {
             continue;
         };
         // `<pid>` or `<pid>-side`
-        let pid = rest.split('-').next().unwrap_or(rest);
-        // Where processes cannot be looked up, only the file of a run that is surely over
-        // (this process's own number from an earlier life) is kept for the next clean-up.
-        let alive = cfg!(target_os = "linux")
-            && pid
-                .parse::<u32>()
-                .is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists());
-        if !alive {
+        if !owner_alive(rest) {
             let _ = std::fs::remove_file(e.path());
         }
     }
+}
+
+/// Whether the process whose number starts `rest` (`<pid>` or `<pid>-...`) still runs. Where
+/// processes cannot be looked up, and for a name with no number, the answer is no: only a run
+/// that is surely over could have left it.
+pub fn owner_alive(rest: &str) -> bool {
+    let pid = rest.split('-').next().unwrap_or(rest);
+    cfg!(target_os = "linux")
+        && pid
+            .parse::<u32>()
+            .is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists())
 }
 
 /// Open a working file for writing: a new one (marks set at the end), or a copy (checked).

@@ -140,6 +140,24 @@ struct Got {
     sidecar: bool,
 }
 
+/// The download directories beside the index: `<prefix><pid>-<random>`.
+const DOWNLOAD_PREFIX: &str = ".idc-download-";
+
+/// Download directories that killed runs left (their process is gone), with the partial
+/// files in them.
+fn clean_stale_downloads(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(DOWNLOAD_PREFIX) else {
+            continue;
+        };
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && !super::build::owner_alive(rest) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Fetch (when changed, or `full`) and import into the index at `target`.
 pub async fn update(
     http: &reqwest::Client,
@@ -162,8 +180,9 @@ pub async fn update(
     let dir = target.parent().unwrap_or(Path::new(".")).to_path_buf();
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("creating the index directory {}", dir.display()))?;
+    clean_stale_downloads(&dir);
     let tmp = tempfile::Builder::new()
-        .prefix(".idc-download-")
+        .prefix(&format!("{DOWNLOAD_PREFIX}{}-", std::process::id()))
         .tempdir_in(&dir)
         .with_context(|| format!("creating a download directory in {}", dir.display()))?;
     let mut got: Vec<(&'static str, Got)> = Vec::new();

@@ -210,8 +210,26 @@ fn list_commands_answer_from_the_index_with_nbia_columns() {
 #[test]
 fn index_update_skips_unchanged_files_checks_sidecars_and_keeps_the_old_index() {
     let w = World::new(BucketConfig::default());
+    // Download directories of killed runs are cleaned up; a running one's is left alone.
+    let index_dir = w.cache.path().join("index");
+    let dead = index_dir.join(".idc-download-999999999-aBcDeF");
+    let running = index_dir.join(format!(".idc-download-{}-aBcDeF", std::process::id()));
+    for d in [&dead, &running] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("idc_index.parquet"), b"PAR1 half").unwrap();
+    }
     let (_, err) = w.run(&["index", "update"], 0);
     assert!(err.contains("IDC index built"), "{err}");
+    assert!(!dead.exists(), "a killed run's download directory is left");
+    assert!(running.join("idc_index.parquet").exists());
+    std::fs::remove_dir_all(&running).unwrap();
+    let left: Vec<_> = std::fs::read_dir(&index_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".idc-download-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     // Unchanged: a conditional GET, answered 304.
     let (_, err) = w.run(&["index", "update"], 0);
     assert!(err.contains("IDC index is current"), "{err}");
