@@ -38,6 +38,8 @@ pub struct Standing {
     done_bytes: u64,
     total_bytes: u64,
     bytes_now: u64,
+    /// Bytes of `bytes_now` by series not yet done, taken back when a series is retried.
+    in_flight: HashMap<String, u64>,
 }
 
 impl Standing {
@@ -51,6 +53,7 @@ impl Standing {
             done_bytes: 0,
             total_bytes: 0,
             bytes_now: 0,
+            in_flight: HashMap::new(),
         }
     }
 
@@ -215,10 +218,23 @@ impl Reporter for LineReporter {
     fn series_start(&self, uid: &str, _label: &str, _bytes: Option<u64>) {
         self.printer.debug(1, &format!("start {uid}"));
     }
-    fn progress(&self, _uid: &str, bytes: u64) {
-        lock(&self.standing).bytes_now += bytes;
+    fn progress(&self, uid: &str, bytes: u64) {
+        let mut s = lock(&self.standing);
+        s.bytes_now += bytes;
+        match s.in_flight.get_mut(uid) {
+            Some(n) => *n += bytes,
+            None => {
+                s.in_flight.insert(uid.to_string(), bytes);
+            }
+        }
     }
     fn series_retry(&self, uid: &str, attempt: u32, why: &str) {
+        // The retry starts the series again: what its failed attempt wrote no longer counts.
+        {
+            let mut s = lock(&self.standing);
+            let n = s.in_flight.remove(uid).unwrap_or(0);
+            s.bytes_now = s.bytes_now.saturating_sub(n);
+        }
         self.printer
             .warn(&format!("retry {attempt} of {uid}: {why}"));
     }
@@ -227,6 +243,7 @@ impl Reporter for LineReporter {
             let mut s = lock(&self.standing);
             s.done += 1;
             s.done_bytes += bytes;
+            s.in_flight.remove(uid);
         }
         self.printer.info(&format!(
             "done {uid}: {files} file{}, {} -> {path}",
@@ -235,6 +252,7 @@ impl Reporter for LineReporter {
         ));
     }
     fn series_failed(&self, uid: &str, why: &str) {
+        lock(&self.standing).in_flight.remove(uid);
         eprintln!("tcia: failed {uid}: {}", escape_control(why));
     }
     fn summary(&self, line: &str) {
@@ -433,6 +451,8 @@ impl Reporter for BarReporter {
         if let Some(pb) = self.bars().get(uid) {
             let overall = self.overall();
             overall.set_position(overall.position().saturating_sub(pb.position()));
+            let mut s = lock(&self.standing);
+            s.bytes_now = s.bytes_now.saturating_sub(pb.position());
             pb.set_position(0);
         }
         let _ = self.multi.println(format!(
@@ -635,5 +655,38 @@ mod tests {
         assert_eq!(eta(Duration::from_secs(540)), "9m");
         assert_eq!(eta(Duration::from_secs(3900)), "1h05m");
         assert_eq!(eta(Duration::from_secs(7)), "7s");
+    }
+
+    #[test]
+    fn a_retried_series_counts_its_bytes_once() {
+        let printer = Printer {
+            quiet: true,
+            verbose: 0,
+            stderr_tty: false,
+            stdout_tty: false,
+            color: false,
+        };
+        let view = View {
+            dir: "out".into(),
+            skipped: 0,
+            skipped_bytes: 0,
+            heartbeat: None,
+        };
+        let r = LineReporter::new(printer, view);
+        r.begin(2, 900);
+        r.progress("a", 300);
+        r.progress("b", 100);
+        r.progress("a", 100);
+        r.series_retry("a", 1, "dropped");
+        assert!(lock(&r.standing)
+            .line()
+            .starts_with("0/2 series, 100/900 B"));
+        r.progress("a", 500);
+        r.series_done("a", 1, 500, "a");
+        r.progress("b", 300);
+        r.series_failed("b", "gone");
+        let line = lock(&r.standing).line();
+        assert!(line.starts_with("1/2 series, 900/900 B"), "{line}");
+        assert!(lock(&r.standing).in_flight.is_empty());
     }
 }

@@ -372,6 +372,7 @@ async fn get_object(
     md5: bool,
     reporter: Arc<dyn Reporter>,
     uid: Arc<str>,
+    reported: &mut u64,
 ) -> Result<Got, ObjError> {
     let net = |m: String| ObjError::Retry(Failure::new(FailClass::Network, true, m));
     let resp = http
@@ -430,7 +431,12 @@ async fn get_object(
             ObjError::Final(Failure::local(format!("writing {}: {e}", path.display())))
         })?;
         bytes += chunk.len() as u64;
-        reporter.progress(&uid, chunk.len() as u64);
+        // An earlier attempt at this object reported its bytes already: only what goes
+        // beyond them counts, so that a retried object is not counted twice.
+        if bytes > *reported {
+            reporter.progress(&uid, bytes - *reported);
+            *reported = bytes;
+        }
     }
     out.flush()
         .map_err(|e| ObjError::Final(Failure::local(format!("writing {}: {e}", path.display()))))?;
@@ -554,7 +560,7 @@ impl SeriesFetcher for BucketObjects {
             let md5 = self.md5;
             let no_delay = self.no_retry_delay;
             set.spawn(async move {
-                let mut attempt = 0u32;
+                let (mut attempt, mut reported) = (0u32, 0u64);
                 loop {
                     let permit = budget.clone().acquire_owned().await.ok();
                     let r = get_object(
@@ -567,6 +573,7 @@ impl SeriesFetcher for BucketObjects {
                         md5,
                         reporter.clone(),
                         uid.clone(),
+                        &mut reported,
                     )
                     .await;
                     drop(permit);
