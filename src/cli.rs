@@ -1195,7 +1195,7 @@ pub fn command_name(c: &Command) -> String {
 pub enum IndexCommand {
     /// Build the index for the selected server, or bring it up to date
     #[command(
-        after_help = "Examples:\n  tcia index update\n  tcia index update --full --metadata\n  tcia -v index update --full    # also how long each step of the build took"
+        after_help = "Each --api (v4, v1, v2) has an index of its own; v2 needs `tcia login` first.\n\nExamples:\n  tcia index update\n  tcia index update --full --metadata\n  tcia --api v2 index update     # after tcia login: what your account sees\n  tcia -v index update --full    # also how long each step of the build took"
     )]
     Update(IndexUpdateArgs),
     /// Every index on this machine: server, API, rows, collections, last update, size, path

@@ -34,18 +34,29 @@ pub fn index_path(ctx: &Ctx) -> anyhow::Result<PathBuf> {
     ))
 }
 
+/// An index holds one API's answers (`--api v4`, `v1` or `v2`: one file each); the legacy
+/// API has none.
+fn refuse_legacy(ctx: &Ctx) -> anyhow::Result<()> {
+    if ctx.api == crate::api::catalogue::Api::Legacy {
+        return Err(usage(
+            "the local index is built from the NBIA APIs, not the legacy one: use --api v4 (the default), v1 or v2",
+        ));
+    }
+    Ok(())
+}
+
 /// Open the selected server's index for answering, with a warning when it is old.
 pub fn open_for_answers(ctx: &Ctx) -> anyhow::Result<Index> {
-    if ctx.api != crate::api::catalogue::Api::V4 {
-        return Err(usage(format!(
-            "the local index holds the v4 API's answers: use --api v4 (not --api {}) with --offline or tcia query",
-            ctx.api.as_str()
-        )));
-    }
+    refuse_legacy(ctx)?;
     let path = index_path(ctx)?;
     if !path.exists() {
+        let build = if ctx.api == crate::api::catalogue::Api::V4 {
+            "tcia index update".to_string()
+        } else {
+            format!("tcia --api {} index update", ctx.api.as_str())
+        };
         return Err(usage(format!(
-            "no local index for {} (--api {}) at {}; build it with `tcia index update`",
+            "no local index for {} (--api {}) at {}; build it with `{build}`",
             ctx.client.settings.base,
             ctx.api.as_str(),
             path.display()
@@ -70,9 +81,10 @@ pub async fn run(ctx: &Ctx, c: &IndexCommand) -> anyhow::Result<()> {
 }
 
 async fn update_index(ctx: &Ctx, a: &IndexUpdateArgs) -> anyhow::Result<()> {
-    if ctx.api != crate::api::catalogue::Api::V4 {
+    refuse_legacy(ctx)?;
+    if ctx.v2_without_login() {
         return Err(usage(
-            "tcia index update builds from the v4 API (public data, no login): use --api v4",
+            "tcia --api v2 index update needs a login (v2 answers an empty list without one): run `tcia login` first, or use --api v4 for public data",
         ));
     }
     let path = index_path(ctx)?;

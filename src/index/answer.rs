@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::store::{damaged, Index};
 use super::values::cell_ref;
-use crate::api::catalogue::{Endpoint, Param};
+use crate::api::catalogue::{self as cat, Api, Endpoint, Param};
 use crate::dates::{loose_parts, Date};
 use crate::error::usage;
 use crate::output::{Row, RowRef};
@@ -41,6 +41,11 @@ pub fn answers(endpoint: &Endpoint) -> bool {
 /// Every key the endpoint's rows can have, when the index knows them before answering (the
 /// columns of the table it reads); None otherwise.
 pub fn keys(ix: &Index, endpoint: &Endpoint) -> anyhow::Result<Option<Vec<String>>> {
+    if endpoint.name == "getUpdatedSeries" {
+        if let Some(cols) = updated_columns(ix)? {
+            return Ok(Some(cols));
+        }
+    }
     let table = match endpoint.name {
         "getSeries" | "getUpdatedSeries" => "series",
         "getPatient" => "patients",
@@ -252,6 +257,31 @@ fn values<'a>(
     Ok(())
 }
 
+/// The columns of getUpdatedSeries rows when they are fewer than getSeries' (an index of v1 or
+/// v2: the table's columns among the endpoint's, in the endpoint's order); None for v4, whose
+/// rows are whole series rows.
+fn updated_columns(ix: &Index) -> anyhow::Result<Option<Vec<String>>> {
+    let api = match ix.info()?.api.as_str() {
+        "v1" => Api::V1,
+        "v2" => Api::V2,
+        _ => return Ok(None),
+    };
+    if crate::index::update::same_columns(api) {
+        return Ok(None);
+    }
+    let route = cat::UPDATED_SERIES.route(api).map_err(usage)?;
+    let stmt = prepare(ix, "SELECT * FROM series LIMIT 0")?;
+    let have = stmt.column_names();
+    Ok(Some(
+        route
+            .columns
+            .iter()
+            .filter(|c| have.contains(c))
+            .map(|c| c.to_string())
+            .collect(),
+    ))
+}
+
 /// getUpdatedSeries: series released on or after the day, in the server's order.
 fn updated(ix: &Index, since: Option<&str>, on_row: &mut OnRow<'_>) -> anyhow::Result<()> {
     let since = match since {
@@ -262,7 +292,15 @@ fn updated(ix: &Index, since: Option<&str>, on_row: &mut OnRow<'_>) -> anyhow::R
             day: 1,
         },
     };
-    let mut stmt = prepare(ix, "SELECT * FROM series ORDER BY rowid")?;
+    let select = match updated_columns(ix)? {
+        Some(cols) => cols
+            .iter()
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+        None => "*".to_string(),
+    };
+    let mut stmt = prepare(ix, &format!("SELECT {select} FROM series ORDER BY rowid"))?;
     let mut keep = |row: &RowRef<'_>| {
         row.get("DateReleased")
             .and_then(|c| c.as_str())

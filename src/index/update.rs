@@ -244,7 +244,7 @@ async fn full_build(
     };
     let facts = std::sync::Arc::new(std::sync::Mutex::new(SeriesFacts::default()));
     let mut pull = all(&SERIES);
-    pull.watch = Some(Box::new(Watcher(facts.clone())));
+    pull.watch = Some(Box::new(Watcher(facts.clone(), src.api)));
     let (conn, series, inserted) = stream_into(src, conn, pull, progress, None).await?;
     lap(&mut out, "series rows streamed and written");
     let facts = std::mem::take(&mut *facts.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
@@ -274,7 +274,7 @@ async fn full_build(
         .collections
         .as_ref()
         .filter(|_| out.series == inserted);
-    write_collections(&conn, &lists, learnt)?;
+    write_collections(&conn, src.api, &lists, learnt)?;
     if with_metadata {
         let uids = all_uids(&conn)?;
         add_metadata(src, &conn, &uids, false, progress).await?;
@@ -347,13 +347,6 @@ async fn incremental(
     let mut touched = BTreeSet::new();
     let mut uids = Vec::new();
     let since_param = vec![(Param::Since, vec![since.to_string()])];
-    let updated = Pull {
-        table: &SERIES,
-        endpoint: &cat::UPDATED_SERIES,
-        params: since_param,
-        upsert: true,
-        watch: None,
-    };
     let mut seen = |row: &Row| {
         if let Some(c) = row.get("Collection").and_then(Value::as_str) {
             touched.insert(c.to_string());
@@ -362,9 +355,39 @@ async fn incremental(
             uids.push(u.to_string());
         }
     };
-    let (mut conn, received, added) =
-        stream_into(src, conn, updated, progress, Some(&mut seen)).await?;
-    (out.received, out.added) = (received, added);
+    let mut conn = if same_columns(src.api) {
+        // v4's getUpdatedSeries rows are getSeries rows: they replace theirs in place.
+        let updated = Pull {
+            table: &SERIES,
+            endpoint: &cat::UPDATED_SERIES,
+            params: since_param,
+            upsert: true,
+            watch: None,
+        };
+        let (conn, received, added) =
+            stream_into(src, conn, updated, progress, Some(&mut seen)).await?;
+        (out.received, out.added) = (received, added);
+        conn
+    } else {
+        // v1's and v2's lack FileSize, the licence, the DOI and more: they name the
+        // collections that changed, whose getSeries rows then replace theirs.
+        out.received = each_row(src, &cat::UPDATED_SERIES, &since_param, &mut seen).await?;
+        let names: Vec<String> = touched.iter().cloned().collect();
+        if names.is_empty() {
+            conn
+        } else {
+            let pull = Pull {
+                table: &SERIES,
+                endpoint: &cat::SERIES,
+                params: vec![(Param::Collection, names)],
+                upsert: true,
+                watch: None,
+            };
+            let (conn, _, added) = stream_into(src, conn, pull, progress, None).await?;
+            out.added = added;
+            conn
+        }
+    };
     for c in &touched {
         let params = vec![
             (Param::Collection, vec![c.clone()]),
@@ -385,7 +408,7 @@ async fn incremental(
         out.patients += p;
         out.studies += s;
     }
-    add_collections(&conn, &touched)?;
+    add_collections(&conn, src.api, &touched)?;
     if with_metadata || has_table(&conn, "series_metadata")? {
         add_metadata(src, &conn, &uids, true, progress).await?;
     }
@@ -394,6 +417,35 @@ async fn incremental(
     drop(conn);
     work.publish()?;
     Ok(out)
+}
+
+/// Whether the API's getUpdatedSeries rows have getSeries' columns (v4), or fewer (v1, v2).
+pub fn same_columns(api: Api) -> bool {
+    match (cat::UPDATED_SERIES.route(api), cat::SERIES.route(api)) {
+        (Ok(u), Ok(s)) => u.columns == s.columns,
+        _ => false,
+    }
+}
+
+/// Every row of an endpoint's answers, parsed, to `on_row`; the number of rows.
+async fn each_row(
+    src: &Source<'_>,
+    endpoint: &'static Endpoint,
+    params: &[(Param, Vec<String>)],
+    on_row: &mut dyn FnMut(&Row),
+) -> anyhow::Result<u64> {
+    let (_, reqs) = rows::requests(src.api, endpoint, params)?;
+    let mut n = 0u64;
+    for req in &reqs {
+        let url = src.client.url_for(req);
+        rows::stream_raw_elements(src.client, req, &mut |elem| {
+            on_row(&rows::parse_row(elem, &url)?);
+            n += 1;
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(n)
 }
 
 fn info(src: &Source<'_>, updated_at: &str, full_at: &str, rows: u64) -> Info {
@@ -519,19 +571,39 @@ fn text<'a>(cells: &'a [Cell<'_>], at: Option<usize>) -> Option<Option<&'a str>>
     }
 }
 
-/// The columns [`SeriesFacts`] needs, in this order.
-const WATCHED: &[&str] = &[
+/// The columns [`SeriesFacts`] needs, in this order: v4 names a collection's DOI
+/// `DataDescriptionURI`, v1 and v2 `CollectionURI`.
+const WATCHED_V4: &[&str] = &[
     "SeriesInstanceUID",
     "Collection",
     "DataDescriptionURI",
     "LicenseName",
 ];
+const WATCHED_V1: &[&str] = &[
+    "SeriesInstanceUID",
+    "Collection",
+    "CollectionURI",
+    "LicenseName",
+];
 
-struct Watcher(std::sync::Arc<std::sync::Mutex<SeriesFacts>>);
+/// The series column that holds a collection's DOI.
+fn doi_column(api: Api) -> &'static str {
+    watched(api)[2]
+}
+
+fn watched(api: Api) -> &'static [&'static str] {
+    if api == Api::V4 {
+        WATCHED_V4
+    } else {
+        WATCHED_V1
+    }
+}
+
+struct Watcher(std::sync::Arc<std::sync::Mutex<SeriesFacts>>, Api);
 
 impl Watch for Watcher {
     fn columns(&self) -> &'static [&'static str] {
-        WATCHED
+        watched(self.1)
     }
 
     fn row(&mut self, at: &[Option<usize>], cells: &[Cell<'_>]) {
@@ -631,6 +703,7 @@ async fn fetch_collections(src: &Source<'_>) -> anyhow::Result<CollectionLists> 
 /// server has one), and the DOI and licence its series carry.
 fn write_collections(
     conn: &Connection,
+    api: Api,
     lists: &CollectionLists,
     facts: Option<&HashMap<String, CollectionFacts>>,
 ) -> anyhow::Result<()> {
@@ -665,28 +738,29 @@ fn write_collections(
             }
             Ok(())
         }
-        None => fill_collection_facts(conn),
+        None => fill_collection_facts(conn, api),
     }
 }
 
-fn fill_collection_facts(conn: &Connection) -> anyhow::Result<()> {
+fn fill_collection_facts(conn: &Connection, api: Api) -> anyhow::Result<()> {
     // One pass over the series (a correlated subquery per collection would scan them again
     // for every collection).
-    conn.execute_batch(
+    let doi = doi_column(api);
+    conn.execute_batch(&format!(
         "CREATE TEMP TABLE facts AS SELECT Collection AS name, \
-             min(DataDescriptionURI) AS doi, min(LicenseName) AS license \
+             min({doi}) AS doi, min(LicenseName) AS license \
          FROM series GROUP BY Collection; \
          UPDATE collections SET \
              doi = (SELECT doi FROM facts WHERE facts.name = collections.name), \
              license = (SELECT license FROM facts WHERE facts.name = collections.name); \
-         DROP TABLE facts;",
-    )
+         DROP TABLE facts;"
+    ))
     .or_else(|_| Ok::<(), rusqlite::Error>(()))?;
     Ok(())
 }
 
 /// Collections first seen in an update join the list, which stays sorted as the server sorts it.
-fn add_collections(conn: &Connection, names: &BTreeSet<String>) -> anyhow::Result<()> {
+fn add_collections(conn: &Connection, api: Api, names: &BTreeSet<String>) -> anyhow::Result<()> {
     let mut added = false;
     for n in names {
         let have: i64 = conn.query_row(
@@ -705,7 +779,7 @@ fn add_collections(conn: &Connection, names: &BTreeSet<String>) -> anyhow::Resul
              DROP TABLE collections; ALTER TABLE collections_sorted RENAME TO collections;",
         )?;
     }
-    fill_collection_facts(conn)
+    fill_collection_facts(conn, api)
 }
 
 /// `series_metadata`: getSeriesMetadata's columns for these series, as the server spells them.

@@ -420,7 +420,7 @@ fn missing_stale_corrupt_and_foreign_indexes_say_what_to_do() {
     let (_, err) = run(&s, &cache, &["series", "--offline"], 2);
     assert!(err.contains("tcia index update"), "{err}");
     let (_, err) = run(&s, &cache, &["series", "--offline", "--api", "v1"], 2);
-    assert!(err.contains("--api v4"), "{err}");
+    assert!(err.contains("`tcia --api v1 index update`"), "{err}");
     let (_, err) = run(&s, &cache, &["search", "--offline", "--collection", "X"], 2);
     assert!(
         err.contains("cannot be answered from the local index"),
@@ -603,4 +603,133 @@ fn offline_rows_with_escapes_odd_keys_and_numbers_equal_live() {
             ],
         );
     }
+}
+
+/// The index of `--api v1` or `v2`: that API's answers, as its live endpoints give them.
+fn same_offline_all(s: &FakeServer, cache: &Cache, api: &str, commands: &[&[&str]]) {
+    for cmd in commands {
+        for fmt in ["json", "csv"] {
+            let mut args = vec!["--api", api];
+            args.extend_from_slice(cmd);
+            args.extend(["--format", fmt]);
+            same_offline(s, cache, &args);
+        }
+    }
+}
+
+#[test]
+fn v1_and_v2_indexes_hold_their_apis_answers() {
+    let s = FakeServer::start();
+    let cache = Cache::new();
+    let (_, err) = run(&s, &cache, &["--api", "v1", "index", "update"], 0);
+    assert!(err.contains("index built"), "{err}");
+    let v1_series = requests_to(&s, "getSeries");
+    assert_eq!(v1_series.len(), 1);
+    assert!(v1_series[0].path.contains("/v1/"), "{}", v1_series[0].path);
+    let commands: &[&[&str]] = &[
+        &["collections"],
+        &["modalities", "--collection", "LIDC-IDRI"],
+        &["body-parts"],
+        &["manufacturers", "--collection", "LIDC-IDRI"],
+        &["patients", "--collection", "LIDC-IDRI"],
+        &["studies", "--collection", "LIDC-IDRI"],
+        &["series"],
+        &["series", "--collection", "lidc-idri", "--modality", "CT"],
+        &["updated-series", "--since", "2016-01-01"],
+    ];
+    same_offline_all(&s, &cache, "v1", commands);
+    // One file per API: v4 has none yet, and says how to build it.
+    let (_, err) = run(&s, &cache, &["series", "--offline"], 2);
+    assert!(err.contains("tcia index update"), "{err}");
+    let (out, _) = run(&s, &cache, &["index", "status", "--format", "json"], 0);
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status[0]["api"], "v1");
+    // v1 names a collection's DOI CollectionURI: the collections table has it.
+    let dois = "SELECT count(*) FROM collections c WHERE doi IS NOT NULL AND \
+        doi IS (SELECT min(CollectionURI) FROM series s WHERE s.Collection = c.name)";
+    assert!(count_api(&s, &cache, "v1", dois) > 0);
+
+    // v1's getUpdatedSeries lacks FileSize and more: the collections it names are read again
+    // with getSeries, so released series have every column live getSeries gives.
+    let released = s.release_series("LIDC-IDRI", 3);
+    let before = requests_to(&s, "getSeries").len();
+    let updated_before = requests_to(&s, "getUpdatedSeries").len();
+    let (_, err) = run(&s, &cache, &["--api", "v1", "index", "update"], 0);
+    assert!(err.contains("index updated: 3 series changed"), "{err}");
+    assert!(err.contains("(3 new)"), "{err}");
+    let again = requests_to(&s, "getSeries");
+    assert_eq!(
+        again.len(),
+        before + 1,
+        "one getSeries for the one collection"
+    );
+    let last = &again[before];
+    assert!(last.path.contains("/v1/getSeries"), "{}", last.path);
+    assert_eq!(
+        super::query_of(last).get("Collection").map(String::as_str),
+        Some("LIDC-IDRI")
+    );
+    assert_eq!(
+        requests_to(&s, "getUpdatedSeries").len(),
+        updated_before + 1
+    );
+    let missing = format!(
+        "SELECT count(*) FROM series WHERE SeriesInstanceUID IN ('{}') AND FileSize IS NULL",
+        released.join("','")
+    );
+    assert_eq!(count_api(&s, &cache, "v1", &missing), 0);
+    same_offline_all(
+        &s,
+        &cache,
+        "v1",
+        // (New series follow the old ones in the index, as the schema says: across
+        // collections the server's order returns with the next full build.)
+        &[&["series", "--collection", "LIDC-IDRI"]],
+    );
+
+    // v2 answers an empty list without a login: refused, nothing built.
+    let (_, err) = run(&s, &cache, &["--api", "v2", "index", "update"], 2);
+    assert!(err.contains("needs a login"), "{err}");
+    let login = tcia(&s)
+        .env("TCIA_CACHE_DIR", cache.path())
+        .args(["login", "--user", "alice", "--password-stdin"])
+        .write_stdin("wonderland\n")
+        .output()
+        .unwrap();
+    assert_eq!(login.status.code(), Some(0));
+    run(&s, &cache, &["--api", "v2", "index", "update"], 0);
+    let restricted = "SELECT count(*) FROM series WHERE Collection = 'Restricted-Trial'";
+    assert!(count_api(&s, &cache, "v2", restricted) > 0);
+    same_offline_all(
+        &s,
+        &cache,
+        "v2",
+        &[
+            &["series", "--collection", "Restricted-Trial"],
+            &["patients"],
+        ],
+    );
+    // The legacy API has no index.
+    let (_, err) = run(
+        &s,
+        &cache,
+        &["--api", "legacy", "--api-key", "k", "index", "update"],
+        2,
+    );
+    assert!(err.contains("--api v4"), "{err}");
+}
+
+fn count_api(s: &FakeServer, cache: &Cache, api: &str, sql: &str) -> u64 {
+    let (out, _) = run(
+        s,
+        cache,
+        &["--api", api, "query", sql, "--format", "csv"],
+        0,
+    );
+    out.lines()
+        .nth(1)
+        .expect("a row")
+        .trim()
+        .parse()
+        .expect("a count")
 }
