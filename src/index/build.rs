@@ -395,6 +395,24 @@ impl Working {
         })
     }
 
+    /// Readable by its owner only (mode 0600 where files have modes): for an index of data
+    /// that a login shows (`--api v2`). Before SQLite opens a new file, so that it never has
+    /// wider permissions; a copy keeps its own, which are set again.
+    pub fn make_private(&self) -> anyhow::Result<()> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&self.path)?;
+            std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(())
+    }
+
     /// Flush the file to disk and move it over the index in one rename.
     pub fn publish(mut self) -> anyhow::Result<()> {
         std::fs::File::open(&self.path)?.sync_all()?;

@@ -231,6 +231,9 @@ async fn full_build(
     progress: &Progress<'_>,
 ) -> anyhow::Result<Outcome> {
     let work = Working::new(path, false)?;
+    if private(src) {
+        work.make_private()?;
+    }
     let conn = open_working(&work, false, BUILD_CACHE_KIB)?;
     let mut out = Outcome {
         full: true,
@@ -259,6 +262,9 @@ async fn full_build(
         (conn, r)
     });
     let side = Working::side(path)?;
+    if private(src) {
+        side.make_private()?;
+    }
     let beside = side_tables(src, &side, progress).await;
     let (conn, indexed) = indexing.await?;
     indexed?;
@@ -339,6 +345,9 @@ async fn incremental(
     let since = days_before(old.updated_at.get(..10).unwrap_or(""), OVERLAP_DAYS)
         .ok_or_else(|| super::store::damaged(path, "its last update time is unreadable"))?;
     let work = Working::new(path, true)?;
+    if private(src) {
+        work.make_private()?;
+    }
     let conn = open_working(&work, true, UPDATE_CACHE_KIB)?;
     let mut out = Outcome {
         since: Some(since),
@@ -417,6 +426,11 @@ async fn incremental(
     drop(conn);
     work.publish()?;
     Ok(out)
+}
+
+/// An index of what a login shows (v2) is readable by its owner only.
+fn private(src: &Source<'_>) -> bool {
+    src.api == Api::V2
 }
 
 /// Whether the API's getUpdatedSeries rows have getSeries' columns (v4), or fewer (v1, v2).

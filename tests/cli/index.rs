@@ -700,6 +700,23 @@ fn v1_and_v2_indexes_hold_their_apis_answers() {
     run(&s, &cache, &["--api", "v2", "index", "update"], 0);
     let restricted = "SELECT count(*) FROM series WHERE Collection = 'Restricted-Trial'";
     assert!(count_api(&s, &cache, "v2", restricted) > 0);
+    // What a login shows stays its owner's: the v2 index is mode 0600, after updates too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let v2 = |c: &Cache| {
+            std::fs::read_dir(c.path().join("index"))
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.to_string_lossy().ends_with("-v2.sqlite"))
+                .expect("the v2 index")
+        };
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&v2(&cache)), 0o600);
+        run(&s, &cache, &["--api", "v2", "index", "update"], 0);
+        assert_eq!(mode(&v2(&cache)), 0o600);
+    }
     same_offline_all(
         &s,
         &cache,
