@@ -412,11 +412,7 @@ fn place(layout: &Layout, zip: bool, jobs: &mut Vec<Job>, known: &[bool]) -> Vec
 /// layouts, other shards) published.
 fn check_paths(jobs: &[Job], a: &DownloadArgs) -> anyhow::Result<()> {
     layout::check_collisions(jobs, |j| j.info.uid.as_str(), Job::rel).map_err(usage)?;
-    let existing: Vec<(String, String)> = State::new(&a.output, None)
-        .records()
-        .into_values()
-        .map(|r| (r.uid, r.path))
-        .collect();
+    let existing = State::new(&a.output, None).record_paths();
     layout::check_existing(
         jobs.iter().map(|j| (j.info.uid.as_str(), j.rel())),
         &existing,

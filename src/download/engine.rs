@@ -200,7 +200,9 @@ pub async fn run_jobs<F: SeriesFetcher>(
                 size_only += rec.size_only.len();
                 reporter.series_done(&rec.uid, rec.files.len(), rec.bytes, &rec.path);
                 done.push(rec.uid.clone());
-                records.insert(rec.uid.clone(), *rec);
+                let mut rec = *rec;
+                rec.files.shrink_to_fit();
+                records.insert(rec.uid.clone(), rec);
                 if last_csv.elapsed() > Duration::from_secs(2) {
                     st.write_metadata_csv(records)?;
                     last_csv = Instant::now();

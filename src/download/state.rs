@@ -127,12 +127,13 @@ impl State {
 
     /// Rewrite this run's metadata CSV from the records (a shard's: its own series only).
     pub fn write_metadata_csv(&self, records: &BTreeMap<String, Record>) -> anyhow::Result<()> {
-        let mine: BTreeMap<String, Record> = records
+        // Borrowed, not copied: the records of a big download are most of its memory.
+        let mine: Vec<&Record> = records
             .iter()
             .filter(|(uid, _)| self.shard.is_none_or(|s| s.contains(uid)))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(_, r)| r)
             .collect();
-        write_metadata_csv(&self.metadata_path(), &mine)
+        write_metadata_csv(&self.metadata_path(), mine)
     }
 
     /// Write (or, when nothing failed, remove) this run's failed-series list.
@@ -274,7 +275,9 @@ impl State {
                 .map_err(|e| e.to_string())
                 .and_then(|t| serde_json::from_str::<Record>(&t).map_err(|e| e.to_string()));
             match parsed {
-                Ok(r) if p.file_stem().is_some_and(|s| *s == *r.uid) => {
+                Ok(mut r) if p.file_stem().is_some_and(|s| *s == *r.uid) => {
+                    // Parsed lists grow by doubling: held for the whole run, they are trimmed.
+                    r.files.shrink_to_fit();
                     out.insert(r.uid.clone(), r);
                 }
                 Ok(r) => bad.push((p, format!("names series {}", r.uid))),
@@ -282,6 +285,29 @@ impl State {
             }
         }
         (out, bad)
+    }
+
+    /// Each readable completion record's series UID and path, without the rest (a record
+    /// lists every file: reading them all whole only for their paths would hold them all).
+    pub fn record_paths(&self) -> Vec<(String, String)> {
+        #[derive(Deserialize)]
+        struct UidPath {
+            uid: String,
+            path: String,
+        }
+        let Ok(rd) = fs::read_dir(self.records_dir()) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter_map(|p| {
+                let r: UidPath = serde_json::from_slice(&fs::read(&p).ok()?).ok()?;
+                p.file_stem()
+                    .is_some_and(|s| *s == *r.uid)
+                    .then_some((r.uid, r.path))
+            })
+            .collect()
     }
 
     /// The completion record of one series, if there is a readable one.
@@ -355,12 +381,11 @@ pub const METADATA_COLUMNS: &[&str] = &[
 ];
 
 /// Rewrite a metadata CSV from the records, atomically.
-pub fn write_metadata_csv(path: &Path, records: &BTreeMap<String, Record>) -> anyhow::Result<()> {
+pub fn write_metadata_csv(path: &Path, mut rows: Vec<&Record>) -> anyhow::Result<()> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
     w.write_record(METADATA_COLUMNS)?;
-    let mut rows: Vec<&Record> = records.values().collect();
     rows.sort_by(|a, b| a.path.cmp(&b.path));
     for r in rows {
         let f = |k: &str| r.fields.get(k).cloned().unwrap_or_default();
