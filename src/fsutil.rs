@@ -104,3 +104,66 @@ pub fn md5_of(r: impl Read) -> io::Result<(String, u64)> {
     }
     Ok((format!("{:x}", h.finalize()), n))
 }
+
+/// Names a temporary file or directory by the run that owns it: `<pid>@<host>` (the host's
+/// name kept to letters, digits, `.` and `_`), so that a later run can tell whether the owner is
+/// gone, also in a cache directory that several machines share.
+pub fn run_tag() -> String {
+    format!("{}@{}", std::process::id(), host())
+}
+
+/// This machine's name as [`run_tag`] writes it: Linux's, where owners are looked up (""
+/// elsewhere, where only a day's age counts).
+fn host() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    name.trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Left untouched this long, a run's temporary entry is taken for abandoned whoever owns it.
+const ABANDONED: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Whether the temporary entry at `path`, whose name after its prefix is `rest`
+/// (`<pid>[@<host>][-...]`, see [`run_tag`]), was left by a run that is over: its process is
+/// gone (looked up where that is possible: Linux, on this machine), or nothing in it has
+/// changed for a day. Names without a host are this machine's (older tcia wrote them so).
+pub fn left_by_ended_run(path: &Path, rest: &str) -> bool {
+    if untouched_for(path).is_some_and(|d| d > ABANDONED) {
+        return true;
+    }
+    let owner = rest.split('-').next().unwrap_or(rest);
+    let (pid, host_name) = match owner.split_once('@') {
+        Some((p, h)) => (p, Some(h)),
+        None => (owner, None),
+    };
+    if host_name.is_some_and(|h| h != host()) || !cfg!(target_os = "linux") {
+        return false;
+    }
+    match pid.parse::<u32>() {
+        Ok(p) => !Path::new(&format!("/proc/{p}")).exists(),
+        // No number at all: not a name any run of tcia gave.
+        Err(_) => false,
+    }
+}
+
+/// How long since the entry (or, for a directory, the newest entry in it) last changed.
+fn untouched_for(path: &Path) -> Option<std::time::Duration> {
+    let modified = |p: &Path| std::fs::symlink_metadata(p).and_then(|m| m.modified()).ok();
+    let mut newest = modified(path)?;
+    if let Ok(rd) = std::fs::read_dir(path) {
+        for e in rd.flatten() {
+            if let Some(t) = modified(&e.path()) {
+                newest = newest.max(t);
+            }
+        }
+    }
+    std::time::SystemTime::now().duration_since(newest).ok()
+}

@@ -49,12 +49,12 @@ fn refuse_legacy(ctx: &Ctx) -> anyhow::Result<()> {
 pub fn open_for_answers(ctx: &Ctx) -> anyhow::Result<Index> {
     refuse_legacy(ctx)?;
     let path = index_path(ctx)?;
+    let build = if ctx.api == crate::api::catalogue::Api::V4 {
+        "tcia index update".to_string()
+    } else {
+        format!("tcia --api {} index update", ctx.api.as_str())
+    };
     if !path.exists() {
-        let build = if ctx.api == crate::api::catalogue::Api::V4 {
-            "tcia index update".to_string()
-        } else {
-            format!("tcia --api {} index update", ctx.api.as_str())
-        };
         return Err(usage(format!(
             "no local index for {} (--api {}) at {}; build it with `{build}`",
             ctx.client.settings.base,
@@ -66,7 +66,7 @@ pub fn open_for_answers(ctx: &Ctx) -> anyhow::Result<Index> {
     let info = ix.info()?;
     if let Some(days) = store::age_days(&info, now_unix()).filter(|d| *d > STALE_DAYS) {
         ctx.printer.warn(&format!(
-            "the index was last updated {days} days ago ({}); refresh it with `tcia index update`",
+            "the index was last updated {days} days ago ({}); refresh it with `{build}`",
             info.updated_at
         ));
     }

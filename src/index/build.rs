@@ -382,8 +382,8 @@ impl Working {
     }
 
     fn at(target: &Path, suffix: &str, copy: bool) -> anyhow::Result<Working> {
-        let pid = std::process::id();
-        let path = target.with_extension(format!("sqlite.tmp-{pid}{suffix}"));
+        let tag = crate::fsutil::run_tag();
+        let path = target.with_extension(format!("sqlite.tmp-{tag}{suffix}"));
         let _ = std::fs::remove_file(&path);
         if copy {
             std::fs::copy(target, &path)?;
@@ -435,7 +435,7 @@ impl Drop for Working {
     }
 }
 
-/// Working files of killed runs (`<name>.sqlite.tmp-<pid>`) whose process is gone.
+/// Working files of killed runs (`<name>.sqlite.tmp-<pid>@<host>`) that are over.
 fn clean_stale(dir: &Path, target: &Path) {
     let Some(stem) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return;
@@ -446,22 +446,11 @@ fn clean_stale(dir: &Path, target: &Path) {
         let Some(rest) = name.strip_prefix(&prefix) else {
             continue;
         };
-        // `<pid>` or `<pid>-side`
-        if !owner_alive(rest) {
+        // `<pid>@<host>` or `<pid>@<host>-side` (`<pid>...` from older runs)
+        if crate::fsutil::left_by_ended_run(&e.path(), rest) {
             let _ = std::fs::remove_file(e.path());
         }
     }
-}
-
-/// Whether the process whose number starts `rest` (`<pid>` or `<pid>-...`) still runs. Where
-/// processes cannot be looked up, and for a name with no number, the answer is no: only a run
-/// that is surely over could have left it.
-pub fn owner_alive(rest: &str) -> bool {
-    let pid = rest.split('-').next().unwrap_or(rest);
-    cfg!(target_os = "linux")
-        && pid
-            .parse::<u32>()
-            .is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists())
 }
 
 /// Open a working file for writing: a new one (marks set at the end), or a copy (checked).

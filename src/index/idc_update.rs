@@ -140,11 +140,11 @@ struct Got {
     sidecar: bool,
 }
 
-/// The download directories beside the index: `<prefix><pid>-<random>`.
+/// The download directories beside the index: `<prefix><pid>@<host>-<random>`.
 const DOWNLOAD_PREFIX: &str = ".idc-download-";
 
-/// Download directories that killed runs left (their process is gone), with the partial
-/// files in them.
+/// Download directories that killed runs left (their process is gone, or they were left a
+/// day ago), with the partial files in them.
 fn clean_stale_downloads(dir: &Path) {
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -152,7 +152,7 @@ fn clean_stale_downloads(dir: &Path) {
             continue;
         };
         let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-        if is_dir && !super::build::owner_alive(rest) {
+        if is_dir && crate::fsutil::left_by_ended_run(&e.path(), rest) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
@@ -182,7 +182,7 @@ pub async fn update(
         .with_context(|| format!("creating the index directory {}", dir.display()))?;
     clean_stale_downloads(&dir);
     let tmp = tempfile::Builder::new()
-        .prefix(&format!("{DOWNLOAD_PREFIX}{}-", std::process::id()))
+        .prefix(&format!("{DOWNLOAD_PREFIX}{}-", crate::fsutil::run_tag()))
         .tempdir_in(&dir)
         .with_context(|| format!("creating a download directory in {}", dir.display()))?;
     let mut got: Vec<(&'static str, Got)> = Vec::new();

@@ -45,9 +45,23 @@ pub struct Index {
 
 /// The error for a file that is not a readable tcia index, with the fix.
 pub fn damaged(path: &Path, why: impl std::fmt::Display) -> anyhow::Error {
+    // The file's name says which index it is: `idc-<key>.sqlite`, `<server>-<api>.sqlite`.
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let fix = if name.starts_with("idc-") {
+        "tcia --source idc index update --full"
+    } else if name.ends_with("-v1.sqlite") {
+        "tcia --api v1 index update --full"
+    } else if name.ends_with("-v2.sqlite") {
+        "tcia --api v2 index update --full"
+    } else {
+        "tcia index update --full"
+    };
     Error::Failed {
         message: format!(
-            "{} is not a usable tcia index ({why}); rebuild it with `tcia index update --full`",
+            "{} is not a usable tcia index ({why}); rebuild it with `{fix}`",
             path.display()
         ),
         code: exit::ERROR,

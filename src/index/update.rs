@@ -381,7 +381,13 @@ async fn incremental(
         // v1's and v2's lack FileSize, the licence, the DOI and more: they name the
         // collections that changed, whose getSeries rows then replace theirs.
         out.received = each_row(src, &cat::UPDATED_SERIES, &since_param, &mut seen).await?;
-        let names: Vec<String> = touched.iter().cloned().collect();
+        // The server's filters ignore case: one request per collection however it is spelt.
+        let mut spelt = std::collections::HashSet::new();
+        let names: Vec<String> = touched
+            .iter()
+            .filter(|c| spelt.insert(c.to_lowercase()))
+            .cloned()
+            .collect();
         if names.is_empty() {
             conn
         } else {
@@ -419,7 +425,16 @@ async fn incremental(
     }
     add_collections(&conn, src.api, &touched)?;
     if with_metadata || has_table(&conn, "series_metadata")? {
-        add_metadata(src, &conn, &uids, true, progress).await?;
+        // The changed series, and any the table lacks (all of them when `--metadata` is new
+        // to this index; on v1 and v2, those a collection's re-read added).
+        let mut want = uids;
+        let mut listed: std::collections::HashSet<String> = want.iter().cloned().collect();
+        for u in without_metadata(&conn)? {
+            if listed.insert(u.clone()) {
+                want.push(u);
+            }
+        }
+        add_metadata(src, &conn, &want, true, progress).await?;
     }
     out.series = count(&conn, "series")?;
     seal(&conn, &info(src, &now_rfc3339(), &old.full_at, out.series))?;
@@ -478,6 +493,20 @@ fn count(conn: &Connection, table: &str) -> anyhow::Result<u64> {
         r.get(0)
     })?;
     Ok(n as u64)
+}
+
+/// Series with no `series_metadata` row (every series when there is no such table).
+fn without_metadata(conn: &Connection) -> anyhow::Result<Vec<String>> {
+    if !has_table(conn, "series_metadata")? {
+        return all_uids(conn);
+    }
+    let mut stmt = conn.prepare(
+        "SELECT SeriesInstanceUID FROM series WHERE SeriesInstanceUID IS NOT NULL \
+         AND SeriesInstanceUID NOT IN (SELECT SeriesInstanceUID FROM series_metadata \
+         WHERE SeriesInstanceUID IS NOT NULL)",
+    )?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn has_table(conn: &Connection, table: &str) -> anyhow::Result<bool> {
@@ -778,7 +807,7 @@ fn add_collections(conn: &Connection, api: Api, names: &BTreeSet<String>) -> any
     let mut added = false;
     for n in names {
         let have: i64 = conn.query_row(
-            "SELECT count(*) FROM collections WHERE name = ?1",
+            "SELECT count(*) FROM collections WHERE name = ?1 COLLATE NOCASE",
             [n],
             |r| r.get(0),
         )?;

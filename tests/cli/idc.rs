@@ -210,19 +210,42 @@ fn list_commands_answer_from_the_index_with_nbia_columns() {
 #[test]
 fn index_update_skips_unchanged_files_checks_sidecars_and_keeps_the_old_index() {
     let w = World::new(BucketConfig::default());
-    // Download directories of killed runs are cleaned up; a running one's is left alone.
+    // Download directories of ended runs are cleaned up; a running one's, and another
+    // machine's (a shared cache), are left alone, unless nothing in them changed for a day.
     let index_dir = w.cache.path().join("index");
-    let dead = index_dir.join(".idc-download-999999999-aBcDeF");
-    let running = index_dir.join(format!(".idc-download-{}-aBcDeF", std::process::id()));
-    for d in [&dead, &running] {
-        std::fs::create_dir_all(d).unwrap();
-        std::fs::write(d.join("idc_index.parquet"), b"PAR1 half").unwrap();
+    let d = |name: &str| index_dir.join(format!(".idc-download-{name}"));
+    let dead = d("999999999-aBcDeF");
+    let running = d(&format!("{}-aBcDeF", std::process::id()));
+    let elsewhere = d("999999999@elsewhere-aBcDeF");
+    let abandoned = d("1@elsewhere-aBcDeF");
+    for dir in [&dead, &running, &elsewhere, &abandoned] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("idc_index.parquet"), b"PAR1 half").unwrap();
+    }
+    // (A directory's time can be set through a handle on Unix.)
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+    if cfg!(unix) {
+        for p in [abandoned.join("idc_index.parquet"), abandoned.clone()] {
+            std::fs::File::open(&p)
+                .unwrap()
+                .set_modified(two_days_ago)
+                .unwrap();
+        }
     }
     let (_, err) = w.run(&["index", "update"], 0);
     assert!(err.contains("IDC index built"), "{err}");
-    assert!(!dead.exists(), "a killed run's download directory is left");
+    assert_eq!(
+        abandoned.exists(),
+        !cfg!(unix),
+        "a directory left two days ago"
+    );
+    // Whether a process runs can be told on Linux only; elsewhere only the age counts.
+    assert_eq!(dead.exists(), !cfg!(target_os = "linux"));
     assert!(running.join("idc_index.parquet").exists());
-    std::fs::remove_dir_all(&running).unwrap();
+    assert!(elsewhere.join("idc_index.parquet").exists());
+    for dir in [&dead, &running, &elsewhere, &abandoned] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     let left: Vec<_> = std::fs::read_dir(&index_dir)
         .unwrap()
         .flatten()

@@ -559,6 +559,14 @@ fn metadata_extras_come_along() {
     run(&s, &cache, &["index", "update"], 0);
     let sql = format!("SELECT count(*) FROM series_metadata WHERE SeriesInstanceUID = '{uid}'");
     assert_eq!(count(&s, &cache, &sql), 1);
+    // `--metadata` on an update of an index built without it: every series gets its row, not
+    // only the changed ones.
+    let plain = Cache::new();
+    run(&s, &plain, &["index", "update"], 0);
+    run(&s, &plain, &["index", "update", "--metadata"], 0);
+    let all = count(&s, &plain, "SELECT count(*) FROM series");
+    let joined = "SELECT count(*) FROM series s JOIN series_metadata m USING (SeriesInstanceUID)";
+    assert_eq!(count(&s, &plain, joined), all);
 }
 
 #[test]
@@ -714,6 +722,8 @@ fn v1_and_v2_indexes_hold_their_apis_answers() {
         };
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&v2(&cache)), 0o600);
+        // An update makes it so again, whatever the file was given meanwhile.
+        std::fs::set_permissions(v2(&cache), std::fs::Permissions::from_mode(0o644)).unwrap();
         run(&s, &cache, &["--api", "v2", "index", "update"], 0);
         assert_eq!(mode(&v2(&cache)), 0o600);
     }
