@@ -149,12 +149,13 @@ type Tree = BTreeMap<String, BTreeMap<String, Studies>>;
 
 /// The series hash of a record: None when it was downloaded without MD5s.
 pub fn record_md5(r: &Record) -> Option<SeriesHash> {
-    if r.files.is_empty() || r.files.iter().any(|f| f.md5.len() != 32) {
+    let texts: Vec<std::borrow::Cow<'_, str>> = r.files.iter().map(|f| f.md5.text()).collect();
+    if texts.is_empty() || texts.iter().any(|t| t.len() != 32) {
         return None;
     }
-    let upper: Vec<String> = r.files.iter().map(|f| f.md5.to_ascii_uppercase()).collect();
+    let upper: Vec<String> = texts.iter().map(|t| t.to_ascii_uppercase()).collect();
     Some(SeriesHash {
-        lower: combine(r.files.iter().map(|f| f.md5.as_str())),
+        lower: combine(texts.iter().map(|t| t.as_ref())),
         upper: combine(upper.iter().map(String::as_str)),
     })
 }

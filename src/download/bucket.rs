@@ -465,7 +465,7 @@ async fn get_object(
         rec: FileRec {
             name,
             size: bytes,
-            md5: computed,
+            md5: computed.into(),
         },
         promise,
     })

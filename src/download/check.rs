@@ -70,7 +70,7 @@ fn compare(
             path,
             detail: e.to_string(),
         }),
-        Ok((md5, size)) if size == f.size && (f.md5.is_empty() || md5 == f.md5) => None,
+        Ok((md5, size)) if size == f.size && (f.md5.is_empty() || f.md5 == *md5) => None,
         Ok((md5, size)) => Some(Problem::Corrupt {
             uid,
             path,

@@ -16,7 +16,7 @@ use md5::{Digest, Md5};
 
 use super::report::Reporter;
 use super::source::{FailClass, Failure, SeriesFetcher, Staged, Target};
-use super::state::FileRec;
+use super::state::{FileRec, Md5Hex};
 use super::zipstream::{check_name, Entry, ZipError, ZipStream};
 use crate::api::catalogue::{self as cat, Api};
 use crate::api::client::{is_html, Client, Request};
@@ -589,7 +589,7 @@ impl EntryWriter {
             self.files.push(FileRec {
                 name,
                 size,
-                md5: format!("{:x}", md5.finalize()),
+                md5: Md5Hex::Digest(md5.finalize().into()),
             });
         }
         self.report();
@@ -753,11 +753,18 @@ mod tests {
             let x = got.unwrap();
             let names: Vec<&str> = x.files.iter().map(|f| f.name.as_str()).collect();
             assert_eq!(names, ["00000001.dcm", "00000002.dcm", "00000003.dcm"]);
-            assert_eq!(x.files[0].md5, format!("{:x}", Md5::digest(b"first")));
+            assert_eq!(
+                x.files[0].md5.text(),
+                format!("{:x}", Md5::digest(b"first"))
+            );
             assert_eq!(progress, x.files.iter().map(|f| f.size).sum::<u64>());
             for f in &x.files {
                 let on_disk = std::fs::read(dir.join(&f.name)).unwrap();
-                assert_eq!(format!("{:x}", Md5::digest(&on_disk)), f.md5, "{threads:?}");
+                assert_eq!(
+                    format!("{:x}", Md5::digest(&on_disk)),
+                    f.md5.text(),
+                    "{threads:?}"
+                );
             }
             assert_eq!(x.license.as_deref(), Some("CC BY 4.0"));
             assert_eq!(x.md5csv.as_deref(), Some("Filename,MD5Hash\n"));

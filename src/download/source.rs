@@ -202,7 +202,7 @@ fn check_digests(
                     format!("unexpected entry {} (not in {list})", f.name),
                 ))
             }
-            Some(want) if !want.eq_ignore_ascii_case(&f.md5) => {
+            Some(want) if !want.eq_ignore_ascii_case(&f.md5.text()) => {
                 return Err(Failure::new(
                     FailClass::Integrity,
                     true,

@@ -20,7 +20,105 @@ pub struct FileRec {
     pub name: String,
     pub size: u64,
     /// Lowercase hex MD5 as computed while writing (empty with `--no-md5`).
-    pub md5: String,
+    pub md5: Md5Hex,
+}
+
+/// A recorded MD5, written in records as its text: 16 bytes in memory when it is 32 lowercase
+/// hex digits (always, as tcia writes them), which a big download holds for every file; none
+/// (`--no-md5`); or any other text, kept as it was read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Md5Hex {
+    #[default]
+    Empty,
+    Digest([u8; 16]),
+    Text(Box<str>),
+}
+
+impl Md5Hex {
+    pub fn parse(s: &str) -> Md5Hex {
+        let nibble = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        if s.is_empty() {
+            return Md5Hex::Empty;
+        }
+        let b = s.as_bytes();
+        if b.len() == 32 {
+            let mut d = [0u8; 16];
+            let all = d.iter_mut().enumerate().all(|(i, out)| {
+                match (nibble(b[2 * i]), nibble(b[2 * i + 1])) {
+                    (Some(h), Some(l)) => {
+                        *out = h << 4 | l;
+                        true
+                    }
+                    _ => false,
+                }
+            });
+            if all {
+                return Md5Hex::Digest(d);
+            }
+        }
+        Md5Hex::Text(s.into())
+    }
+
+    /// The text as recorded ("" for none).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        use std::fmt::Write as _;
+        match self {
+            Md5Hex::Empty => "".into(),
+            Md5Hex::Digest(d) => {
+                let mut s = String::with_capacity(32);
+                for b in d {
+                    let _ = write!(s, "{b:02x}");
+                }
+                s.into()
+            }
+            Md5Hex::Text(t) => t.as_ref().into(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Md5Hex::Empty
+    }
+}
+
+impl From<&str> for Md5Hex {
+    fn from(s: &str) -> Md5Hex {
+        Md5Hex::parse(s)
+    }
+}
+
+impl From<String> for Md5Hex {
+    fn from(s: String) -> Md5Hex {
+        Md5Hex::parse(&s)
+    }
+}
+
+impl PartialEq<str> for Md5Hex {
+    fn eq(&self, other: &str) -> bool {
+        self.text() == other
+    }
+}
+
+impl std::fmt::Display for Md5Hex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text())
+    }
+}
+
+impl Serialize for Md5Hex {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text())
+    }
+}
+
+impl<'de> Deserialize<'de> for Md5Hex {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Md5Hex, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(Md5Hex::parse(&s))
+    }
 }
 
 /// Written once a series is complete and in its final place.
@@ -431,3 +529,36 @@ pub fn write_failed(path: &Path, failed: &[String]) -> anyhow::Result<()> {
 
 /// Now as RFC 3339 UTC, seconds precision.
 pub use crate::dates::now_rfc3339;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_md5s_read_back_as_written() {
+        let digest = "0123456789abcdef0123456789abcdef";
+        for (text, kind) in [
+            ("", "empty"),
+            (digest, "digest"),
+            ("0123456789ABCDEF0123456789ABCDEF", "text"),
+            ("aaaa", "text"),
+            ("0123456789abcdef0123456789abcdeg", "text"),
+        ] {
+            let m = Md5Hex::parse(text);
+            let got = match &m {
+                Md5Hex::Empty => "empty",
+                Md5Hex::Digest(_) => "digest",
+                Md5Hex::Text(_) => "text",
+            };
+            assert_eq!(got, kind, "{text}");
+            assert_eq!(m.text(), text);
+            assert!(m == *text);
+            let json = format!(r#"{{"name":"1-1.dcm","size":3,"md5":"{text}"}}"#);
+            let f: FileRec = serde_json::from_str(&json).unwrap();
+            assert_eq!(serde_json::to_string(&f).unwrap(), json);
+        }
+        assert!(Md5Hex::parse("").is_empty());
+        assert!(!Md5Hex::parse(digest).is_empty());
+        assert!(std::mem::size_of::<Md5Hex>() <= 24);
+    }
+}
