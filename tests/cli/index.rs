@@ -63,7 +63,14 @@ fn same_offline(s: &FakeServer, cache: &Cache, args: &[&str]) {
 }
 
 fn count(s: &FakeServer, cache: &Cache, sql: &str) -> u64 {
-    let (out, _) = run(s, cache, &["query", sql, "--format", "csv"], 0);
+    count_with(s, cache, &[], sql)
+}
+
+/// The count a query answers, with these global flags before it.
+fn count_with(s: &FakeServer, cache: &Cache, flags: &[&str], sql: &str) -> u64 {
+    let mut args = flags.to_vec();
+    args.extend(["query", sql, "--format", "csv"]);
+    let (out, _) = run(s, cache, &args, 0);
     out.lines()
         .nth(1)
         .expect("a row")
@@ -747,16 +754,5 @@ fn v1_and_v2_indexes_hold_their_apis_answers() {
 }
 
 fn count_api(s: &FakeServer, cache: &Cache, api: &str, sql: &str) -> u64 {
-    let (out, _) = run(
-        s,
-        cache,
-        &["--api", api, "query", sql, "--format", "csv"],
-        0,
-    );
-    out.lines()
-        .nth(1)
-        .expect("a row")
-        .trim()
-        .parse()
-        .expect("a count")
+    count_with(s, cache, &["--api", api], sql)
 }
