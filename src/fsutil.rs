@@ -1,6 +1,6 @@
 //! File-system helpers: the one atomic write (a temporary file in the same directory, renamed
-//! over the target), its owner-only variant for the token cache, flushing a directory, and the
-//! MD5 of a file's content.
+//! over the target), its owner-only variant for the token cache, flushing a directory, the
+//! MD5 of a file's content, and telling whether a temporary entry's run is over.
 
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -112,11 +112,20 @@ pub fn run_tag() -> String {
     format!("{}@{}", std::process::id(), host())
 }
 
-/// This machine's name as [`run_tag`] writes it: Linux's, where owners are looked up (""
-/// elsewhere, where only a day's age counts).
+/// This machine's name as [`run_tag`] writes it: Linux's host name and its process-number
+/// namespace (containers that share a host name and a cache do not share process numbers), where
+/// owners are looked up ("" elsewhere, where only a day's age counts).
 fn host() -> String {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    name.trim()
+    let ns = std::fs::read_link("/proc/self/ns/pid")
+        .map(|l| {
+            l.to_string_lossy()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    format!("{}.{ns}", name.trim())
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' {
@@ -144,7 +153,9 @@ pub fn left_by_ended_run(path: &Path, rest: &str) -> bool {
         Some((p, h)) => (p, Some(h)),
         None => (owner, None),
     };
-    if host_name.is_some_and(|h| h != host()) || !cfg!(target_os = "linux") {
+    // Processes are looked up in /proc, on Linux, for this machine's (and namespace's) runs.
+    let lookup = cfg!(target_os = "linux") && Path::new("/proc/self").exists();
+    if !lookup || host_name.is_some_and(|h| h != host()) {
         return false;
     }
     match pid.parse::<u32>() {
@@ -166,4 +177,39 @@ fn untouched_for(path: &Path) -> Option<std::time::Duration> {
         }
     }
     std::time::SystemTime::now().duration_since(newest).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_is_over_only_when_surely_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("x");
+        std::fs::write(&fresh, b"x").unwrap();
+        let me = run_tag();
+        assert!(me.starts_with(&format!("{}@", std::process::id())));
+        assert!(!me.contains('-'), "{me}");
+        let linux = cfg!(target_os = "linux");
+        // This run, with or without the side suffix: never over.
+        assert!(!left_by_ended_run(&fresh, &me));
+        assert!(!left_by_ended_run(&fresh, &format!("{me}-side")));
+        // A process number no system gives, on this machine: over where it can be looked up.
+        let dead = format!("999999999@{}", host());
+        assert_eq!(left_by_ended_run(&fresh, &dead), linux);
+        assert_eq!(left_by_ended_run(&fresh, "999999999-aBcDeF"), linux);
+        // Another machine's, or a name with no number: not ours to judge, until a day passes.
+        assert!(!left_by_ended_run(&fresh, "999999999@elsewhere.1-aBcDeF"));
+        assert!(!left_by_ended_run(&fresh, "aBcDeF"));
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(&fresh)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert!(left_by_ended_run(&fresh, "999999999@elsewhere.1-aBcDeF"));
+        assert!(left_by_ended_run(&fresh, "aBcDeF"));
+    }
 }

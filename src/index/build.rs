@@ -387,6 +387,12 @@ impl Working {
         let _ = std::fs::remove_file(&path);
         if copy {
             std::fs::copy(target, &path)?;
+            // Some systems copy the modification time too: this file is new, and a run that
+            // looks for abandoned ones must see it so (see `fsutil::left_by_ended_run`).
+            std::fs::File::options()
+                .write(true)
+                .open(&path)?
+                .set_modified(std::time::SystemTime::now())?;
         }
         Ok(Working {
             path,

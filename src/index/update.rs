@@ -381,13 +381,7 @@ async fn incremental(
         // v1's and v2's lack FileSize, the licence, the DOI and more: they name the
         // collections that changed, whose getSeries rows then replace theirs.
         out.received = each_row(src, &cat::UPDATED_SERIES, &since_param, &mut seen).await?;
-        // The server's filters ignore case: one request per collection however it is spelt.
-        let mut spelt = std::collections::HashSet::new();
-        let names: Vec<String> = touched
-            .iter()
-            .filter(|c| spelt.insert(c.to_lowercase()))
-            .cloned()
-            .collect();
+        let names = ignoring_case(&touched);
         if names.is_empty() {
             conn
         } else {
@@ -403,7 +397,7 @@ async fn incremental(
             conn
         }
     };
-    for c in &touched {
+    for c in &ignoring_case(&touched) {
         let params = vec![
             (Param::Collection, vec![c.clone()]),
             (Param::Since, vec![since.to_string()]),
@@ -493,6 +487,17 @@ fn count(conn: &Connection, table: &str) -> anyhow::Result<u64> {
         r.get(0)
     })?;
     Ok(n as u64)
+}
+
+/// The names once each, whatever their case (the server's filters ignore it: one request per
+/// collection however it is spelt).
+fn ignoring_case(names: &BTreeSet<String>) -> Vec<String> {
+    let mut spelt = std::collections::HashSet::new();
+    names
+        .iter()
+        .filter(|c| spelt.insert(c.to_lowercase()))
+        .cloned()
+        .collect()
 }
 
 /// Series with no `series_metadata` row (every series when there is no such table).
