@@ -200,8 +200,7 @@ pub async fn run_jobs<F: SeriesFetcher>(
                 size_only += rec.size_only.len();
                 reporter.series_done(&rec.uid, rec.files.len(), rec.bytes, &rec.path);
                 done.push(rec.uid.clone());
-                let mut rec = *rec;
-                rec.files.shrink_to_fit();
+                let rec = rec.held();
                 records.insert(rec.uid.clone(), rec);
                 if last_csv.elapsed() > Duration::from_secs(2) {
                     st.write_metadata_csv(records)?;

@@ -373,10 +373,8 @@ impl State {
                 .map_err(|e| e.to_string())
                 .and_then(|t| serde_json::from_str::<Record>(&t).map_err(|e| e.to_string()));
             match parsed {
-                Ok(mut r) if p.file_stem().is_some_and(|s| *s == *r.uid) => {
-                    // Parsed lists grow by doubling: held for the whole run, they are trimmed.
-                    r.files.shrink_to_fit();
-                    out.insert(r.uid.clone(), r);
+                Ok(r) if p.file_stem().is_some_and(|s| *s == *r.uid) => {
+                    out.insert(r.uid.clone(), r.held());
                 }
                 Ok(r) => bad.push((p, format!("names series {}", r.uid))),
                 Err(e) => bad.push((p, e)),
@@ -478,6 +476,37 @@ pub const METADATA_COLUMNS: &[&str] = &[
     "MD5 Verified",
 ];
 
+/// The series fields metadata.csv shows, in its column order (after "Series UID").
+const CSV_FIELDS: [&str; 12] = [
+    "Collection",
+    "ThirdPartyAnalysis",
+    "DataDescriptionURI",
+    "PatientID",
+    "StudyInstanceUID",
+    "StudyDescription",
+    "StudyDate",
+    "SeriesDescription",
+    "Manufacturer",
+    "Modality",
+    "SOPClassName",
+    "SOPClassUID",
+];
+
+/// The fields a run reads from the records it holds: metadata.csv's, and IDC's revision marks
+/// (sync). The other fields stay in the record files.
+const HELD_FIELDS: [&str; 2] = ["crdc_series_uuid", "series_revised_idc_version"];
+
+impl Record {
+    /// The record as a run holds it for its whole length: the fields it reads (a record has
+    /// every series field, 26 or more, about 3 KB a series), the file list trimmed.
+    pub fn held(mut self) -> Record {
+        self.fields
+            .retain(|k, _| CSV_FIELDS.contains(&k.as_str()) || HELD_FIELDS.contains(&k.as_str()));
+        self.files.shrink_to_fit();
+        self
+    }
+}
+
 /// Rewrite a metadata CSV from the records, atomically.
 pub fn write_metadata_csv(path: &Path, mut rows: Vec<&Record>) -> anyhow::Result<()> {
     let mut w = csv::WriterBuilder::new()
@@ -486,22 +515,22 @@ pub fn write_metadata_csv(path: &Path, mut rows: Vec<&Record>) -> anyhow::Result
     w.write_record(METADATA_COLUMNS)?;
     rows.sort_by(|a, b| a.path.cmp(&b.path));
     for r in rows {
-        let f = |k: &str| r.fields.get(k).cloned().unwrap_or_default();
+        let f = |i: usize| r.fields.get(CSV_FIELDS[i]).cloned().unwrap_or_default();
         let location = format!("./{}", r.path);
         w.write_record([
             r.uid.clone(),
-            f("Collection"),
-            f("ThirdPartyAnalysis"),
-            f("DataDescriptionURI"),
-            f("PatientID"),
-            f("StudyInstanceUID"),
-            f("StudyDescription"),
-            f("StudyDate"),
-            f("SeriesDescription"),
-            f("Manufacturer"),
-            f("Modality"),
-            f("SOPClassName"),
-            f("SOPClassUID"),
+            f(0),
+            f(1),
+            f(2),
+            f(3),
+            f(4),
+            f(5),
+            f(6),
+            f(7),
+            f(8),
+            f(9),
+            f(10),
+            f(11),
             r.files.len().to_string(),
             r.bytes.to_string(),
             location,
