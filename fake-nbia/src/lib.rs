@@ -21,6 +21,7 @@ mod hash;
 mod idc;
 mod idcfile;
 mod images;
+pub mod reference;
 mod render;
 mod request;
 mod routes;

@@ -416,75 +416,6 @@ fn v4_takes_format_only_where_the_source_allows_it() {
     }
 }
 
-/// The allowed-parameter sets of the v4 GET classes (CBIIT/NBIA-TCIA restAPI/v4, `Set.of(...)`);
-/// an empty set: the class checks nothing (the fake is stricter there and takes nothing).
-pub const V4_GET_ALLOWED: &[(&str, &[&str])] = &[
-    ("getCollectionValues", &["format"]),
-    (
-        "getModalityValues",
-        &["Collection", "format", "BodyPartExamined"],
-    ),
-    ("getBodyPartValues", &["Collection", "format", "Modality"]),
-    (
-        "getManufacturerValues",
-        &["Collection", "format", "Modality", "BodyPartExamined"],
-    ),
-    ("getPatient", &["Collection", "PatientId", "format"]),
-    (
-        "getPatientByCollectionAndModality",
-        &["Collection", "Modality", "format"],
-    ),
-    (
-        "NewPatientsInCollection",
-        &["Collection", "fromDate", "format"],
-    ),
-    (
-        "getPatientStudy",
-        &["Collection", "PatientID", "StudyInstanceUID", "format"],
-    ),
-    (
-        "NewStudiesInPatientCollection",
-        &["Collection", "PatientID", "fromDate", "format"],
-    ),
-    (
-        "getSeries",
-        &[
-            "Collection",
-            "format",
-            "PatientID",
-            "StudyInstanceUID",
-            "Modality",
-            "BodyPartExamined",
-            "ManufacturerModelName",
-            "Manufacturer",
-            "SeriesInstanceUID",
-        ],
-    ),
-    ("getUpdatedSeries", &["fromDate", "format"]),
-    ("getSeriesSize", &["SeriesInstanceUID", "format"]),
-    ("getSOPInstanceUIDs", &["SeriesInstanceUID", "format"]),
-    ("getDicomTags", &["SeriesUID"]),
-    ("getCollectionValuesAndCounts", &[]),
-    (
-        "getModalityValuesAndCounts",
-        &["Collection", "BodyPartExamined"],
-    ),
-    ("getBodyPartValuesAndCounts", &["Collection", "Modality"]),
-    (
-        "getManufacturerValuesAndCounts",
-        &["Collection", "Modality", "BodyPartExamined"],
-    ),
-    ("getSpeciesValuesAndCounts", &[]),
-    ("getCollectionDescriptions", &["collectionName"]),
-    (
-        "getImage",
-        &["SeriesInstanceUID", "NewFileNames", "IncludeMD5"],
-    ),
-    ("getImageWithMD5Hash", &["SeriesInstanceUID"]),
-    ("getSingleImage", &["SeriesInstanceUID", "SOPInstanceUID"]),
-    ("getMD5HashForImage", &["SOPInstanceUID"]),
-];
-
 #[test]
 fn v4_get_endpoints_check_the_sources_allowed_sets() {
     let s = small_server();
@@ -494,7 +425,7 @@ fn v4_get_endpoints_check_the_sources_allowed_sets() {
         "NewFileNames" | "IncludeMD5" => "yes",
         _ => "x",
     };
-    for (ep, allowed) in V4_GET_ALLOWED {
+    for (ep, allowed) in fake_nbia::reference::V4_GET_ALLOWED {
         let r = get(&s, &format!("{V4}/{ep}?bogus=1"));
         assert_eq!(r.status, 400, "{ep}");
         assert!(
