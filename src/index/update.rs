@@ -380,7 +380,20 @@ async fn incremental(
     } else {
         // v1's and v2's lack FileSize, the licence, the DOI and more: they name the
         // collections that changed, whose getSeries rows then replace theirs.
-        out.received = each_row(src, &cat::UPDATED_SERIES, &since_param, &mut seen).await?;
+        let mut received = 0u64;
+        rows::for_each_row(
+            src.client,
+            src.api,
+            &cat::UPDATED_SERIES,
+            since_param,
+            &mut |r| {
+                seen(&r);
+                received += 1;
+                Ok(())
+            },
+        )
+        .await?;
+        out.received = received;
         let names = ignoring_case(&touched);
         if names.is_empty() {
             conn
@@ -448,27 +461,6 @@ pub fn same_columns(api: Api) -> bool {
         (Ok(u), Ok(s)) => u.columns == s.columns,
         _ => false,
     }
-}
-
-/// Every row of an endpoint's answers, parsed, to `on_row`; the number of rows.
-async fn each_row(
-    src: &Source<'_>,
-    endpoint: &'static Endpoint,
-    params: &[(Param, Vec<String>)],
-    on_row: &mut dyn FnMut(&Row),
-) -> anyhow::Result<u64> {
-    let (_, reqs) = rows::requests(src.api, endpoint, params)?;
-    let mut n = 0u64;
-    for req in &reqs {
-        let url = src.client.url_for(req);
-        rows::stream_raw_elements(src.client, req, &mut |elem| {
-            on_row(&rows::parse_row(elem, &url)?);
-            n += 1;
-            Ok(())
-        })
-        .await?;
-    }
-    Ok(n)
 }
 
 fn info(src: &Source<'_>, updated_at: &str, full_at: &str, rows: u64) -> Info {
